@@ -1,0 +1,119 @@
+"""Administrators and their API tokens.
+
+A token is `zm_<id>_<secret>`: 32 random bytes, shown once; only its SHA-256 is stored (a
+random 256-bit secret needs no slow hash, and lookups by id keep verification constant-time).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zenmail.directory.addresses import normalise_address
+from zenmail.directory.context import Actor, Ctx, audit, tenant_by_name
+from zenmail.directory.models import Admin, ApiToken, Tenant, utcnow
+from zenmail.directory.views import AdminInfo, NewToken, TokenInfo
+from zenmail.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+TOKEN_PREFIX = "zm_"
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _admin_info(s: Session, a: Admin) -> AdminInfo:
+    tenant = (s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id))
+              if a.tenant_id else None)
+    return AdminInfo(name=a.name, tenant=tenant, created_at=a.created_at)
+
+
+def _token_info(t: ApiToken) -> TokenInfo:
+    return TokenInfo(id=t.id, admin=t.admin.name, name=t.name, created_at=t.created_at,
+                     revoked=t.revoked_at is not None)
+
+
+def _admin_by_name(s: Session, ctx: Ctx, name: str) -> Admin:
+    admin = s.scalars(select(Admin).where(Admin.name == name.strip().lower())).one_or_none()
+    if admin is None or not (ctx.actor.is_global or admin.tenant_id == ctx.actor.tenant_id):
+        raise NotFound(f"no administrator {name!r}; create one with `zenmail admin add`")
+    return admin
+
+
+def add(ctx: Ctx, name: str, tenant: str | None = None) -> AdminInfo:
+    """A global administrator (no tenant) or one scoped to a tenant."""
+    clean = normalise_address(name, "administrator name")
+    if tenant is None and not ctx.actor.is_global:
+        raise PermissionDenied("only a global administrator may create global administrators")
+    with ctx.db.transaction() as s:
+        scope = tenant_by_name(s, ctx, tenant) if tenant else None
+        if s.scalar(select(Admin.id).where(Admin.name == clean)) is not None:
+            raise Conflict(f"administrator {clean!r} already exists")
+        admin = Admin(name=clean, tenant_id=scope.id if scope else None)
+        s.add(admin)
+        s.flush()
+        audit(s, ctx, "admin.add", clean, admin.tenant_id,
+              after={"tenant": scope.name if scope else None})
+        return _admin_info(s, admin)
+
+
+def list_all(ctx: Ctx) -> list[AdminInfo]:
+    with ctx.db.transaction() as s:
+        stmt = select(Admin).order_by(Admin.name)
+        if not ctx.actor.is_global:
+            stmt = stmt.where(Admin.tenant_id == ctx.actor.tenant_id)
+        return [_admin_info(s, a) for a in s.scalars(stmt)]
+
+
+def create_token(ctx: Ctx, admin: str, name: str = "default") -> NewToken:
+    if not name.strip():
+        raise InvalidInput("a token needs a name saying what it is for (e.g. 'billing-sync')")
+    with ctx.db.transaction() as s:
+        owner = _admin_by_name(s, ctx, admin)
+        secret = secrets.token_urlsafe(32)
+        token = ApiToken(admin=owner, name=name.strip(), token_hash=_hash(secret))
+        s.add(token)
+        s.flush()
+        audit(s, ctx, "token.create", f"{owner.name}#{token.id}", owner.tenant_id,
+              after={"name": token.name})
+        return NewToken(token=f"{TOKEN_PREFIX}{token.id}_{secret}", info=_token_info(token))
+
+
+def list_tokens(ctx: Ctx) -> list[TokenInfo]:
+    with ctx.db.transaction() as s:
+        stmt = select(ApiToken).join(Admin).order_by(ApiToken.id)
+        if not ctx.actor.is_global:
+            stmt = stmt.where(Admin.tenant_id == ctx.actor.tenant_id)
+        return [_token_info(t) for t in s.scalars(stmt)]
+
+
+def revoke_token(ctx: Ctx, token_id: int) -> TokenInfo:
+    with ctx.db.transaction() as s:
+        token = s.get(ApiToken, token_id)
+        if token is None or not (ctx.actor.is_global
+                                 or token.admin.tenant_id == ctx.actor.tenant_id):
+            raise NotFound(f"no token {token_id}; `zenmail token list` shows them")
+        if token.revoked_at is None:
+            token.revoked_at = utcnow()
+            audit(s, ctx, "token.revoke", f"{token.admin.name}#{token.id}", token.admin.tenant_id)
+        return _token_info(token)
+
+
+def authenticate(ctx: Ctx, presented: str) -> Actor | None:
+    """The actor a bearer token stands for, or None for an unknown, malformed or revoked one."""
+    if not presented.startswith(TOKEN_PREFIX):
+        return None
+    ident, _, secret = presented.removeprefix(TOKEN_PREFIX).partition("_")
+    if not ident.isdigit() or not secret:
+        return None
+    with ctx.db.transaction() as s:
+        token = s.get(ApiToken, int(ident))
+        if token is None or token.revoked_at is not None:
+            return None
+        if not hmac.compare_digest(token.token_hash, _hash(secret)):
+            return None
+        return Actor(name=f"api:{token.admin.name}", tenant_id=token.admin.tenant_id)

@@ -1,0 +1,134 @@
+"""Aliases: an address (or `@domain`, the catch-all) delivered to one or more targets."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zenmail.directory.addresses import normalise_address, normalise_domain, split
+from zenmail.directory.context import Ctx, audit, tenant_by_name
+from zenmail.directory.domains import domain_by_name
+from zenmail.directory.models import Account, Alias, AliasTarget, Domain, Tenant
+from zenmail.directory.views import AliasInfo
+from zenmail.errors import Conflict, InvalidInput, NotFound
+
+
+def _normalise_source(raw: str) -> tuple[str, str]:
+    """(address as stored, domain). `@example.com` is the domain's catch-all."""
+    text = raw.strip().lower()
+    if text.startswith("@"):
+        domain = normalise_domain(text[1:])
+        return f"@{domain}", domain
+    clean = normalise_address(text, "alias address")
+    return clean, split(clean)[1]
+
+
+def _info(s: Session, a: Alias) -> AliasInfo:
+    tenant = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
+    return AliasInfo(address=a.address, tenant=tenant, targets=[t.target for t in a.targets],
+                     catch_all=a.address.startswith("@"))
+
+
+def _alias_graph(s: Session) -> dict[str, list[str]]:
+    graph: dict[str, list[str]] = {}
+    for address, target in s.execute(select(Alias.address, AliasTarget.target)
+                                      .join(AliasTarget, AliasTarget.alias_id == Alias.id)):
+        graph.setdefault(address, []).append(target)
+    return graph
+
+
+def _find_loop(graph: dict[str, list[str]], start: str) -> list[str] | None:
+    """A path start -> ... -> start through aliases, if the graph has one."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for nxt in graph.get(node, []):
+            if nxt == start:
+                return [*path, nxt]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, [*path, nxt]))
+    return None
+
+
+def _check_local_target(s: Session, target: str) -> None:
+    """A target in one of our domains must exist, or mail to the alias would bounce later."""
+    domain = split(target)[1]
+    if s.scalar(select(Domain.id).where(Domain.name == domain)) is None:
+        return  # an outside address: forwarded as is
+    exists = (s.scalar(select(Account.id).where(Account.address == target)) is not None
+              or s.scalar(select(Alias.id).where(Alias.address.in_([target, f"@{domain}"])))
+              is not None)
+    if not exists:
+        raise NotFound(f"alias target {target!r} is in local domain {domain!r} but no such "
+                       "account or alias exists; create it first")
+
+
+def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
+    """Create an alias, or add targets to an existing one. Refuses loops and dangling targets."""
+    source, domain_name = _normalise_source(address)
+    if not targets:
+        raise InvalidInput("an alias needs at least one target address")
+    clean_targets = list(dict.fromkeys(normalise_address(t, "alias target") for t in targets))
+    if source in clean_targets:
+        raise Conflict(f"alias {source!r} cannot point to itself")
+    with ctx.db.transaction() as s:
+        domain = domain_by_name(s, ctx, domain_name)
+        if s.scalar(select(Account.id).where(Account.address == source)) is not None:
+            raise Conflict(f"{source!r} is an account; an alias cannot share its address")
+        alias = s.scalars(select(Alias).where(Alias.address == source)).one_or_none()
+        before = [t.target for t in alias.targets] if alias else None
+        if alias is None:
+            alias = Alias(tenant_id=domain.tenant_id, domain_id=domain.id, address=source)
+            s.add(alias)
+        for t in clean_targets:
+            _check_local_target(s, t)
+            if t not in [x.target for x in alias.targets]:
+                alias.targets.append(AliasTarget(target=t))
+        s.flush()
+        loop = _find_loop(_alias_graph(s), source)
+        if loop:
+            raise Conflict("alias loop: " + " -> ".join(loop) + "; point one of them at an "
+                           "account instead")
+        audit(s, ctx, "alias.add", source, domain.tenant_id,
+              before={"targets": before} if before else None,
+              after={"targets": [t.target for t in alias.targets]})
+        return _info(s, alias)
+
+
+def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AliasInfo]:
+    with ctx.db.transaction() as s:
+        stmt = select(Alias).order_by(Alias.address)
+        if tenant:
+            stmt = stmt.where(Alias.tenant_id == tenant_by_name(s, ctx, tenant).id)
+        if domain:
+            stmt = stmt.where(Alias.domain_id == domain_by_name(s, ctx, domain).id)
+        if not ctx.actor.is_global:
+            stmt = stmt.where(Alias.tenant_id == ctx.actor.tenant_id)
+        return [_info(s, a) for a in s.scalars(stmt)]
+
+
+def remove(ctx: Ctx, address: str, target: str | None = None) -> AliasInfo | None:
+    """Remove one target (the alias goes when none is left) or the whole alias."""
+    source, _ = _normalise_source(address)
+    with ctx.db.transaction() as s:
+        alias = s.scalars(select(Alias).where(Alias.address == source)).one_or_none()
+        if alias is None or not ctx.may_see_tenant(alias.tenant_id):
+            raise NotFound(f"no alias {source!r}; `zenmail alias list` shows the aliases")
+        before = [t.target for t in alias.targets]
+        if target is not None:
+            clean = normalise_address(target, "alias target")
+            match = [t for t in alias.targets if t.target == clean]
+            if not match:
+                raise NotFound(f"alias {source!r} has no target {clean!r}; its targets are "
+                               + ", ".join(before))
+            alias.targets.remove(match[0])
+        if target is None or not alias.targets:
+            audit(s, ctx, "alias.remove", source, alias.tenant_id, before={"targets": before})
+            s.delete(alias)
+            return None
+        s.flush()
+        audit(s, ctx, "alias.remove_target", source, alias.tenant_id,
+              before={"targets": before}, after={"targets": [t.target for t in alias.targets]})
+        return _info(s, alias)

@@ -1,0 +1,135 @@
+"""Tenants: one customer each, with the storage pool they bought and their limits."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from zenmail.directory.context import Ctx, audit, tenant_by_name
+from zenmail.directory.models import Account, Admin, Alias, Domain, Tenant
+from zenmail.directory.views import TenantInfo
+from zenmail.errors import Conflict, InvalidInput
+from zenmail.sizes import format_size, parse_size
+
+_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _check_name(name: str) -> str:
+    clean = name.strip().lower()
+    if not _NAME.match(clean):
+        raise InvalidInput(f"tenant name {name!r} must be 1-63 letters, digits or hyphens, "
+                           "not starting or ending with a hyphen (e.g. acme-corp)")
+    return clean
+
+
+def allocated_bytes(s: Session, tenant_id: int) -> int:
+    return int(s.scalar(select(func.coalesce(func.sum(Account.quota_bytes), 0))
+                        .where(Account.tenant_id == tenant_id)) or 0)
+
+
+def info(s: Session, tenant: Tenant) -> TenantInfo:
+    domains = s.scalars(select(Domain.name).where(Domain.tenant_id == tenant.id)
+                        .order_by(Domain.name)).all()
+    count = s.scalar(select(func.count()).select_from(Account)
+                     .where(Account.tenant_id == tenant.id)) or 0
+    return TenantInfo(name=tenant.name, pool_bytes=tenant.pool_bytes,
+                      allocated_bytes=allocated_bytes(s, tenant.id),
+                      max_accounts=tenant.max_accounts, accounts=count, domains=list(domains),
+                      created_at=tenant.created_at)
+
+
+def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -> TenantInfo:
+    ctx.require_global("create tenants")
+    clean = _check_name(name)
+    pool_bytes = parse_size(pool)
+    if max_accounts is not None and max_accounts < 0:
+        raise InvalidInput(f"max accounts {max_accounts} is negative; give 0 or more")
+    with ctx.db.transaction() as s:
+        if s.scalar(select(Tenant.id).where(Tenant.name == clean)) is not None:
+            raise Conflict(f"tenant {clean!r} already exists; choose another name")
+        tenant = Tenant(name=clean, pool_bytes=pool_bytes, max_accounts=max_accounts)
+        s.add(tenant)
+        try:
+            s.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"tenant {clean!r} already exists; choose another name") from exc
+        audit(s, ctx, "tenant.add", clean, tenant.id,
+              after={"pool_bytes": pool_bytes, "max_accounts": max_accounts})
+        return info(s, tenant)
+
+
+def list_all(ctx: Ctx) -> list[TenantInfo]:
+    with ctx.db.transaction() as s:
+        stmt = select(Tenant).order_by(Tenant.name)
+        if not ctx.actor.is_global:
+            stmt = stmt.where(Tenant.id == ctx.actor.tenant_id)
+        return [info(s, t) for t in s.scalars(stmt)]
+
+
+def show(ctx: Ctx, name: str) -> TenantInfo:
+    with ctx.db.transaction() as s:
+        return info(s, tenant_by_name(s, ctx, name))
+
+
+def set_pool(ctx: Ctx, name: str, pool: str | int) -> TenantInfo:
+    """Change the pool; refuses to go below what the accounts already hold."""
+    ctx.require_global("change a tenant's storage pool")
+    new = parse_size(pool)
+    with ctx.db.transaction() as s:
+        tenant = tenant_by_name(s, ctx, name, lock=True)
+        used = allocated_bytes(s, tenant.id)
+        if new < used:
+            raise Conflict(
+                f"tenant {tenant.name!r} has {format_size(used)} allocated to its accounts; a "
+                f"pool of {format_size(new)} is {format_size(used - new)} ({used - new} bytes) "
+                "too small. Lower account quotas first (zenmail account set-quota)")
+        before = tenant.pool_bytes
+        tenant.pool_bytes = new
+        audit(s, ctx, "tenant.set_pool", tenant.name, tenant.id,
+              before={"pool_bytes": before}, after={"pool_bytes": new})
+        s.flush()
+        return info(s, tenant)
+
+
+def set_max_accounts(ctx: Ctx, name: str, max_accounts: int | None) -> TenantInfo:
+    ctx.require_global("change a tenant's limits")
+    with ctx.db.transaction() as s:
+        tenant = tenant_by_name(s, ctx, name, lock=True)
+        count = s.scalar(select(func.count()).select_from(Account)
+                         .where(Account.tenant_id == tenant.id)) or 0
+        if max_accounts is not None and max_accounts < count:
+            raise Conflict(f"tenant {tenant.name!r} already has {count} accounts; the limit "
+                           f"cannot be {max_accounts}. Remove accounts first")
+        before = tenant.max_accounts
+        tenant.max_accounts = max_accounts
+        audit(s, ctx, "tenant.set_limits", tenant.name, tenant.id,
+              before={"max_accounts": before}, after={"max_accounts": max_accounts})
+        s.flush()
+        return info(s, tenant)
+
+
+def remove(ctx: Ctx, name: str) -> None:
+    """Remove an empty tenant; refuses while it still owns domains (nothing is lost by accident)."""
+    ctx.require_global("remove tenants")
+    with ctx.db.transaction() as s:
+        tenant = tenant_by_name(s, ctx, name, lock=True)
+        counts = {
+            "domains": s.scalar(select(func.count()).select_from(Domain)
+                                .where(Domain.tenant_id == tenant.id)) or 0,
+            "accounts": s.scalar(select(func.count()).select_from(Account)
+                                 .where(Account.tenant_id == tenant.id)) or 0,
+            "aliases": s.scalar(select(func.count()).select_from(Alias)
+                                .where(Alias.tenant_id == tenant.id)) or 0,
+        }
+        if any(counts.values()):
+            held = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+            raise Conflict(f"tenant {tenant.name!r} still has {held}; remove them first "
+                           "(zenmail account remove / alias remove / domain remove)")
+        for admin in s.scalars(select(Admin).where(Admin.tenant_id == tenant.id)):
+            s.delete(admin)
+        audit(s, ctx, "tenant.remove", tenant.name, tenant.id,
+              before={"pool_bytes": tenant.pool_bytes})
+        s.delete(tenant)

@@ -1,0 +1,108 @@
+"""What use cases return: plain, typed records that the CLI prints and the API serialises."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+
+class View:
+    def to_dict(self) -> dict[str, Any]:
+        def conv(v: Any) -> Any:
+            if isinstance(v, datetime):
+                return v.isoformat()
+            if isinstance(v, list):
+                return [conv(x) for x in v]
+            if isinstance(v, dict):
+                return {k: conv(x) for k, x in v.items()}
+            return v
+
+        return {k: conv(v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+
+
+@dataclass
+class TenantInfo(View):
+    name: str
+    pool_bytes: int
+    allocated_bytes: int
+    max_accounts: int | None
+    accounts: int
+    domains: list[str]
+    created_at: datetime
+
+
+@dataclass
+class DomainInfo(View):
+    name: str
+    tenant: str
+    accounts: int
+    created_at: datetime
+
+
+@dataclass
+class AccountInfo(View):
+    address: str
+    tenant: str
+    display_name: str
+    quota_bytes: int
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class PoolAccount(View):
+    address: str
+    quota_bytes: int
+
+
+@dataclass
+class PoolInfo(View):
+    tenant: str
+    pool_bytes: int
+    allocated_bytes: int
+    free_bytes: int
+    accounts: list[PoolAccount]
+
+
+@dataclass
+class AliasInfo(View):
+    address: str
+    tenant: str
+    targets: list[str]
+    catch_all: bool
+
+
+@dataclass
+class AdminInfo(View):
+    name: str
+    tenant: str | None
+    created_at: datetime
+
+
+@dataclass
+class TokenInfo(View):
+    id: int
+    admin: str
+    name: str
+    created_at: datetime
+    revoked: bool
+
+
+@dataclass
+class NewToken(View):
+    token: str
+    info: TokenInfo
+
+
+@dataclass
+class AuditInfo(View):
+    id: int
+    at: datetime
+    actor: str
+    tenant: str | None
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
