@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -11,7 +11,8 @@ class View:
     def to_dict(self) -> dict[str, Any]:
         def conv(v: Any) -> Any:
             if isinstance(v, datetime):
-                return v.isoformat()
+                # SQLite hands back naive datetimes; every time zenmail stores is UTC.
+                return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
             if isinstance(v, list):
                 return [conv(x) for x in v]
             if isinstance(v, dict):
