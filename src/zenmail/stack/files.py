@@ -1,0 +1,162 @@
+"""Where one stack keeps its things, and how files that daemons read are written.
+
+Every file a daemon reads is written atomically (temp file in the same directory, fsync,
+rename), so a daemon that reloads or restarts mid-write never sees half a configuration.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from zenmail.errors import StackError
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The paths of one stack under its state directory (absolute: daemons need that)."""
+
+    state: Path
+
+    @classmethod
+    def of(cls, state_dir: Path) -> Layout:
+        return cls(state_dir.resolve())
+
+    @property
+    def run(self) -> Path:
+        return self.state / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.state / "log"
+
+    @property
+    def tls(self) -> Path:
+        return self.state / "tls"
+
+    @property
+    def mail(self) -> Path:
+        return self.state / "mail"
+
+    @property
+    def dovecot_conf_dir(self) -> Path:
+        return self.state / "dovecot"
+
+    @property
+    def dovecot_conf(self) -> Path:
+        return self.dovecot_conf_dir / "dovecot.conf"
+
+    @property
+    def dovecot_base(self) -> Path:
+        # Short on purpose: unix socket paths are limited to 108 bytes.
+        return self.run / "dovecot"
+
+    @property
+    def dovecot_state(self) -> Path:
+        return self.state / "lib" / "dovecot"
+
+    @property
+    def postfix_conf(self) -> Path:
+        return self.state / "postfix" / "etc"
+
+    @property
+    def postfix_queue(self) -> Path:
+        return self.state / "postfix" / "spool"
+
+    @property
+    def postfix_data(self) -> Path:
+        return self.state / "postfix" / "data"
+
+    @property
+    def events(self) -> Path:
+        """The supervisor's JSON-lines record of deaths and restarts."""
+        return self.log / "events.jsonl"
+
+    @property
+    def settings_snapshot(self) -> Path:
+        """The settings `up` ran with, for the supervisor and the API process."""
+        return self.run / "settings.json"
+
+    def pidfile(self, name: str) -> Path:
+        return self.run / f"{name}.pid"
+
+
+def render(template: str, values: dict[str, object]) -> str:
+    """Fill `{{ name }}` placeholders; a missing value is a bug, so it raises."""
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in values:
+            raise KeyError(f"template placeholder {m.group(1)!r} has no value")
+        return str(values[m.group(1)])
+    return _PLACEHOLDER.sub(sub, template)
+
+
+def template(name: str) -> str:
+    return (resources.files("zenmail.stack") / "templates" / name).read_text()
+
+
+def write_atomic(path: Path, content: str, mode: int = 0o644, owner: str | None = None,
+                 group: str | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        if owner or group:
+            os.chown(tmp, uid(owner) if owner else -1, gid(group) if group else -1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def uid(user: str) -> int:
+    try:
+        return pwd.getpwnam(user).pw_uid
+    except KeyError as exc:
+        raise StackError(f"system user {user!r} is missing; run `make install`") from exc
+
+
+def gid(group: str) -> int:
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise StackError(f"system group {group!r} is missing; run `make install`") from exc
+
+
+def ensure_dir(path: Path, mode: int = 0o755, owner: str | None = None,
+               group: str | None = None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, mode)
+    if owner or group:
+        os.chown(path, uid(owner) if owner else -1, gid(group) if group else -1)
+    return path
+
+
+def check_traversable(path: Path) -> None:
+    """The daemons' unprivileged users must be able to walk down to the state directory."""
+    for parent in [path, *path.parents]:
+        if parent.exists() and not os.stat(parent).st_mode & 0o001:
+            raise StackError(
+                f"{parent} (mode {oct(os.stat(parent).st_mode & 0o777)}) cannot be entered by "
+                f"the postfix and mail users, so the stack under {path} could not read its "
+                f"files; run `chmod o+x {parent}` or choose a state directory elsewhere")
+
+
+def tail(path: Path, lines: int = 8) -> str:
+    """The last lines of a log, to put into an error message."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text[-lines:]) or f"({path} is empty)"
