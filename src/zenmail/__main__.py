@@ -1,0 +1,3 @@
+from zenmail.cli import main
+
+main()
