@@ -60,7 +60,7 @@ def add(ctx: Ctx, address: str, *, password: str | None = None,
         s.flush()
         audit(s, ctx, "account.add", clean, owner.id,
               after={"quota_bytes": quota_bytes, "display_name": account.display_name})
-        return account_info(s, account)
+        return account_info(s, account, owner.name)
 
 
 def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AccountInfo]:

@@ -52,8 +52,9 @@ def account_by_address(s: Session, ctx: Ctx, address: str, *, lock: bool = False
     return account
 
 
-def account_info(s: Session, a: Account) -> AccountInfo:
-    tenant_name = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
+def account_info(s: Session, a: Account, tenant_name: str | None = None) -> AccountInfo:
+    if tenant_name is None:
+        tenant_name = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
     return AccountInfo(address=a.address, tenant=tenant_name, display_name=a.display_name,
                        quota_bytes=a.quota_bytes, enabled=a.enabled, created_at=a.created_at,
                        updated_at=a.updated_at)
