@@ -11,6 +11,7 @@ import os
 import pwd
 import re
 import tempfile
+import time
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -103,8 +104,20 @@ def template(name: str) -> str:
 
 
 def write_atomic(path: Path, content: str, mode: int = 0o644, owner: str | None = None,
-                 group: str | None = None) -> None:
+                 group: str | None = None, backdate: float = 0.0) -> bool:
+    """Write `content` to `path` unless it is already there; True if the file changed.
+    `backdate` sets the mtime that many seconds into the past (Postfix stalls ~2 s on
+    reading a configuration file younger than that)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        unchanged = path.read_text() == content
+    except (OSError, UnicodeDecodeError):
+        unchanged = False
+    if unchanged:
+        os.chmod(path, mode)
+        if owner or group:
+            os.chown(path, uid(owner) if owner else -1, gid(group) if group else -1)
+        return False
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as fh:
@@ -114,10 +127,14 @@ def write_atomic(path: Path, content: str, mode: int = 0o644, owner: str | None 
         os.chmod(tmp, mode)
         if owner or group:
             os.chown(tmp, uid(owner) if owner else -1, gid(group) if group else -1)
+        if backdate:
+            past = time.time() - backdate
+            os.utime(tmp, (past, past))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return True
 
 
 def uid(user: str) -> int:

@@ -18,6 +18,11 @@ from zenmail.stack.files import ensure_dir, render, template, write_atomic
 from zenmail.stack.service import Service, run
 
 
+# Postfix waits until a configuration file it reads is a couple of seconds old (a guard
+# against half-edited files); ours are written atomically, so they are dated back.
+BACKDATE = 10.0
+
+
 class Postfix(Service):
     name = "postfix"
     process_name = "master"
@@ -58,15 +63,20 @@ class Postfix(Service):
             "tls_cert": lay.tls / "cert.pem", "tls_key": lay.tls / "key.pem",
             "smtp_listen": f"{bind}:{p.smtp}", "submission_listen": f"{bind}:{p.submission}",
         }
-        write_atomic(self.conf_dir / "main.cf", render(template("postfix/main.cf"), values))
-        write_atomic(self.conf_dir / "master.cf", render(template("postfix/master.cf"), values))
+        write_atomic(self.conf_dir / "main.cf", render(template("postfix/main.cf"), values),
+                     backdate=BACKDATE)
+        write_atomic(self.conf_dir / "master.cf", render(template("postfix/master.cf"), values),
+                     backdate=BACKDATE)
         for name, query in POSTFIX_QUERIES.items():
             # Lookups run as the postfix user; the file may hold a database password.
             write_atomic(self.conf_dir / "sql" / f"{name}.cf",
                          f"# Rendered by zenmail.\n{db.postfix_params}\nquery = {query}\n",
-                         mode=0o640, group="postfix")
-        # `postfix check` creates the queue's subdirectories with the right owners.
-        run(["postfix", "-c", str(self.conf_dir), "check"], "checking the Postfix configuration")
+                         mode=0o640, group="postfix", backdate=BACKDATE)
+        # `postfix check` creates the queue's subdirectories with the right owners (2 s, so
+        # only for a new queue); later, `postconf` catches a bad configuration quickly.
+        if not (lay.postfix_queue / "maildrop").exists():
+            run(["postfix", "-c", str(self.conf_dir), "check"], "checking Postfix")
+        run(["postconf", "-c", str(self.conf_dir), "-n"], "checking the Postfix configuration")
 
     def _launch(self) -> None:
         run(["postfix", "-c", str(self.conf_dir), "start"], "starting Postfix")
