@@ -22,7 +22,7 @@ DEFAULT_STATE = Path(".zenmail")
 
 
 class Settings(BaseSettings):
-    """Everything zenmail can be told. Every field documents itself; `zenmail config` prints them."""
+    """Everything zenmail can be told; every field documents itself (`zenmail config`)."""
 
     model_config = SettingsConfigDict(env_prefix="ZENMAIL_", extra="forbid")
 
@@ -67,7 +67,8 @@ def load_settings(state_dir: str | Path | None = None, **overrides: Any) -> Sett
         try:
             values.update(tomllib.loads(config_file.read_text()))
         except tomllib.TOMLDecodeError as exc:
-            raise InvalidInput(f"{config_file} is not valid TOML ({exc}); fix or remove it") from exc
+            raise InvalidInput(f"{config_file} is not valid TOML ({exc}); fix or remove it"
+                               ) from exc
     # Environment beats the file: pydantic-settings reads the environment only for fields
     # not passed explicitly, so drop file values that the environment overrides.
     for key in list(values):
