@@ -1,0 +1,57 @@
+"""The REST API: one ASGI app, `create_app(settings)`, served by `zenmail serve`.
+
+Handlers are thin: they turn HTTP into a call of the directory's service functions with the
+caller's Ctx and return the service's view. Authorization (tenant walls, global-only
+operations) lives in those services, so the API cannot be more permissive than the CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from zenmail import __version__
+from zenmail.config import Settings
+from zenmail.db import Database
+from zenmail.directory.passwords import Hasher
+from zenmail.web import errors
+from zenmail.web.routes import accounts, admins, aliases, audit, domains, system, tenants
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Manage zenmail's directory: tenants, their storage pools, domains, accounts, aliases,
+administrators, API tokens and the audit log.
+
+Authenticate with `Authorization: Bearer zm_…` (create a token with `zenmail token create`).
+A global administrator sees everything; a tenant administrator sees and changes only its
+tenant — anything else answers 404 as if it did not exist, and global-only operations 403.
+
+Every error has the body `{"error": "<code>", "message": "<what to do>"}`.
+"""
+
+
+def create_app(settings: Settings, database: Database | None = None,
+               hasher: Hasher | None = None) -> FastAPI:
+    """The API for `settings`; pass `database`/`hasher` to share existing ones (tests, CLI)."""
+    owns_database = database is None
+    db = database if database is not None else Database(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:  # a database handed in belongs to the caller, who disposes it
+            db.dispose()
+
+    app = FastAPI(title="zenmail API", version=__version__, description=DESCRIPTION,
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/api/docs",
+                  redoc_url=None, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = db
+    app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)
+    errors.install(app)
+    for module in (system, tenants, domains, accounts, aliases, admins, audit):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,16 @@
+"""What every authenticated router shares: the documented error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zenmail.web.errors import ErrorBody
+
+# Documented once so that every operation in the OpenAPI document shows the error format.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No token, or an unknown or revoked one"},
+    403: {"model": ErrorBody, "description": "Only a global administrator may do this"},
+    404: {"model": ErrorBody, "description": "Not found, or outside your tenant"},
+    409: {"model": ErrorBody, "description": "Breaks a directory rule (duplicate, pool, loop)"},
+    422: {"model": ErrorBody, "description": "Malformed request or value"},
+}

@@ -1,0 +1,110 @@
+"""Request bodies. Responses are the service layer's own views (zenmail.directory.views).
+
+Bodies only check shape (types, required fields, lengths the database imposes); meaning —
+valid names and addresses, sizes, passwords, the quota pool — is checked by the service layer,
+so the API and the CLI refuse exactly the same things with the same words.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from zenmail.directory.accounts import DEFAULT_QUOTA
+from zenmail.directory.views import AliasInfo
+
+
+def _size_shape(value: Any) -> str | int:
+    # JSON true would pass as 1 and 1.5 would be truncated by a plain `int`; refuse both.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PydanticCustomError(
+            "size_type", 'a size is a string such as "2G", "500M", "1.5GiB", or a whole '
+            "number of bytes")
+    return value
+
+
+Size = Annotated[
+    str | int,
+    PlainValidator(_size_shape),
+    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
+                    "description": 'Binary units as Dovecot reads them: "500M", "2G", "2GB", '
+                                   '"1.5GiB", or bytes.',
+                    "examples": ["2G", 2147483648]}),
+]
+
+
+class Body(BaseModel):
+    # A misspelt field ("poool") would otherwise be ignored silently and the request would do
+    # something other than what the caller meant.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class TenantCreate(Body):
+    name: str = Field(description="1-63 letters, digits or hyphens", examples=["acme"])
+    pool: Size
+    max_accounts: int | None = Field(None, ge=0, description="Omit or null: no limit")
+
+
+class PoolSet(Body):
+    pool: Size
+
+
+class MaxAccountsSet(Body):
+    max_accounts: int | None = Field(ge=0, description="null removes the limit")
+
+
+class DomainCreate(Body):
+    tenant: str = Field(examples=["acme"])
+    name: str = Field(examples=["acme.example"])
+
+
+class AccountCreate(Body):
+    address: str = Field(examples=["alice@acme.example"])
+    password: str | None = Field(None, description="At least 12 characters; stored as an "
+                                 "Argon2id hash. Give this or password_hash.")
+    password_hash: str | None = Field(None, description="An existing hash ({ARGON2ID}, "
+                                      "{BLF-CRYPT} or {SHA512-CRYPT}), e.g. when migrating.")
+    quota: Size = DEFAULT_QUOTA
+    display_name: str = Field("", max_length=200)
+    tenant: str | None = Field(None, description="If given, the address's domain must belong "
+                               "to this tenant (a guard against typos).")
+
+
+class QuotaSet(Body):
+    quota: Size
+
+
+class PasswordSet(Body):
+    password: str = Field(description="At least 12 characters.")
+
+
+class QuotaMove(Body):
+    source: str = Field(alias="from", examples=["alice@acme.example"])
+    target: str = Field(alias="to", examples=["bob@acme.example"])
+    size: Size
+
+
+class AliasCreate(Body):
+    address: str = Field(description='The alias, or "@domain" for the domain\'s catch-all.',
+                         examples=["sales@acme.example", "@acme.example"])
+    targets: list[str] = Field(min_length=1, examples=[["alice@acme.example"]])
+
+
+class AdminCreate(Body):
+    name: str = Field(description="The administrator's mail address.",
+                      examples=["it@acme.example"])
+    tenant: str | None = Field(None, description="Omit for a global administrator (global "
+                               "administrators only).")
+
+
+class TokenCreate(Body):
+    admin: str = Field(examples=["it@acme.example"])
+    name: str = Field("default", max_length=100, description="What the token is for.")
+
+
+class AliasRemoval(BaseModel):
+    """What is left of an alias after a removal: null when the alias itself is gone."""
+
+    alias: AliasInfo | None
