@@ -17,7 +17,6 @@ from zenmail.stack.dovecot import Dovecot
 from zenmail.stack.files import ensure_dir, render, template, write_atomic
 from zenmail.stack.service import Service, run
 
-
 # Postfix waits until a configuration file it reads is a couple of seconds old (a guard
 # against half-edited files); ours are written atomically, so they are dated back.
 BACKDATE = 10.0
