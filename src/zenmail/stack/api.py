@@ -8,12 +8,12 @@ given to `up` hold for the API too).
 from __future__ import annotations
 
 import argparse
+import http.client
 import importlib.util
 import sys
 from pathlib import Path
 
 from zenmail.config import Settings
-from zenmail.stack import proc
 from zenmail.stack.files import Layout
 from zenmail.stack.service import Service, spawn_detached
 
@@ -28,6 +28,9 @@ def available() -> bool:
 
 def load_snapshot(state_dir: Path) -> Settings:
     return Settings.model_validate_json(Layout.of(state_dir).settings_snapshot.read_text())
+
+
+HEALTH_PATH = "/api/v1/health"  # 200 once the app is up and its database reachable
 
 
 class Api(Service):
@@ -50,7 +53,16 @@ class Api(Service):
         self.pidfile().write_text(f"{pid}\n")
 
     def healthy(self) -> bool:
-        return self.pid() is not None and proc.tcp_open(self.ports.http_host, self.ports.http)
+        if self.pid() is None:
+            return False
+        try:
+            conn = http.client.HTTPConnection(self.ports.http_host, self.ports.http, timeout=3)
+            conn.request("GET", HEALTH_PATH)
+            ok = conn.getresponse().status == 200
+            conn.close()
+            return ok
+        except OSError:
+            return False
 
     def endpoints(self) -> dict[str, str]:
         return {"http": self.ports.endpoints()["http"]}
