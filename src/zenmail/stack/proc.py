@@ -114,3 +114,18 @@ def rss_bytes(pids: list[int]) -> int:
         except OSError:
             continue
     return total
+
+
+def pss_bytes(pids: list[int]) -> int:
+    """Proportional set size: shared pages split among the processes sharing them, so the
+    sum over many workers of one daemon is not inflated the way an RSS sum is."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            continue
+    return total
