@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.conftest import FAST_HASHER
 from zenmail.config import Settings
@@ -114,3 +116,18 @@ def error_of(response: httpx.Response) -> tuple[int, str, str]:
     assert set(body) >= {"error", "message"}, body
     assert body["message"].strip(), body
     return response.status_code, body["error"], body["message"]
+
+
+def all_routes(app: FastAPI) -> set[tuple[str, str, bool]]:
+    """(method, path as OpenAPI writes it, is an API route) for every route the app serves.
+
+    Read from the router itself (including included routers), not from the OpenAPI document,
+    so that a route left out of the document is still found.
+    """
+    found: set[tuple[str, str, bool]] = set()
+    for route in iter_route_contexts(app.routes):
+        is_api = isinstance(route.original_route, APIRoute)
+        for method in route.methods or ():
+            if method != "HEAD":  # Starlette adds HEAD to every GET
+                found.add((method, str(route.path_format), is_api))
+    return found

@@ -47,7 +47,7 @@ def create_app(settings: Settings, database: Database | None = None,
 
     app = FastAPI(title="zenmail API", version=__version__, description=DESCRIPTION,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/api/docs",
-                  redoc_url=None, lifespan=lifespan)
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.database = db
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)

@@ -1,0 +1,213 @@
+"""Tenants are walls: a tenant administrator of B, aimed at tenant A, gets 403 or 404 from
+every endpoint of the app, sees only B in every list, and leaves the directory untouched.
+
+The walk is driven by the app's own route table and OpenAPI document, so an endpoint added
+later is walked too; one whose parameters or body the walk cannot aim at A fails the test
+until it is taught how (PATH_VALUES, QUERY_VALUES, BODIES below).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by name)
+    PASSWORD,
+    Server,
+    all_routes,
+    make_client_fixture,
+    seed_tenant,
+    server_fixture,
+)
+from zenmail.db import Database
+from zenmail.directory import accounts, admins, aliases, auditlog, domains, quota, tenants
+from zenmail.directory.context import Ctx
+from zenmail.directory.models import Account
+
+A_NAMES = ("tenant-a", "a.test")  # every name of tenant A contains one of these
+
+# Values that aim a path parameter at tenant A's objects (several where the kind differs).
+PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
+    "tenant": lambda a: [a["tenant"]],
+    "domain": lambda a: [a["domain"]],
+    "address": lambda a: [a["alice"], a["bob"]],
+    "alias": lambda a: [a["alias"], a["catch_all"]],
+    "token_id": lambda a: [a["token_id"]],
+}
+
+# Query parameters that name something: aimed at A. Others must be listed as harmless.
+QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
+    "tenant": lambda a: a["tenant"],
+    "domain": lambda a: a["domain"],
+    "target": lambda a: a["alice"],
+}
+HARMLESS_QUERY = {"limit"}
+
+
+def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Hostile request bodies per schema: each tries to create in, change or read A."""
+    return {
+        "TenantCreate": [{"name": "tenant-c", "pool": "1G"},
+                         {"name": a["tenant"], "pool": "1G"}],
+        "PoolSet": [{"pool": "1T"}, {"pool": "1M"}],
+        "MaxAccountsSet": [{"max_accounts": 0}, {"max_accounts": None}],
+        "DomainCreate": [{"tenant": a["tenant"], "name": "new-a.test"}],
+        "AccountCreate": [
+            {"address": "mallory@a.test", "password": PASSWORD},
+            {"address": "mallory@a.test", "password": PASSWORD, "tenant": b["tenant"]},
+            {"address": "mallory@b.test", "password": PASSWORD, "tenant": a["tenant"]},
+        ],
+        "QuotaSet": [{"quota": "1M"}, {"quota": "9G"}],
+        "PasswordSet": [{"password": "mallory was here!"}],
+        "QuotaMove": [
+            {"from": a["alice"], "to": a["bob"], "size": "1M"},
+            {"from": a["alice"], "to": b["alice"], "size": "1G"},
+            {"from": b["alice"], "to": a["alice"], "size": "1M"},
+        ],
+        "AliasCreate": [
+            {"address": "evil@a.test", "targets": [b["alice"]]},
+            {"address": a["alias"], "targets": [b["alice"]]},
+            {"address": a["catch_all"], "targets": [b["alice"]]},
+        ],
+        "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
+                        {"name": "mallory@b.test"}],
+        "TokenCreate": [{"admin": a["admin"], "name": "stolen"}],
+    }
+
+
+def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
+    """The whole directory as a global administrator sees it, password hashes included."""
+    with database.transaction() as s:
+        hashes = dict(s.execute(select(Account.address, Account.password_hash)).all())
+    return {
+        "tenants": [t.to_dict() for t in tenants.list_all(ctx)],
+        "pools": [quota.pool(ctx, t.name).to_dict() for t in tenants.list_all(ctx)],
+        "domains": [d.to_dict() for d in domains.list_all(ctx)],
+        "accounts": [x.to_dict() for x in accounts.list_all(ctx)],
+        "hashes": hashes,
+        "aliases": [x.to_dict() for x in aliases.list_all(ctx)],
+        "admins": [x.to_dict() for x in admins.list_all(ctx)],
+        "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
+        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)],
+    }
+
+
+@pytest.fixture
+def two_tenants(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+    a = seed_tenant(ctx, "tenant-a", "a.test")
+    b = seed_tenant(ctx, "tenant-b", "b.test")
+    a["token_id"] = next(t.id for t in admins.list_tokens(ctx) if t.admin == a["admin"])
+    return a, b
+
+
+def _schema_name(operation: dict[str, Any]) -> str | None:
+    body = operation.get("requestBody")
+    if body is None:
+        return None
+    ref = body["content"]["application/json"]["schema"]["$ref"]
+    return str(ref.rsplit("/", 1)[-1])
+
+
+def _requests(path: str, operation: dict[str, Any], a: dict[str, Any],
+              b: dict[str, Any]) -> list[tuple[str, dict[str, str], Any, bool]]:
+    """(url, query, json body, aimed at A?) for every way the walk calls one operation."""
+    path_params = re.findall(r"{(\w+)}", path)
+    for name in path_params:
+        assert name in PATH_VALUES, f"{path}: teach the walk a tenant-A value for {{{name}}}"
+    urls = [path]
+    for name in path_params:
+        urls = [u.replace(f"{{{name}}}", str(v)) for u in urls for v in PATH_VALUES[name](a)]
+
+    queries: list[dict[str, str]] = [{}]
+    for p in operation.get("parameters", []):
+        if p["in"] != "query":
+            continue
+        if p["name"] in HARMLESS_QUERY:
+            continue
+        assert p["name"] in QUERY_VALUES, f"{path}: teach the walk the query {p['name']!r}"
+        queries.append({p["name"]: QUERY_VALUES[p["name"]](a)})
+
+    schema = _schema_name(operation)
+    bodies: list[Any] = [None]
+    if schema is not None:
+        assert schema in BODIES(a, b), f"{path}: teach the walk hostile bodies of {schema}"
+        bodies = BODIES(a, b)[schema]
+
+    return [(url, query, body, bool(path_params or query or body is not None))
+            for url in urls for query in queries for body in bodies]
+
+
+def test_every_endpoint_refuses_another_tenants_admin(
+        ctx: Ctx, database: Database, server: Server,
+        make_client: Callable[[str | None], httpx.Client],
+        two_tenants: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    a, b = two_tenants
+    intruder = make_client(b["token"])
+    before = snapshot(ctx, database)
+    spec = intruder.get("/api/v1/openapi.json").json()
+
+    # The OpenAPI document must describe every API route, or the walk below would miss one.
+    served = all_routes(server.app)
+    routed = {(m, p) for m, p, is_api in served if is_api}
+    documented = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
+    assert routed == documented
+
+    walked: set[tuple[str, str]] = set()
+    denied = 0
+    for path, ops in spec["paths"].items():
+        for method, operation in ops.items():
+            for url, query, body, aimed in _requests(path, operation, a, b):
+                r = intruder.request(method.upper(), url, params=query, json=body)
+                what = f"{method.upper()} {url} {query} {body} -> {r.status_code} {r.text}"
+                if aimed:
+                    assert r.status_code in (403, 404), what
+                    assert r.json()["error"] in ("forbidden", "not_found"), what
+                    denied += 1
+                else:
+                    assert r.status_code == 200, what
+                    assert not any(n in r.text for n in A_NAMES), what
+                walked.add((method.upper(), path))
+    assert walked == documented
+    # Not vacuous: the app has ~20 operations, most of them aimed at A in several ways.
+    assert len(walked) >= 20 and denied >= 40
+
+    # Routes outside the OpenAPI document (the document itself, the docs page) leak nothing.
+    others = [p for m, p, is_api in served if not is_api]
+    assert "/api/v1/openapi.json" in others
+    for path in others:
+        r = intruder.get(path)
+        assert r.status_code == 200, path
+        assert not any(n in r.text for n in A_NAMES), path
+
+    assert snapshot(ctx, database) == before
+
+
+def test_tenant_admin_lists_only_its_own_tenant(
+        make_client: Callable[[str | None], httpx.Client],
+        two_tenants: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    _, b = two_tenants
+    c = make_client(b["token"])
+    assert [t["name"] for t in c.get("/api/v1/tenants").json()] == ["tenant-b"]
+    assert [d["name"] for d in c.get("/api/v1/domains").json()] == ["b.test"]
+    assert [x["address"] for x in c.get("/api/v1/accounts").json()] == [b["alice"], b["bob"]]
+    assert [x["address"] for x in c.get("/api/v1/aliases").json()] == ["@b.test", b["alias"]]
+    assert [x["name"] for x in c.get("/api/v1/admins").json()] == [b["admin"]]
+    assert {x["admin"] for x in c.get("/api/v1/tokens").json()} == {b["admin"]}
+    audit = c.get("/api/v1/audit", params={"limit": 10000}).json()
+    assert audit and {e["tenant"] for e in audit} == {"tenant-b"}
+    assert c.get("/api/v1/tenants/tenant-b/pool").json()["allocated_bytes"] == 3 * 1024**3
+
+
+def test_global_admin_sees_both_tenants(
+        ctx: Ctx, make_client: Callable[[str | None], httpx.Client],
+        two_tenants: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    # The contrast that shows the walls come from the token's scope, not from the data.
+    admins.add(ctx, "root@ops.test")
+    root = make_client(admins.create_token(ctx, "root@ops.test").token)
+    assert [t["name"] for t in root.get("/api/v1/tenants").json()] == ["tenant-a", "tenant-b"]
+    assert root.get("/api/v1/accounts/alice@a.test").status_code == 200
