@@ -208,3 +208,29 @@ def test_dovecot_killed_is_restarted_and_queued_mail_delivered_once(stack: MailS
     assert status(stack.settings).healthy
     out = subprocess.run(["doveadm", "-c", str(dovecot.conf), "who"], capture_output=True)
     assert out.returncode == 0
+
+
+def test_warning_at_95_percent(stack: MailStack) -> None:
+    user = stack.account("nearly", quota="1M")
+    with stack.smtp() as c:
+        c.sendmail("partner@example.org", [user], stack.message(
+            "partner@example.org", user, "very big", ("b" * 76 + "\r\n") * 12900))  # ~96 %
+    msgs = stack.wait_messages(user, 2)
+    assert email.message_from_bytes(msgs[1])["X-Zenmail-Quota-Warning"] == "95"
+
+
+def test_postfix_killed_is_restarted(stack: MailStack) -> None:
+    postfix = Postfix(stack.settings)
+    old = postfix.pid()
+    assert old
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (lambda p: p if p and p != old else None)(postfix.pid()),
+                   "the supervisor to restart postfix")
+    wait_for(postfix.healthy, "postfix to answer again")
+    user = stack.account("after-restart")
+    with stack.smtp() as c:
+        c.sendmail("partner@example.org", [user], stack.message("partner@example.org", user,
+                                                                  "after restart"))
+    assert stack.wait_messages(user, 1)
+    events = [e for e in read_events(stack.state) if e["service"] == "postfix"]
+    assert events[-1]["event"] == "restarted" and events[-1]["pid"] == new
