@@ -99,6 +99,11 @@ def test_request_shape_errors_name_the_field(root: httpx.Client) -> None:
     status, _, message = error_of(root.post("/api/v1/tenants", content=b"{nope",
                                             headers={"content-type": "application/json"}))
     assert status == 422 and "not valid JSON" in message
+    status, _, message = error_of(root.post("/api/v1/tenants", content=b'{"name": "t1"}',
+                                            headers={"content-type": "text/plain"}))
+    assert status == 422 and "Content-Type: application/json" in message
+    status, _, message = error_of(root.post("/api/v1/tenants", json=["t1", "1G"]))
+    assert status == 422 and "must be a JSON object" in message
     status, _, message = error_of(root.get("/api/v1/audit", params={"limit": 0}))
     assert status == 422 and "query parameter limit" in message
     status, _, message = error_of(root.delete("/api/v1/tokens/abc"))

@@ -73,6 +73,9 @@ def _where(loc: tuple[Any, ...]) -> str:
     return f"{loc[0]} parameter {field}" if field else str(loc[0] if loc else "request")
 
 
+_NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
+
+
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = []
@@ -80,6 +83,10 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         if e.get("type") == "json_invalid":  # its loc ends in a character offset, not a field
             details.append({"field": "request body", "problem": "is not valid JSON "
                             f"({e.get('ctx', {}).get('error', 'syntax error')})"})
+        elif tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT:
+            # Typically curl -d without a JSON content type: the body arrives as a string.
+            details.append({"field": "request body", "problem": "must be a JSON object, sent "
+                            "with the header 'Content-Type: application/json'"})
         else:
             details.append({"field": _where(tuple(e.get("loc", ()))),
                             "problem": e.get("msg", "")})
