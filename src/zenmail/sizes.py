@@ -15,6 +15,9 @@ from zenmail.errors import InvalidInput
 _UNITS = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
 _PATTERN = re.compile(r"^(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<prefix>[KMGTP]?)(?P<suffix>I?B?)$")
 _EXAMPLES = "write it like 500M, 2G, 2GB, 1.5GiB or a number of bytes"
+# The directory stores sizes in signed 64-bit columns; a larger value would fail in the
+# database driver instead of with a message.
+MAX_SIZE = 2**63 - 1
 
 
 def parse_size(text: str | int) -> int:
@@ -24,7 +27,7 @@ def parse_size(text: str | int) -> int:
     if isinstance(text, int):
         if text < 0:
             raise InvalidInput(f"size {text} is negative; sizes must be 0 or more")
-        return text
+        return _bounded(text, str(text))
     raw = str(text).strip()
     if not raw:
         raise InvalidInput(f"size is empty; {_EXAMPLES}")
@@ -52,7 +55,14 @@ def parse_size(text: str | int) -> int:
         raise InvalidInput(f"size {raw!r} is a fraction of a byte; add a unit (1.5G) "
                            "or give whole bytes")
     value = number * (1024 ** _UNITS[prefix])
-    return int(value.to_integral_value())
+    return _bounded(int(value.to_integral_value()), raw)
+
+
+def _bounded(n: int, raw: str) -> int:
+    if n > MAX_SIZE:
+        raise InvalidInput(f"size {raw!r} is larger than the 8 EiB zenmail can store; "
+                           "check the unit (G, T, P)")
+    return n
 
 
 def format_size(n: int) -> str:
