@@ -131,17 +131,32 @@ def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> 
     return status(settings)
 
 
+def running_settings(settings: Settings) -> Settings:
+    """The settings the running stack was started with (its ports may differ from today's
+    defaults, e.g. after `up --ports standard`); `settings` itself when nothing runs."""
+    snapshot = Layout.of(settings.state_dir).settings_snapshot
+    if not snapshot.exists():
+        return settings
+    try:
+        return Settings.model_validate_json(snapshot.read_text())
+    except ValueError:
+        return settings
+
+
 def down(settings: Settings) -> None:
     """Stop the supervisor, the API, Postfix and Dovecot, in that order."""
+    settings = running_settings(settings)
     sup = SupervisorProcess(settings)
     sup.stop()
     services = services_by_name(settings)
     for name in ("api", "postfix", "dovecot"):
         if name in services:
             services[name].stop()
+    Layout.of(settings.state_dir).settings_snapshot.unlink(missing_ok=True)
 
 
 def status(settings: Settings) -> StackStatus:
+    settings = running_settings(settings)
     services = services_by_name(settings)
     started_file = Layout.of(settings.state_dir).run / "services.json"
     started = json.loads(started_file.read_text()) if started_file.exists() else list(services)
@@ -151,7 +166,8 @@ def status(settings: Settings) -> StackStatus:
         pid = svc.pid()
         eps = svc.endpoints()
         endpoints.update(eps)
-        detail = "" if svc.name in started or pid else "not started"
+        optional = svc.name not in (*DAEMONS, "supervisor")
+        detail = "not started" if optional and svc.name not in started and not pid else ""
         out.append(ServiceStatus(name=svc.name, pid=pid, running=pid is not None,
                                  healthy=pid is not None and svc.healthy(), endpoints=eps,
                                  detail=detail))
