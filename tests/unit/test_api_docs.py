@@ -19,3 +19,9 @@ def test_api_md_lists_exactly_the_served_operations(tmp_path: Path) -> None:
                                 API_MD.read_text()))
     assert served == documented, ("undocumented", served - documented,
                                   "documented but not served", documented - served)
+
+
+def test_operation_ids_are_unique_handler_names(tmp_path: Path) -> None:
+    spec = create_app(Settings(state_dir=tmp_path)).openapi()
+    ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids)) and "create_tenant" in ids and "move_quota" in ids

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import DataError
 
 from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by name)
     PASSWORD,
@@ -78,6 +79,16 @@ def test_malformed_sizes_are_422_from_the_size_parser(root: httpx.Client, pool: 
     status, code, message = error_of(root.post("/api/v1/tenants",
                                                json={"name": "t1", "pool": pool}))
     assert (status, code) == (422, "invalid_input") and words in message, message
+    assert root.get("/api/v1/tenants").json() == []
+
+
+def test_values_beyond_what_the_database_stores_are_422(root: httpx.Client) -> None:
+    for body, words in [({"name": "t1", "pool": "100000000P"}, "8 EiB"),
+                        ({"name": "t1", "pool": 2**64}, "8 EiB"),
+                        ({"name": "t1", "pool": "1G", "max_accounts": 2**40},
+                         "max_accounts: Input should be less than or equal to")]:
+        status, code, message = error_of(root.post("/api/v1/tenants", json=body))
+        assert (status, code) == (422, "invalid_input") and words in message, message
     assert root.get("/api/v1/tenants").json() == []
 
 
@@ -157,6 +168,18 @@ def test_unexpected_failures_are_500_without_internals(
     status, code, message = error_of(root.get("/api/v1/tenants"))
     assert (status, code) == (500, "internal_error") and "server log" in message
     assert "secret" not in message
+
+
+def test_a_database_range_error_is_422_not_500(root: httpx.Client,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # The net under the request models' and services' own checks (see errors._data_error).
+    def too_long(_ctx: Ctx) -> None:
+        raise DataError("INSERT …", {}, Exception("value too long for type character varying"))
+
+    monkeypatch.setattr(tenants, "list_all", too_long)
+    status, code, message = error_of(root.get("/api/v1/tenants"))
+    assert (status, code) == (422, "invalid_input") and "out of range" in message
+    assert "varying" not in message
 
 
 def test_health_reports_a_database_without_schema(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from zenmail import __version__
 from zenmail.config import Settings
@@ -33,6 +34,12 @@ Every error has the body `{"error": "<code>", "message": "<what to do>"}`.
 """
 
 
+def _operation_id(route: APIRoute) -> str:
+    # Handler names are unique and read well in generated clients (`create_tenant`), unlike
+    # FastAPI's default of name + path + method.
+    return route.name
+
+
 def create_app(settings: Settings, database: Database | None = None,
                hasher: Hasher | None = None) -> FastAPI:
     """The API for `settings`; pass `database`/`hasher` to share existing ones (tests, CLI)."""
@@ -47,7 +54,8 @@ def create_app(settings: Settings, database: Database | None = None,
 
     app = FastAPI(title="zenmail API", version=__version__, description=DESCRIPTION,
                   openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/api/docs",
-                  redoc_url=None, swagger_ui_oauth2_redirect_url=None, lifespan=lifespan)
+                  redoc_url=None, swagger_ui_oauth2_redirect_url=None, lifespan=lifespan,
+                  generate_unique_id_function=_operation_id)
     app.state.settings = settings
     app.state.database = db
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zenmail.errors import ZenmailError
@@ -116,6 +116,13 @@ def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
                               "by another request; reload and retry"), status_code=409)
 
 
+def _data_error(request: Request, exc: Exception) -> JSONResponse:
+    # Request models and services check ranges and lengths; this is the net for one they miss.
+    log.warning("data error on %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(_body("invalid_input", "a value is too long or out of range for the "
+                              "directory database; shorten or reduce it"), status_code=422)
+
+
 def _database_down(request: Request, exc: Exception) -> JSONResponse:
     log.error("database error on %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(_body("stack_error", "the directory database is unavailable; retry in a "
@@ -137,5 +144,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(OperationalError, _database_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -35,6 +35,10 @@ Size = Annotated[
 ]
 
 
+# tenants.max_accounts is a 32-bit column; PostgreSQL would refuse more with a driver error.
+MAX_ACCOUNTS_LIMIT = 2**31 - 1
+
+
 class Body(BaseModel):
     # A misspelt field ("poool") would otherwise be ignored silently and the request would do
     # something other than what the caller meant.
@@ -44,7 +48,8 @@ class Body(BaseModel):
 class TenantCreate(Body):
     name: str = Field(description="1-63 letters, digits or hyphens", examples=["acme"])
     pool: Size
-    max_accounts: int | None = Field(None, ge=0, description="Omit or null: no limit")
+    max_accounts: int | None = Field(None, ge=0, le=MAX_ACCOUNTS_LIMIT,
+                                     description="Omit or null: no limit")
 
 
 class PoolSet(Body):
@@ -52,7 +57,8 @@ class PoolSet(Body):
 
 
 class MaxAccountsSet(Body):
-    max_accounts: int | None = Field(ge=0, description="null removes the limit")
+    max_accounts: int | None = Field(ge=0, le=MAX_ACCOUNTS_LIMIT,
+                                     description="null removes the limit")
 
 
 class DomainCreate(Body):
