@@ -30,7 +30,7 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """A timestamp that always reads back timezone-aware (UTC).
+    """A timestamp that always reads back timezone-aware, in UTC.
 
     PostgreSQL keeps the offset; SQLite stores none and returns naive values, which would make
     the same record serialise as `…Z` on one backend (or right after creation) and without an
@@ -41,9 +41,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        if value is None:
+            return None
+        # PostgreSQL answers in the session's time zone, which follows the server's setting.
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
