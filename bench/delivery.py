@@ -17,6 +17,7 @@ stops the stack and removes the state directory. It stops by itself: --timeout (
 
     sudo .venv/bin/python bench/delivery.py            # N=5000
     sudo .venv/bin/python bench/delivery.py -n 1000 -c 4
+    sudo .venv/bin/python bench/delivery.py --postgresql   # directory on PostgreSQL
 """
 
 from __future__ import annotations
@@ -142,12 +143,20 @@ def main() -> int:
     ap.add_argument("-s", "--size", type=int, default=20_000, help="approximate message bytes")
     ap.add_argument("-c", "--connections", type=int, default=4)
     ap.add_argument("--database-url", default="", help="default: SQLite in the state dir")
+    ap.add_argument("--postgresql", action="store_true",
+                    help="start a private PostgreSQL server for the directory")
     ap.add_argument("--timeout", type=float, default=900.0, help="cap on the whole run (s)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/delivery.py starts Postfix and Dovecot: run it as root", file=sys.stderr)
         return 2
     deadline = time.monotonic() + args.timeout
+    pg = None
+    if args.postgresql:
+        from zenmail.devtools.pgserver import PgServer
+
+        pg = PgServer().start()
+        args.database_url = pg.create_database()
     state = Path(tempfile.mkdtemp(prefix="zenmail-bench-", dir="/tmp"))
     os.chmod(state, 0o755)
     write_port_overrides(state, dict(zip(STANDARD, free_ports(len(STANDARD)), strict=True)))
@@ -217,6 +226,8 @@ def main() -> int:
         manager.down(settings)
         db.dispose()
         shutil.rmtree(state, ignore_errors=True)
+        if pg is not None:
+            pg.stop()
 
 
 if __name__ == "__main__":
