@@ -106,6 +106,8 @@ def prepare(settings: Settings) -> None:
 def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> StackStatus:
     """Start the stack (or what of it is not running) and return once every part answers."""
     _require_system()
+    # A supervisor from an earlier `up` would race us restarting what we reload.
+    SupervisorProcess(running_settings(settings)).stop()
     prepare(settings)
     services = services_by_name(settings)
     if not with_api:
