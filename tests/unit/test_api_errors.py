@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -157,6 +157,27 @@ def test_unknown_endpoint_and_method(root: httpx.Client) -> None:
     r = root.patch("/api/v1/tenants")
     status, code, _ = error_of(r)
     assert (status, code) == (405, "method_not_allowed") and "GET" in r.headers["allow"]
+
+
+def test_oversized_bodies_are_refused_before_authentication(
+        make_client: Callable[[str | None], httpx.Client], root: httpx.Client) -> None:
+    huge = {"address": "x@acme.test", "targets": [f"t{i}@elsewhere.example"
+                                                  for i in range(100_000)]}
+    for client in (make_client(None), root):
+        status, code, message = error_of(client.post("/api/v1/aliases", json=huge))
+        assert (status, code) == (413, "too_large") and "split" in message
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked, counted on arrival
+        yield b'{"address": "x@acme.test", "targets": ['
+        for _ in range(64):
+            yield b'"t@elsewhere.example", ' * 1024
+        yield b'"t@elsewhere.example"]}'
+
+    r = root.post("/api/v1/aliases", content=chunks(),
+                  headers={"content-type": "application/json"})
+    assert "content-length" not in r.request.headers
+    assert error_of(r)[:2] == (413, "too_large")
+    assert root.get("/api/v1/aliases").json() == []
 
 
 def test_unexpected_failures_are_500_without_internals(

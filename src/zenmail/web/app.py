@@ -18,6 +18,7 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.passwords import Hasher
 from zenmail.web import errors
+from zenmail.web.limits import BodyLimit
 from zenmail.web.routes import accounts, admins, aliases, audit, domains, system, tenants
 
 API_PREFIX = "/api/v1"
@@ -60,6 +61,7 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.database = db
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)
     errors.install(app)
+    app.add_middleware(BodyLimit)
     for module in (system, tenants, domains, accounts, aliases, admins, audit):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -103,9 +103,16 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         code, message = "method_not_allowed", (f"{request.url.path} does not accept "
                                                f"{request.method}; {DOCS_HINT}")
+    elif exc.status_code == 413:
+        return too_large_response()
     else:
         code, message = "http_error", str(exc.detail)
     return JSONResponse(_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+def too_large_response() -> JSONResponse:
+    return JSONResponse(_body("too_large", "the request body is larger than this API accepts; "
+                              "split the change into several requests"), status_code=413)
 
 
 def _integrity_error(request: Request, exc: Exception) -> JSONResponse:
