@@ -136,7 +136,8 @@ def connection_text(settings: Settings, passwords: dict[str, str], token: str | 
         "zenmail demo is running. Connect a mail client (Thunderbird, Apple Mail, ...):",
         "",
         f"  IMAP      {host} port {p.imap} (STARTTLS) or {p.imaps} (SSL/TLS)",
-        f"  SMTP      {host} port {p.submission} (STARTTLS, normal password)",
+        f"  SMTP      {host} port {p.submission} (STARTTLS) or {p.submissions} (SSL/TLS), "
+        "normal password",
         f"  MX (in)   {host} port {p.smtp}",
         f"  TLS       self-signed: {settings.state_dir.resolve() / 'tls' / 'cert.pem'} "
         "(accept the certificate once)",

@@ -78,6 +78,18 @@ def test_auth_is_offered_only_inside_tls(stack: MailStack) -> None:
         assert "PLAIN" in c.esmtp_features["auth"]
 
 
+def test_submission_over_implicit_tls(stack: MailStack) -> None:
+    alice, bob = stack.account("alice"), stack.account("bob")
+    msg = stack.message(alice, bob, "over port 465")
+    with smtplib.SMTP_SSL("127.0.0.1", stack.ports["submissions"], context=stack.tls,
+                          timeout=30) as c:
+        c.login(alice, PASSWORD)
+        c.sendmail(alice, [bob], msg)
+        code, _ = rcpt_code(c, "ceo@example.org", bob)
+        assert code == 553
+    assert stack.wait_messages(bob, 1)[0].endswith(msg)
+
+
 def test_alias_and_catch_all_delivery(stack: MailStack) -> None:
     bob, carol = stack.account("bob"), stack.account("carol")
     aliases.add(stack.ctx, f"sales@{bob.split('@')[1]}", [bob])

@@ -28,8 +28,8 @@ from zenmail.errors import InvalidInput, StackError
 STACK_FILE = "stack.toml"
 DEV_BASE = 10000
 # The well-known port of each listener; the dev plan adds its base to these.
-STANDARD = {"smtp": 25, "submission": 587, "imap": 143, "imaps": 993, "lmtp": 24,
-            "sieve": 4190, "http": 8080}
+STANDARD = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993,
+            "lmtp": 24, "sieve": 4190, "http": 8080}
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class PortPlan:
     bind: str           # where the public listeners (smtp, submission, imap, sieve) bind
     smtp: int
     submission: int
+    submissions: int    # submission over implicit TLS (RFC 8314), preferred by many clients
     imap: int
     imaps: int
     lmtp: int           # always on 127.0.0.1: LMTP has no authentication

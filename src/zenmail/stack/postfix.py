@@ -1,6 +1,7 @@
-"""The private Postfix: an MX-role SMTP listener and a submission listener (STARTTLS +
-Dovecot SASL required), virtual domains, mailboxes and aliases from sqlite:/pgsql: maps on
-the directory tables, delivery over LMTP to Dovecot, quota-status at RCPT time.
+"""The private Postfix: an MX-role SMTP listener and submission listeners (STARTTLS or
+implicit TLS, Dovecot SASL required), virtual domains, mailboxes and aliases from
+sqlite:/pgsql: maps on the directory tables, delivery over LMTP to Dovecot, quota-status
+at RCPT time.
 
 Runs as `postfix -c STATE/postfix/etc` with its own queue and data directories; no
 postmulti, no chroot.
@@ -61,6 +62,7 @@ class Postfix(Service):
             "sasl_socket": dovecot.auth_socket, "quota_socket": dovecot.quota_socket,
             "tls_cert": lay.tls / "cert.pem", "tls_key": lay.tls / "key.pem",
             "smtp_listen": f"{bind}:{p.smtp}", "submission_listen": f"{bind}:{p.submission}",
+            "submissions_listen": f"{bind}:{p.submissions}",
         }
         write_atomic(self.conf_dir / "main.cf", render(template("postfix/main.cf"), values),
                      backdate=BACKDATE)
@@ -87,11 +89,12 @@ class Postfix(Service):
         host = self.ports.connect_host()
         return (self.pid() is not None
                 and proc.banner(host, self.ports.smtp, b"220")
-                and proc.banner(host, self.ports.submission, b"220"))
+                and proc.banner(host, self.ports.submission, b"220")
+                and proc.tcp_open(host, self.ports.submissions))
 
     def endpoints(self) -> dict[str, str]:
         e = self.ports.endpoints()
-        return {k: e[k] for k in ("smtp", "submission")}
+        return {k: e[k] for k in ("smtp", "submission", "submissions")}
 
     def flush(self) -> None:
         """Retry every deferred message now (after Dovecot came back)."""
