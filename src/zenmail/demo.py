@@ -9,12 +9,14 @@ Run again on the same state directory, it keeps the data and issues new password
 
 from __future__ import annotations
 
+import os
 import signal
 import smtplib
 import ssl
 import time
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
+from pathlib import Path
 
 from zenmail.config import Settings
 from zenmail.db import Database
@@ -24,6 +26,8 @@ from zenmail.directory.passwords import Hasher, generate_password
 from zenmail.errors import Conflict, StackError
 from zenmail.stack import manager
 from zenmail.stack.commands import print_status
+from zenmail.stack.dbconf import from_url
+from zenmail.stack.files import blocking_parent
 from zenmail.stack.ports import plan
 
 TENANT = "acme"
@@ -161,10 +165,31 @@ def connection_text(settings: Settings, passwords: dict[str, str], token: str | 
     return "\n".join(lines)
 
 
+FALLBACK_STATE = Path("/var/lib/zenmail-demo")
+
+
+def usable_state(settings: Settings) -> Settings:
+    """A clone under /root (mode 0700) cannot hold a state directory the mail daemons can
+    enter; rather than fail a newcomer's first command, the demo moves to FALLBACK_STATE."""
+    blocked = blocking_parent(settings.state_dir.resolve())
+    if blocked is None:
+        return settings
+    print(f"zenmail demo: {blocked} cannot be entered by the postfix and mail users; using "
+          f"{FALLBACK_STATE} as the state directory instead", flush=True)
+    FALLBACK_STATE.mkdir(parents=True, exist_ok=True)
+    os.chmod(FALLBACK_STATE, 0o755)
+    sqlite = from_url(settings.db_url).sqlite_path if settings.database_url else None
+    if sqlite is not None and blocking_parent(sqlite) is not None:
+        raise StackError(f"the SQLite database {sqlite} lies where the mail daemons cannot "
+                         "read it; move it, or leave database_url empty")
+    return settings.model_copy(update={"state_dir": FALLBACK_STATE})
+
+
 def run_demo(settings: Settings) -> None:
     """Set up and run the demo in the foreground; Ctrl-C (or SIGTERM) stops the stack."""
     from zenmail.stack import api
 
+    settings = usable_state(settings)
     print(f"zenmail demo: state directory {settings.state_dir.resolve()}", flush=True)
     passwords, token = create_directory(settings)
     print("zenmail demo: starting the stack ...", flush=True)

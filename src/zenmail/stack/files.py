@@ -160,14 +160,23 @@ def ensure_dir(path: Path, mode: int = 0o755, owner: str | None = None,
     return path
 
 
-def check_traversable(path: Path) -> None:
-    """The daemons' unprivileged users must be able to walk down to the state directory."""
+def blocking_parent(path: Path) -> Path | None:
+    """The first directory on the way to `path` that other users cannot enter, if any."""
     for parent in [path, *path.parents]:
         if parent.exists() and not os.stat(parent).st_mode & 0o001:
-            raise StackError(
-                f"{parent} (mode {oct(os.stat(parent).st_mode & 0o777)}) cannot be entered by "
-                f"the postfix and mail users, so the stack under {path} could not read its "
-                f"files; run `chmod o+x {parent}` or choose a state directory elsewhere")
+            return parent
+    return None
+
+
+def check_traversable(path: Path) -> None:
+    """The daemons' unprivileged users must be able to walk down to the state directory."""
+    parent = blocking_parent(path)
+    if parent is not None:
+        raise StackError(
+            f"{parent} (mode {oct(os.stat(parent).st_mode & 0o777)}) cannot be entered by "
+            f"the postfix and mail users, so the stack under {path} could not read its "
+            f"files; run `chmod o+x {parent}` or choose a state directory elsewhere "
+            "(e.g. --state /var/lib/zenmail)")
 
 
 def tail(path: Path, lines: int = 8) -> str:
