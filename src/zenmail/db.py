@@ -32,7 +32,9 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
 
 
 def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers take no write lock, so token checks and listings never queue behind writers.
+    read_only = conn.get_execution_options().get("zenmail_read_only", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -51,11 +53,19 @@ class Database:
         else:
             self.engine = create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            self.engine.execution_options(zenmail_read_only=True), expire_on_commit=False)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: committed if the block succeeds, rolled back on any error."""
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work: a consistent snapshot that takes no write lock."""
+        with self._read_sessions() as session, session.begin():
             yield session
 
     def migrate(self) -> None:

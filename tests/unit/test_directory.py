@@ -243,3 +243,33 @@ def test_tokens_hashed_shown_once_and_revocable(acme):
     assert admins.authenticate(acme, "garbage") is None
     admins.revoke_token(acme, new.info.id)
     assert admins.authenticate(acme, new.token) is None
+
+
+def test_alias_to_another_tenant_does_not_reveal_its_addresses(acme):
+    from zenmail.directory.context import Ctx
+
+    tenants.add(acme, "globex", "5G")
+    domains.add(acme, "globex", "globex.test")
+    admins.add(acme, "boss@acme.test", tenant="acme")
+    actor = admins.authenticate(acme, admins.create_token(acme, "boss@acme.test").token)
+    a = Ctx(acme.db, actor, acme.hasher)
+    # Same answer whether or not the address exists over there: treated as an outside address.
+    assert aliases.add(a, "fwd@acme.test", ["nobody@globex.test"]).targets == [
+        "nobody@globex.test"]
+
+
+def test_max_accounts_out_of_range(ctx):
+    with pytest.raises(InvalidInput, match="out of range"):
+        tenants.add(ctx, "acme", "1G", max_accounts=2**31)
+
+
+def test_long_addresses_in_a_quota_move_are_audited(ctx):
+    tenants.add(ctx, "acme", "1G")
+    domain = ".".join(["d" * 60, "e" * 60, "f" * 60]) + ".test"  # 188 characters
+    domains.add(ctx, "acme", domain)
+    long_a, long_b = "a" * 60 + "@" + domain, "b" * 60 + "@" + domain
+    assert len(f"{long_a} -> {long_b}") > 320
+    accounts.add(ctx, long_a, password=PW, quota="10M")
+    accounts.add(ctx, long_b, password=PW, quota="10M")
+    quota.move(ctx, long_a, long_b, "5M")
+    assert auditlog.entries(ctx, limit=1)[0].target == f"{long_a} -> {long_b}"

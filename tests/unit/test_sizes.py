@@ -38,3 +38,8 @@ def test_bool_is_not_a_size():
 def test_format_size(n, text):
     assert format_size(n) == text
     assert parse_size(text.replace(" ", "")) == n
+
+
+def test_absurdly_large_sizes_refused():
+    with pytest.raises(InvalidInput):
+        parse_size("100000000P")

@@ -64,7 +64,7 @@ def add(ctx: Ctx, address: str, *, password: str | None = None,
 
 
 def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AccountInfo]:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(Account).order_by(Account.address)
         if tenant:
             stmt = stmt.where(Account.tenant_id == tenant_by_name(s, ctx, tenant).id)
@@ -76,7 +76,7 @@ def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> 
 
 
 def show(ctx: Ctx, address: str) -> AccountInfo:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         return account_info(s, account_by_address(s, ctx, address))
 
 

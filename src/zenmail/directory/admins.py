@@ -62,7 +62,7 @@ def add(ctx: Ctx, name: str, tenant: str | None = None) -> AdminInfo:
 
 
 def list_all(ctx: Ctx) -> list[AdminInfo]:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(Admin).order_by(Admin.name)
         if not ctx.actor.is_global:
             stmt = stmt.where(Admin.tenant_id == ctx.actor.tenant_id)
@@ -84,7 +84,7 @@ def create_token(ctx: Ctx, admin: str, name: str = "default") -> NewToken:
 
 
 def list_tokens(ctx: Ctx) -> list[TokenInfo]:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(ApiToken).join(Admin).order_by(ApiToken.id)
         if not ctx.actor.is_global:
             stmt = stmt.where(Admin.tenant_id == ctx.actor.tenant_id)
@@ -110,7 +110,7 @@ def authenticate(ctx: Ctx, presented: str) -> Actor | None:
     ident, _, secret = presented.removeprefix(TOKEN_PREFIX).partition("_")
     if not ident.isdigit() or not secret:
         return None
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         token = s.get(ApiToken, int(ident))
         if token is None or token.revoked_at is not None:
             return None

@@ -52,11 +52,16 @@ def _find_loop(graph: dict[str, list[str]], start: str) -> list[str] | None:
     return None
 
 
-def _check_local_target(s: Session, target: str) -> None:
-    """A target in one of our domains must exist, or mail to the alias would bounce later."""
+def _check_local_target(s: Session, target: str, tenant_id: int) -> None:
+    """A target in one of the tenant's domains must exist, or mail to the alias would bounce.
+
+    Targets in other tenants' domains are treated like outside addresses and not looked up,
+    so that an alias cannot be used to probe which addresses another tenant has.
+    """
     domain = split(target)[1]
-    if s.scalar(select(Domain.id).where(Domain.name == domain)) is None:
-        return  # an outside address: forwarded as is
+    owner = s.scalar(select(Domain.tenant_id).where(Domain.name == domain))
+    if owner != tenant_id:
+        return
     exists = (s.scalar(select(Account.id).where(Account.address == target)) is not None
               or s.scalar(select(Alias.id).where(Alias.address.in_([target, f"@{domain}"])))
               is not None)
@@ -83,7 +88,7 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
             alias = Alias(tenant_id=domain.tenant_id, domain_id=domain.id, address=source)
             s.add(alias)
         for t in clean_targets:
-            _check_local_target(s, t)
+            _check_local_target(s, t, domain.tenant_id)
             if t not in [x.target for x in alias.targets]:
                 alias.targets.append(AliasTarget(target=t))
         s.flush()
@@ -98,7 +103,7 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
 
 
 def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AliasInfo]:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(Alias).order_by(Alias.address)
         if tenant:
             stmt = stmt.where(Alias.tenant_id == tenant_by_name(s, ctx, tenant).id)

@@ -13,7 +13,7 @@ from zenmail.directory.views import AuditInfo
 
 def entries(ctx: Ctx, tenant: str | None = None, limit: int = 50) -> list[AuditInfo]:
     """Newest first. A tenant administrator sees only their own tenant's entries."""
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 10000)))
         if tenant:
             stmt = stmt.where(AuditEntry.tenant_id == tenant_by_name(s, ctx, tenant).id)

@@ -44,7 +44,7 @@ def add(ctx: Ctx, tenant: str, name: str) -> DomainInfo:
 
 
 def list_all(ctx: Ctx, tenant: str | None = None) -> list[DomainInfo]:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(Domain).join(Tenant).order_by(Domain.name)
         if tenant:
             stmt = stmt.where(Domain.tenant_id == tenant_by_name(s, ctx, tenant).id)

@@ -160,6 +160,6 @@ class AuditEntry(Base):
     actor: Mapped[str] = mapped_column(String(320))
     tenant_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     action: Mapped[str] = mapped_column(String(64))
-    target: Mapped[str] = mapped_column(String(320))
+    target: Mapped[str] = mapped_column(Text)  # "a -> b" of a quota move can exceed 320
     before: Mapped[str | None] = mapped_column(Text, nullable=True)
     after: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -116,5 +116,5 @@ def _pool(s: Session, tenant: Tenant) -> PoolInfo:
 
 
 def pool(ctx: Ctx, tenant: str) -> PoolInfo:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         return _pool(s, tenant_by_name(s, ctx, tenant))

@@ -25,6 +25,15 @@ def _check_name(name: str) -> str:
     return clean
 
 
+MAX_ACCOUNTS_LIMIT = 1_000_000
+
+
+def _check_max_accounts(max_accounts: int | None) -> None:
+    if max_accounts is not None and not 0 <= max_accounts <= MAX_ACCOUNTS_LIMIT:
+        raise InvalidInput(f"max accounts {max_accounts} is out of range; give 0 to "
+                           f"{MAX_ACCOUNTS_LIMIT:,}, or no limit")
+
+
 def allocated_bytes(s: Session, tenant_id: int) -> int:
     return int(s.scalar(select(func.coalesce(func.sum(Account.quota_bytes), 0))
                         .where(Account.tenant_id == tenant_id)) or 0)
@@ -45,8 +54,7 @@ def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -
     ctx.require_global("create tenants")
     clean = _check_name(name)
     pool_bytes = parse_size(pool)
-    if max_accounts is not None and max_accounts < 0:
-        raise InvalidInput(f"max accounts {max_accounts} is negative; give 0 or more")
+    _check_max_accounts(max_accounts)
     with ctx.db.transaction() as s:
         if s.scalar(select(Tenant.id).where(Tenant.name == clean)) is not None:
             raise Conflict(f"tenant {clean!r} already exists; choose another name")
@@ -62,7 +70,7 @@ def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -
 
 
 def list_all(ctx: Ctx) -> list[TenantInfo]:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         stmt = select(Tenant).order_by(Tenant.name)
         if not ctx.actor.is_global:
             stmt = stmt.where(Tenant.id == ctx.actor.tenant_id)
@@ -70,7 +78,7 @@ def list_all(ctx: Ctx) -> list[TenantInfo]:
 
 
 def show(ctx: Ctx, name: str) -> TenantInfo:
-    with ctx.db.transaction() as s:
+    with ctx.db.reading() as s:
         return info(s, tenant_by_name(s, ctx, name))
 
 
@@ -96,6 +104,7 @@ def set_pool(ctx: Ctx, name: str, pool: str | int) -> TenantInfo:
 
 def set_max_accounts(ctx: Ctx, name: str, max_accounts: int | None) -> TenantInfo:
     ctx.require_global("change a tenant's limits")
+    _check_max_accounts(max_accounts)
     with ctx.db.transaction() as s:
         tenant = tenant_by_name(s, ctx, name, lock=True)
         count = s.scalar(select(func.count()).select_from(Account)
