@@ -136,6 +136,14 @@ def test_over_quota_refused_at_rcpt_and_mailbox_unchanged(stack: MailStack) -> N
         code, msg = rcpt_code(c, "partner@example.org", full, size=300_000)
     assert code == 552
     assert b"quota" in msg.lower()
+    # Through an alias of the full mailbox: refused at RCPT just the same.
+    alias = f"books-{full.split('@')[0]}@acme.test"
+    aliases.add(stack.ctx, alias, [full])
+    with stack.smtp() as c:
+        code, _ = rcpt_code(c, "partner@example.org", alias, size=300_000)
+        assert code == 552
+        code, _ = rcpt_code(c, "partner@example.org", alias, size=1_000)
+        assert code == 250  # a small message still fits
     assert len(stack.messages(full)) == 2
     m = stack.imap(full)
     _, after = m.getquotaroot("INBOX")
