@@ -102,7 +102,9 @@ class MailStack:
         """Every message of the mailbox, raw, in UID order."""
         m = self.imap(user)
         try:
-            m.select(mailbox, readonly=True)
+            typ, _ = m.select(mailbox, readonly=True)
+            if typ != "OK":
+                return []  # not created yet (e.g. by a Sieve fileinto still to come)
             _, data = m.uid("SEARCH", "ALL")
             out = []
             for uid in data[0].split():
