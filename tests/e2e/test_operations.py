@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 from pathlib import Path
@@ -14,12 +15,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from tests.e2e.conftest import PASSWORD, MailStack
+from tests.e2e.conftest import PASSWORD, MailStack, wait_for
 from zenmail.config import Settings
 from zenmail.errors import StackError
-from zenmail.stack import manager
+from zenmail.stack import manager, proc
 from zenmail.stack.commands import register
+from zenmail.stack.dovecot import Dovecot
 from zenmail.stack.ports import STANDARD, free_ports, write_port_overrides
+from zenmail.stack.supervisor import SupervisorProcess, read_events
 
 pytestmark = pytest.mark.e2e
 
@@ -108,3 +111,38 @@ def test_state_dir_the_daemons_cannot_enter_is_refused(tmp_path: Path) -> None:
     locked.mkdir(mode=0o700)
     with pytest.raises(StackError, match="cannot be entered"):
         manager.up(Settings(state_dir=locked / "state"), with_api=False)
+
+
+def test_supervisor_backs_off_while_a_restart_fails(stack: MailStack) -> None:
+    if stack.settings.database_url:
+        pytest.skip("the backoff does not depend on the database; SQLite run only")
+    dovecot = Dovecot(stack.settings)
+    supervisor = SupervisorProcess(stack.settings).pid()
+    old = dovecot.pid()
+    assert supervisor and old
+    seen = len(read_events(stack.state))
+    os.kill(supervisor, signal.SIGSTOP)
+    holder = socket.socket()
+    try:
+        os.kill(old, signal.SIGKILL)
+        # Dovecot's workers close their listeners once the master is gone; then squat its
+        # IMAP port so every restart fails.
+        wait_for(lambda: not proc.tcp_open("127.0.0.1", stack.ports["imap"]),
+                 "dovecot's IMAP port to close")
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", stack.ports["imap"]))
+        holder.listen()
+    finally:
+        os.kill(supervisor, signal.SIGCONT)
+
+    def failures() -> list[dict]:
+        return [e for e in read_events(stack.state)[seen:]
+                if e["service"] == "dovecot" and e["event"] == "restart_failed"]
+
+    wait_for(lambda: len(failures()) >= 3, "three failed restarts")
+    holder.close()
+    assert [f["retry_in_s"] for f in failures()[:3]] == [1.0, 2.0, 4.0]
+    assert "Address already in use" in failures()[0]["error"]
+    new = wait_for(dovecot.pid, "dovecot to come back once the port is free")
+    assert new != old
+    wait_for(lambda: manager.status(stack.settings).healthy, "the stack to be healthy again")
