@@ -19,7 +19,16 @@ import click
 from zenmail import __version__
 from zenmail.config import CONFIG_FILE, Settings, load_settings
 from zenmail.db import Database
-from zenmail.directory import accounts, admins, aliases, auditlog, domains, quota, tenants
+from zenmail.directory import (
+    accounts,
+    admins,
+    aliases,
+    auditlog,
+    bulk,
+    domains,
+    quota,
+    tenants,
+)
 from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher
 from zenmail.directory.views import View
@@ -323,6 +332,30 @@ def account_add(app: App, address: str, quota: str, display_name: str, tenant: s
     a = accounts.add(app.ctx(), address, password=password, quota=quota,
                      display_name=display_name, tenant=tenant)
     click.echo(f"account {a.address} created with a quota of {format_size(a.quota_bytes)}")
+
+
+@command(account_group, "import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(path_type=Path))
+@click.option("--tenant", default=None, help="Check that every domain belongs to this tenant.")
+@pass_app
+def account_import(app: App, csv_file: Path, tenant: str | None) -> None:
+    """Create many accounts from a CSV file, all or none.
+
+    The header names `address` and any of `quota`, `display_name`, `password`,
+    `password_hash` (an existing {ARGON2ID}/{BLF-CRYPT}/{SHA512-CRYPT} hash).
+    """
+    rows = bulk.read_csv(csv_file)
+    last = [""]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            end = "\n" if done == total else ""
+            click.echo(f"\r{stage}: {done}/{total}", err=True, nl=False)
+            click.echo(end, err=True, nl=False)
+            last[0] = stage
+
+    created = bulk.add_many(app.ctx(), rows, tenant=tenant, progress=progress)
+    click.echo(f"{created} accounts created")
 
 
 @command(account_group, "list", read=True)
