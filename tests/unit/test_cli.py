@@ -112,3 +112,17 @@ def test_state_option_on_every_command(tmp_path: Path):
         assert p.returncode == 0, p.stderr
     assert (state / "db" / "directory.db").exists()
     assert not (tmp_path / ".zenmail").exists()
+
+
+def test_import_csv_shows_progress_and_creates_all(run_acme, tmp_path: Path):
+    f = tmp_path / "staff.csv"
+    f.write_text("address,quota,display_name,password\n" + "".join(
+        f"user{i}@acme.test,100M,User {i},correct horse battery\n" for i in range(3)))
+    p = run_acme("account", "import", str(f))
+    assert "3 accounts created" in p.stdout
+    assert "creating accounts: 3/3" in p.stderr
+    listed = json.loads(run_acme("account", "list", "--json").stdout)
+    assert [a["address"] for a in listed] == [f"user{i}@acme.test" for i in range(3)]
+    f.write_text("address,quota,password\nuser9@acme.test,100G,correct horse battery\n")
+    p = run_acme("account", "import", str(f), ok=False)
+    assert p.returncode == 2 and "does not fit" not in p.stderr and "short by" in p.stderr
