@@ -29,6 +29,7 @@ e2e: install
 
 bench: install
 	$(BIN)/python bench/directory.py
+	$(BIN)/python bench/delivery.py
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -583,7 +583,8 @@ def audit_cmd(app: App, tenant: str | None, limit: int) -> None:
 
 @command(cli, "serve")
 @click.option("--host", default=None, help="Listen address (default: settings.api_host).")
-@click.option("--port", type=int, default=None, help="Listen port (default: settings.api_port).")
+@click.option("--port", type=int, default=None,
+              help="Listen port (default: the stack's API port, 18080 in dev).")
 @pass_app
 def serve_cmd(app: App, host: str | None, port: int | None) -> None:
     """Run the REST API (and console) in the foreground."""
@@ -591,11 +592,13 @@ def serve_cmd(app: App, host: str | None, port: int | None) -> None:
 
     from zenmail.web.app import create_app
 
+    from zenmail.stack.ports import plan
+
     settings = app.settings()
     app.database()  # refuse early if not initialised
+    # The same port `zenmail up` gives the API, so docs and clients need to know only one.
     uvicorn.run(create_app(settings), host=host or settings.api_host,
-                port=port if port is not None else (settings.api_port or 8480),
-                log_level="warning")
+                port=port if port is not None else plan(settings).http, log_level="warning")
 
 
 def _register_optional() -> None:

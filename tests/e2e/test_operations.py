@@ -76,9 +76,8 @@ def test_deleted_mail_is_kept_by_lazy_expunge(stack: MailStack) -> None:
     assert kept.endswith(msg)
 
 
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # one backend is enough here
 def test_second_stack_side_by_side_and_busy_port_error(stack: MailStack) -> None:
-    if stack.settings.database_url:
-        pytest.skip("one side-by-side run (on SQLite) is enough")
     state = Path(tempfile.mkdtemp(prefix="zenmail-e2e-2-", dir="/tmp"))
     os.chmod(state, 0o755)
     ports = dict(zip(STANDARD, free_ports(len(STANDARD)), strict=True))
@@ -113,9 +112,8 @@ def test_state_dir_the_daemons_cannot_enter_is_refused(tmp_path: Path) -> None:
         manager.up(Settings(state_dir=locked / "state"), with_api=False)
 
 
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # backoff is database-blind
 def test_supervisor_backs_off_while_a_restart_fails(stack: MailStack) -> None:
-    if stack.settings.database_url:
-        pytest.skip("the backoff does not depend on the database; SQLite run only")
     dovecot = Dovecot(stack.settings)
     supervisor = SupervisorProcess(stack.settings).pid()
     old = dovecot.pid()
