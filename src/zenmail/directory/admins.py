@@ -63,9 +63,7 @@ def add(ctx: Ctx, name: str, tenant: str | None = None) -> AdminInfo:
 
 def list_all(ctx: Ctx) -> list[AdminInfo]:
     with ctx.db.reading() as s:
-        stmt = select(Admin).order_by(Admin.name)
-        if not ctx.actor.is_global:
-            stmt = stmt.where(Admin.tenant_id == ctx.actor.tenant_id)
+        stmt = ctx.scoped(select(Admin).order_by(Admin.name), Admin.tenant_id)
         return [_admin_info(s, a) for a in s.scalars(stmt)]
 
 
@@ -85,9 +83,7 @@ def create_token(ctx: Ctx, admin: str, name: str = "default") -> NewToken:
 
 def list_tokens(ctx: Ctx) -> list[TokenInfo]:
     with ctx.db.reading() as s:
-        stmt = select(ApiToken).join(Admin).order_by(ApiToken.id)
-        if not ctx.actor.is_global:
-            stmt = stmt.where(Admin.tenant_id == ctx.actor.tenant_id)
+        stmt = ctx.scoped(select(ApiToken).join(Admin).order_by(ApiToken.id), Admin.tenant_id)
         return [_token_info(t) for t in s.scalars(stmt)]
 
 

@@ -109,8 +109,7 @@ def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> 
             stmt = stmt.where(Alias.tenant_id == tenant_by_name(s, ctx, tenant).id)
         if domain:
             stmt = stmt.where(Alias.domain_id == domain_by_name(s, ctx, domain).id)
-        if not ctx.actor.is_global:
-            stmt = stmt.where(Alias.tenant_id == ctx.actor.tenant_id)
+        stmt = ctx.scoped(stmt, Alias.tenant_id)
         return [_info(s, a) for a in s.scalars(stmt)]
 
 

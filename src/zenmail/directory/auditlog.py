@@ -17,8 +17,8 @@ def entries(ctx: Ctx, tenant: str | None = None, limit: int = 50) -> list[AuditI
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 10000)))
         if tenant:
             stmt = stmt.where(AuditEntry.tenant_id == tenant_by_name(s, ctx, tenant).id)
-        elif not ctx.actor.is_global:
-            stmt = stmt.where(AuditEntry.tenant_id == ctx.actor.tenant_id)
+        else:
+            stmt = ctx.scoped(stmt, AuditEntry.tenant_id)
         names = dict(s.execute(select(Tenant.id, Tenant.name)).all())
         return [AuditInfo(id=e.id, at=e.at, actor=e.actor,
                           tenant=names.get(e.tenant_id) if e.tenant_id else None,

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from zenmail.db import Database
@@ -45,6 +45,12 @@ class Ctx:
 
     def may_see_tenant(self, tenant_id: int) -> bool:
         return self.actor.is_global or self.actor.tenant_id == tenant_id
+
+    def scoped(self, stmt: Select[Any], tenant_column: Any) -> Select[Any]:
+        """`stmt` limited to the actor's tenant: the one filter every listing goes through."""
+        if self.actor.is_global:
+            return stmt
+        return stmt.where(tenant_column == self.actor.tenant_id)
 
 
 def tenant_by_name(s: Session, ctx: Ctx, name: str, *, lock: bool = False) -> Tenant:

@@ -48,8 +48,8 @@ def list_all(ctx: Ctx, tenant: str | None = None) -> list[DomainInfo]:
         stmt = select(Domain).join(Tenant).order_by(Domain.name)
         if tenant:
             stmt = stmt.where(Domain.tenant_id == tenant_by_name(s, ctx, tenant).id)
-        elif not ctx.actor.is_global:
-            stmt = stmt.where(Domain.tenant_id == ctx.actor.tenant_id)
+        else:
+            stmt = ctx.scoped(stmt, Domain.tenant_id)
         return [_info(s, d) for d in s.scalars(stmt)]
 
 

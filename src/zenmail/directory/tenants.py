@@ -71,9 +71,7 @@ def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -
 
 def list_all(ctx: Ctx) -> list[TenantInfo]:
     with ctx.db.reading() as s:
-        stmt = select(Tenant).order_by(Tenant.name)
-        if not ctx.actor.is_global:
-            stmt = stmt.where(Tenant.id == ctx.actor.tenant_id)
+        stmt = ctx.scoped(select(Tenant).order_by(Tenant.name), Tenant.id)
         return [info(s, t) for t in s.scalars(stmt)]
 
 
