@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   postfix postfix-sqlite postfix-pgsql
   dovecot-imapd dovecot-lmtpd dovecot-sqlite dovecot-pgsql dovecot-sieve dovecot-managesieved
-  postgresql sqlite3 openssl ca-certificates
+  postgresql sqlite3 openssl ca-certificates python3-venv
 )
 
 if [ "$(id -u)" != 0 ] || [ ! -f /etc/debian_version ]; then
