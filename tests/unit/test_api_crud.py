@@ -221,3 +221,20 @@ def test_tenant_admin_manages_its_own_tenant(ctx: Ctx, make_client) -> None:
 
 def root_actor_names(client: httpx.Client) -> list[str]:
     return [a["name"] for a in client.get("/api/v1/admins").json()]
+
+
+def test_account_import_all_or_none(root: httpx.Client) -> None:
+    assert root.post("/api/v1/tenants", json={"name": "imp", "pool": "100M"}).status_code == 201
+    assert root.post("/api/v1/domains", json={"tenant": "imp",
+                                              "name": "imp.test"}).status_code == 201
+    rows = [{"address": f"u{i}@imp.test", "password": PASSWORD, "quota": "20M"}
+            for i in range(3)]
+    r = root.post("/api/v1/accounts/import", json={"tenant": "imp", "accounts": rows})
+    assert r.status_code == 201 and r.json() == {"created": 3}
+    too_much = [{"address": f"v{i}@imp.test", "password": PASSWORD, "quota": "30M"}
+                for i in range(2)]
+    r = root.post("/api/v1/accounts/import", json={"accounts": too_much})
+    assert r.status_code == 409 and "short by 20 MiB" in r.json()["message"]
+    listed = root.get("/api/v1/accounts", params={"tenant": "imp"}).json()
+    assert [a["address"] for a in listed] == ["u0@imp.test", "u1@imp.test", "u2@imp.test"]
+    assert root.post("/api/v1/accounts/import", json={"accounts": []}).status_code == 422

@@ -63,6 +63,13 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
             {"address": "mallory@a.test", "password": PASSWORD, "tenant": b["tenant"]},
             {"address": "mallory@b.test", "password": PASSWORD, "tenant": a["tenant"]},
         ],
+        "AccountsImport": [
+            {"accounts": [{"address": "mallory@a.test", "password": PASSWORD}]},
+            {"accounts": [{"address": "mallory@b.test", "password": PASSWORD}],
+             "tenant": a["tenant"]},
+            {"accounts": [{"address": "mallory@b.test", "password": PASSWORD},
+                          {"address": "mallory@a.test", "password": PASSWORD}]},
+        ],
         "QuotaSet": [{"quota": "1M"}, {"quota": "9G"}],
         "PasswordSet": [{"password": "mallory was here!"}],
         "QuotaMove": [

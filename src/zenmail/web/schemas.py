@@ -78,6 +78,21 @@ class AccountCreate(Body):
                                "to this tenant (a guard against typos).")
 
 
+class AccountImportRow(Body):
+    address: str = Field(examples=["alice@acme.example"])
+    password: str | None = Field(None, description="Give this or password_hash.")
+    password_hash: str | None = None
+    quota: Size = DEFAULT_QUOTA
+    display_name: str = Field("", max_length=200)
+
+
+class AccountsImport(Body):
+    tenant: str | None = Field(None, description="If given, every domain must belong to it.")
+    accounts: list[AccountImportRow] = Field(min_length=1, max_length=5000, description=(
+        "Created all or none. Up to 5,000 per request (the body limit is 1 MiB); "
+        "`zenmail account import FILE.csv` has no such limit."))
+
+
 class QuotaSet(Body):
     quota: Size
 

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from zenmail.directory import accounts, quota
+from zenmail.directory import accounts, bulk, quota
 from zenmail.directory.views import AccountInfo, PoolInfo
 from zenmail.web.deps import CtxDep
 from zenmail.web.routes.common import ERRORS
-from zenmail.web.schemas import AccountCreate, PasswordSet, QuotaMove, QuotaSet
+from zenmail.web.schemas import (
+    AccountCreate,
+    AccountsImport,
+    PasswordSet,
+    QuotaMove,
+    QuotaSet,
+)
 
 router = APIRouter(tags=["accounts"], responses=ERRORS)
 
@@ -29,6 +35,15 @@ def create_account(ctx: CtxDep, body: AccountCreate) -> AccountInfo:
     return accounts.add(ctx, body.address, password=body.password,
                         password_hash=body.password_hash, quota=body.quota,
                         display_name=body.display_name, tenant=body.tenant)
+
+
+@router.post("/accounts/import", status_code=status.HTTP_201_CREATED,
+             summary="Create many accounts, all or none")
+def import_accounts(ctx: CtxDep, body: AccountsImport) -> dict[str, int]:
+    rows = [bulk.NewAccount(address=r.address, quota=r.quota, display_name=r.display_name,
+                            password=r.password, password_hash=r.password_hash)
+            for r in body.accounts]
+    return {"created": bulk.add_many(ctx, rows, tenant=body.tenant)}
 
 
 # The routes with a suffix come first: `{address:path}` alone would also match ".../quota".
