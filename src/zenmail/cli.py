@@ -590,9 +590,8 @@ def serve_cmd(app: App, host: str | None, port: int | None) -> None:
     """Run the REST API (and console) in the foreground."""
     import uvicorn
 
-    from zenmail.web.app import create_app
-
     from zenmail.stack.ports import plan
+    from zenmail.web.app import create_app
 
     settings = app.settings()
     app.database()  # refuse early if not initialised

@@ -1,13 +1,12 @@
 """directory: tenants, domains, accounts, aliases, admins, tokens, audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-27
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001'
 down_revision = None
