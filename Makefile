@@ -19,6 +19,7 @@ demo: install
 	$(BIN)/zenmail demo
 
 test: install
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -q
 
 unit: install
