@@ -35,10 +35,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$restore_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-# Stock instances stay stopped and disabled, whatever started them.
-for svc in postfix dovecot postgresql; do
+# The stock Postfix and Dovecot stay stopped and disabled, whatever started them: zenmail
+# runs its own instances. (PostgreSQL is left alone: it may hold a production directory.)
+for svc in postfix dovecot; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$svc" ] && [ -f "/etc/$svc/${svc}.conf" -o -f "/etc/$svc/main.cf" ]; then
+    "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+    command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$svc" disable >/dev/null 2>&1 || true
   fi
 done
 exit 0
