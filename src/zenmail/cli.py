@@ -513,6 +513,15 @@ def admin_add(app: App, name: str, tenant: str | None) -> None:
                f"created; give them a token: zenmail token create {a.name}")
 
 
+@command(admin_group, "remove")
+@click.argument("name")
+@pass_app
+def admin_remove(app: App, name: str) -> None:
+    """Remove an administrator and revoke all their tokens."""
+    admins.remove(app.ctx(), name)
+    click.echo(f"administrator {name} removed, with their tokens")
+
+
 @command(admin_group, "list", read=True)
 @pass_app
 def admin_list(app: App) -> None:

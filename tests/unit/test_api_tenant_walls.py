@@ -39,6 +39,7 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "address": lambda a: [a["alice"], a["bob"]],
     "alias": lambda a: [a["alias"], a["catch_all"]],
     "token_id": lambda a: [a["token_id"], a["global_token_id"]],
+    "admin": lambda a: [a["admin"], a["global_admin"]],
 }
 
 # Query parameters that name something: aimed at A. Others must be listed as harmless.

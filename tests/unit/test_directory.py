@@ -273,3 +273,22 @@ def test_long_addresses_in_a_quota_move_are_audited(ctx):
     accounts.add(ctx, long_b, password=PW, quota="10M")
     quota.move(ctx, long_a, long_b, "5M")
     assert auditlog.entries(ctx, limit=1)[0].target == f"{long_a} -> {long_b}"
+
+
+def test_removing_an_admin_removes_their_tokens(acme):
+    from zenmail.directory.context import Ctx
+
+    admins.add(acme, "ops@acme.test")
+    admins.add(acme, "boss@acme.test", tenant="acme")
+    ops = admins.create_token(acme, "ops@acme.test")
+    boss = admins.create_token(acme, "boss@acme.test")
+    as_ops = Ctx(acme.db, admins.authenticate(acme, ops.token), acme.hasher)
+    with pytest.raises(Conflict, match="cannot remove themselves"):
+        admins.remove(as_ops, "ops@acme.test")
+    admins.remove(as_ops, "boss@acme.test")
+    assert admins.authenticate(acme, boss.token) is None
+    assert [a.name for a in admins.list_all(acme)] == ["ops@acme.test"]
+    assert [t.admin for t in admins.list_tokens(acme)] == ["ops@acme.test"]
+    assert auditlog.entries(acme, limit=1)[0].action == "admin.remove"
+    with pytest.raises(NotFound):
+        admins.remove(acme, "boss@acme.test")

@@ -67,6 +67,21 @@ def list_all(ctx: Ctx) -> list[AdminInfo]:
         return [_admin_info(s, a) for a in s.scalars(stmt)]
 
 
+def remove(ctx: Ctx, name: str) -> None:
+    """Remove an administrator and, with them, every token they had."""
+    with ctx.db.transaction() as s:
+        admin = _admin_by_name(s, ctx, name)
+        if ctx.actor.name == f"api:{admin.name}":
+            raise Conflict("an administrator cannot remove themselves (that would lock out "
+                           "the token in use); ask another administrator")
+        tokens = s.scalars(select(ApiToken).where(ApiToken.admin_id == admin.id)).all()
+        for token in tokens:
+            s.delete(token)
+        audit(s, ctx, "admin.remove", admin.name, admin.tenant_id,
+              before={"tenant_id": admin.tenant_id, "tokens": len(tokens)})
+        s.delete(admin)
+
+
 def create_token(ctx: Ctx, admin: str, name: str = "default") -> NewToken:
     if not name.strip():
         raise InvalidInput("a token needs a name saying what it is for (e.g. 'billing-sync')")

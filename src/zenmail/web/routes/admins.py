@@ -24,6 +24,12 @@ def add_admin(ctx: CtxDep, body: AdminCreate) -> AdminInfo:
     return admins.add(ctx, body.name, body.tenant)
 
 
+@router.delete("/admins/{admin}", tags=["admins"], status_code=status.HTTP_204_NO_CONTENT,
+               summary="Remove an administrator and all their tokens")
+def delete_admin(ctx: CtxDep, admin: str) -> None:
+    admins.remove(ctx, admin)
+
+
 @router.get("/tokens", tags=["tokens"], summary="List API tokens (never their secrets)")
 def list_tokens(ctx: CtxDep) -> list[TokenInfo]:
     return admins.list_tokens(ctx)
