@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from zenmail.directory.addresses import normalise_address, split
-from zenmail.directory.context import Ctx, audit, lock_tenant, tenant_by_name
+from zenmail.directory.context import Ctx, audit, count_rows, lock_tenant, tenant_by_name
 from zenmail.directory.domains import domain_by_name
 from zenmail.directory.models import Account, Alias
 from zenmail.directory.passwords import check_imported_hash
@@ -47,8 +47,7 @@ def add(ctx: Ctx, address: str, *, password: str | None = None,
             raise Conflict(f"{clean!r} is already an alias; remove the alias first "
                            "(zenmail alias remove) or choose another address")
         if owner.max_accounts is not None:
-            count = s.scalar(select(func.count()).select_from(Account)
-                             .where(Account.tenant_id == owner.id)) or 0
+            count = count_rows(s, Account, Account.tenant_id == owner.id)
             if count >= owner.max_accounts:
                 raise QuotaExceeded(f"tenant {owner.name!r} has reached its limit of "
                                     f"{owner.max_accounts} accounts; raise it or remove one")

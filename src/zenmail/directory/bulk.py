@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from zenmail.directory.addresses import normalise_address, split
-from zenmail.directory.context import Ctx, audit, lock_tenant, tenant_by_name
+from zenmail.directory.context import Ctx, audit, count_rows, lock_tenant, tenant_by_name
 from zenmail.directory.models import Account, Alias, Domain
 from zenmail.directory.passwords import check_imported_hash, check_password
 from zenmail.directory.quota import check_quota_size
@@ -142,8 +142,7 @@ def add_many(ctx: Ctx, rows: Iterable[NewAccount], *, tenant: str | None = None,
                     f"{format_size(need[tid])} (short by {format_size(need[tid] - free)}). "
                     "Enlarge the pool (zenmail tenant set-pool) or lower the quotas")
             if t.max_accounts is not None:
-                have = s.scalar(select(func.count()).select_from(Account)
-                                .where(Account.tenant_id == tid)) or 0
+                have = count_rows(s, Account, Account.tenant_id == tid)
                 if have + count[tid] > t.max_accounts:
                     raise QuotaExceeded(f"tenant {t.name!r} may have {t.max_accounts} accounts; "
                                         f"it has {have} and the input adds {count[tid]}")

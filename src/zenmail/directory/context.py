@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from zenmail.db import Database
@@ -62,6 +62,11 @@ def tenant_by_name(s: Session, ctx: Ctx, name: str, *, lock: bool = False) -> Te
     if tenant is None or not ctx.may_see_tenant(tenant.id):
         raise NotFound(f"no tenant {name!r}; `zenmail tenant list` shows the tenants you manage")
     return tenant
+
+
+def count_rows(s: Session, model: Any, *where: Any) -> int:
+    """How many rows of `model` match `where` (e.g. a tenant's accounts)."""
+    return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
 def lock_tenant(s: Session, tenant_id: int) -> Tenant:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zenmail.directory.addresses import normalise_domain
-from zenmail.directory.context import Ctx, audit, tenant_by_name
+from zenmail.directory.context import Ctx, audit, count_rows, tenant_by_name
 from zenmail.directory.models import Account, Alias, Domain, Tenant
 from zenmail.directory.views import DomainInfo
 from zenmail.errors import Conflict, NotFound
@@ -22,8 +22,7 @@ def domain_by_name(s: Session, ctx: Ctx, name: str) -> Domain:
 
 
 def _info(s: Session, d: Domain) -> DomainInfo:
-    count = s.scalar(select(func.count()).select_from(Account)
-                     .where(Account.domain_id == d.id)) or 0
+    count = count_rows(s, Account, Account.domain_id == d.id)
     return DomainInfo(name=d.name, tenant=d.tenant.name, accounts=count, created_at=d.created_at)
 
 
@@ -56,10 +55,8 @@ def list_all(ctx: Ctx, tenant: str | None = None) -> list[DomainInfo]:
 def remove(ctx: Ctx, name: str) -> None:
     with ctx.db.transaction() as s:
         domain = domain_by_name(s, ctx, name)
-        accounts = s.scalar(select(func.count()).select_from(Account)
-                            .where(Account.domain_id == domain.id)) or 0
-        aliases = s.scalar(select(func.count()).select_from(Alias)
-                           .where(Alias.domain_id == domain.id)) or 0
+        accounts = count_rows(s, Account, Account.domain_id == domain.id)
+        aliases = count_rows(s, Alias, Alias.domain_id == domain.id)
         if accounts or aliases:
             raise Conflict(f"domain {domain.name!r} still has {accounts} accounts and {aliases} "
                            "aliases; remove them first so no mail is lost")

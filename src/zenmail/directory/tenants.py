@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zenmail.directory.context import Ctx, audit, tenant_by_name
+from zenmail.directory.context import Ctx, audit, count_rows, tenant_by_name
 from zenmail.directory.models import Account, Admin, Alias, Domain, Tenant
 from zenmail.directory.views import TenantInfo
 from zenmail.errors import Conflict, InvalidInput
@@ -42,8 +42,7 @@ def allocated_bytes(s: Session, tenant_id: int) -> int:
 def info(s: Session, tenant: Tenant) -> TenantInfo:
     domains = s.scalars(select(Domain.name).where(Domain.tenant_id == tenant.id)
                         .order_by(Domain.name)).all()
-    count = s.scalar(select(func.count()).select_from(Account)
-                     .where(Account.tenant_id == tenant.id)) or 0
+    count = count_rows(s, Account, Account.tenant_id == tenant.id)
     return TenantInfo(name=tenant.name, pool_bytes=tenant.pool_bytes,
                       allocated_bytes=allocated_bytes(s, tenant.id),
                       max_accounts=tenant.max_accounts, accounts=count, domains=list(domains),
@@ -105,8 +104,7 @@ def set_max_accounts(ctx: Ctx, name: str, max_accounts: int | None) -> TenantInf
     _check_max_accounts(max_accounts)
     with ctx.db.transaction() as s:
         tenant = tenant_by_name(s, ctx, name, lock=True)
-        count = s.scalar(select(func.count()).select_from(Account)
-                         .where(Account.tenant_id == tenant.id)) or 0
+        count = count_rows(s, Account, Account.tenant_id == tenant.id)
         if max_accounts is not None and max_accounts < count:
             raise Conflict(f"tenant {tenant.name!r} already has {count} accounts; the limit "
                            f"cannot be {max_accounts}. Remove accounts first")
@@ -124,12 +122,9 @@ def remove(ctx: Ctx, name: str) -> None:
     with ctx.db.transaction() as s:
         tenant = tenant_by_name(s, ctx, name, lock=True)
         counts = {
-            "domains": s.scalar(select(func.count()).select_from(Domain)
-                                .where(Domain.tenant_id == tenant.id)) or 0,
-            "accounts": s.scalar(select(func.count()).select_from(Account)
-                                 .where(Account.tenant_id == tenant.id)) or 0,
-            "aliases": s.scalar(select(func.count()).select_from(Alias)
-                                .where(Alias.tenant_id == tenant.id)) or 0,
+            "domains": count_rows(s, Domain, Domain.tenant_id == tenant.id),
+            "accounts": count_rows(s, Account, Account.tenant_id == tenant.id),
+            "aliases": count_rows(s, Alias, Alias.tenant_id == tenant.id),
         }
         if any(counts.values()):
             held = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
