@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.unit.test_api_fixtures import all_routes
+from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by name)
+    Server,
+    all_routes,
+    server_fixture,
+)
 from zenmail.config import Settings
 from zenmail.web.app import create_app
 
@@ -25,3 +29,17 @@ def test_operation_ids_are_unique_handler_names(tmp_path: Path) -> None:
     spec = create_app(Settings(state_dir=tmp_path)).openapi()
     ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
     assert len(ids) == len(set(ids)) and "create_tenant" in ids and "move_quota" in ids
+
+
+def test_interactive_docs_need_no_internet(server: Server) -> None:
+    """/api/docs loads Swagger UI from the app itself, never from a CDN."""
+    with server.client() as client:
+        page = client.get("/api/docs")
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', page.text)
+        assert len(assets) == 2 and all(a.startswith("/api/docs/assets/") for a in assets)
+        assert "http://" not in page.text.replace(server.url, "") and "https://" not in page.text
+        for asset in assets:
+            r = client.get(asset)
+            assert r.status_code == 200 and len(r.content) > 10_000
+        assert "/api/v1/openapi.json" in page.text

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from zenmail import __version__
 from zenmail.config import Settings
@@ -22,6 +26,7 @@ from zenmail.web.limits import BodyLimit
 from zenmail.web.routes import accounts, admins, aliases, audit, domains, system, tenants
 
 API_PREFIX = "/api/v1"
+DOCS_ASSETS = "/api/docs/assets"
 
 DESCRIPTION = """\
 Manage zenmail's directory: tenants, their storage pools, domains, accounts, aliases,
@@ -54,7 +59,7 @@ def create_app(settings: Settings, database: Database | None = None,
             db.dispose()
 
     app = FastAPI(title="zenmail API", version=__version__, description=DESCRIPTION,
-                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url="/api/docs",
+                  openapi_url=f"{API_PREFIX}/openapi.json", docs_url=None,
                   redoc_url=None, swagger_ui_oauth2_redirect_url=None, lifespan=lifespan,
                   generate_unique_id_function=_operation_id)
     app.state.settings = settings
@@ -64,4 +69,20 @@ def create_app(settings: Settings, database: Database | None = None,
     app.add_middleware(BodyLimit)
     for module in (system, tenants, domains, accounts, aliases, admins, audit):
         app.include_router(module.router, prefix=API_PREFIX)
+    _serve_docs(app)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /api/docs from files shipped in a Python package, not from a CDN:
+    zenmail is often run where browsers have no internet (a pilot network, a test box)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    async def docs(_request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url or "", title="zenmail API",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
+
+    # A plain route, like FastAPI's own docs page: public, and not an API operation.
+    app.add_route("/api/docs", docs, include_in_schema=False)
