@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,22 @@ def test_import_csv_shows_progress_and_creates_all(run_acme, tmp_path: Path):
     f.write_text("address,quota,password\nuser9@acme.test,100G,correct horse battery\n")
     p = run_acme("account", "import", str(f), ok=False)
     assert p.returncode == 2 and "does not fit" not in p.stderr and "short by" in p.stderr
+
+
+def test_docs_cli_md_names_every_command():
+    """docs/cli.md mentions every command the CLI has, so the reference cannot drift."""
+    import click
+
+    from zenmail.cli import cli
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    names = []
+    for name, cmd in cli.commands.items():
+        if isinstance(cmd, click.Group):
+            names += [f"{name} {sub}" for sub in cmd.commands]
+        else:
+            names.append(name)
+    assert len(names) > 30
+    missing = [n for n in names if not re.search(
+        rf"zenmail {n.split()[0]}\b" + (rf"[^\n]*\b{n.split()[1]}\b" if " " in n else ""), text)]
+    assert missing == []
