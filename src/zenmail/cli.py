@@ -345,14 +345,10 @@ def account_import(app: App, csv_file: Path, tenant: str | None) -> None:
     `password_hash` (an existing {ARGON2ID}/{BLF-CRYPT}/{SHA512-CRYPT} hash).
     """
     rows = bulk.read_csv(csv_file)
-    last = [""]
 
     def progress(stage: str, done: int, total: int) -> None:
         if done == total or done % 100 == 0:
-            end = "\n" if done == total else ""
-            click.echo(f"\r{stage}: {done}/{total}", err=True, nl=False)
-            click.echo(end, err=True, nl=False)
-            last[0] = stage
+            click.echo(f"\r{stage}: {done}/{total}", err=True, nl=done == total)
 
     created = bulk.add_many(app.ctx(), rows, tenant=tenant, progress=progress)
     click.echo(f"{created} accounts created")

@@ -43,6 +43,7 @@ class NewAccount:
 @dataclass
 class _Checked:
     address: str
+    domain: str
     quota_bytes: int
     display_name: str
     stored_hash: str
@@ -84,7 +85,8 @@ def _check_rows(ctx: Ctx, rows: list[NewAccount], progress: Progress | None) -> 
                 stored = check_imported_hash(row.password_hash or "")
         except ZenmailError as exc:
             raise type(exc)(f"row {n}: {exc}") from exc
-        checked.append(_Checked(address, quota_bytes, row.display_name.strip(), stored))
+        checked.append(_Checked(address, split(address)[1], quota_bytes,
+                                row.display_name.strip(), stored))
     dupes = [a for a, c in Counter(c.address for c in checked).items() if c > 1]
     if dupes:
         raise Conflict(f"the input names {dupes[0]!r} more than once; each address only once")
@@ -109,7 +111,7 @@ def add_many(ctx: Ctx, rows: Iterable[NewAccount], *, tenant: str | None = None,
         raise InvalidInput("nothing to import: the input has no rows")
     with ctx.db.transaction() as s:
         wanted = tenant_by_name(s, ctx, tenant) if tenant else None
-        domain_names = sorted({split(i.address)[1] for i in items})
+        domain_names = sorted({i.domain for i in items})
         domains = {d.name: d for d in
                    s.scalars(select(Domain).where(Domain.name.in_(domain_names)))}
         for name in domain_names:
@@ -130,7 +132,7 @@ def add_many(ctx: Ctx, rows: Iterable[NewAccount], *, tenant: str | None = None,
         need: dict[int, int] = defaultdict(int)
         count: Counter[int] = Counter()
         for i in items:
-            tid = domains[split(i.address)[1]].tenant_id
+            tid = domains[i.domain].tenant_id
             need[tid] += i.quota_bytes
             count[tid] += 1
         for tid in sorted(need):  # a fixed order, so two imports cannot deadlock
@@ -149,15 +151,14 @@ def add_many(ctx: Ctx, rows: Iterable[NewAccount], *, tenant: str | None = None,
         for start in range(0, len(items), _CHUNK):
             chunk_items = items[start:start + _CHUNK]
             s.execute(insert(Account), [
-                {"tenant_id": domains[split(i.address)[1]].tenant_id,
-                 "domain_id": domains[split(i.address)[1]].id, "address": i.address,
+                {"tenant_id": domains[i.domain].tenant_id,
+                 "domain_id": domains[i.domain].id, "address": i.address,
                  "display_name": i.display_name, "password_hash": i.stored_hash,
                  "quota_bytes": i.quota_bytes, "enabled": True} for i in chunk_items])
             if progress:
                 progress("creating accounts", start + len(chunk_items), len(items))
         for i in items:
-            d = domains[split(i.address)[1]]
-            audit(s, ctx, "account.add", i.address, d.tenant_id,
+            audit(s, ctx, "account.add", i.address, domains[i.domain].tenant_id,
                   after={"quota_bytes": i.quota_bytes, "display_name": i.display_name,
                          "import": True})
     return len(items)

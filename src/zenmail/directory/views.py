@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 
 class View:
     def to_dict(self) -> dict[str, Any]:
         def conv(v: Any) -> Any:
-            if isinstance(v, datetime):
-                # SQLite hands back naive datetimes; every time zenmail stores is UTC.
-                return (v if v.tzinfo else v.replace(tzinfo=UTC)).isoformat()
+            if isinstance(v, datetime):  # always aware: models.UTCDateTime
+                return v.isoformat()
             if isinstance(v, list):
                 return [conv(x) for x in v]
             if isinstance(v, dict):
