@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   postfix postfix-sqlite postfix-pgsql
   dovecot-imapd dovecot-lmtpd dovecot-sqlite dovecot-pgsql dovecot-sieve dovecot-managesieved
+  redis-server
   postgresql sqlite3 openssl ca-certificates python3-venv
 )
 
@@ -35,12 +36,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$restore_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-# The stock Postfix and Dovecot stay stopped and disabled, whatever started them: zenmail
-# runs its own instances. (PostgreSQL is left alone: it may hold a production directory.)
-for svc in postfix dovecot; do
+# The stock Postfix, Dovecot and Redis stay stopped and disabled, whatever started them:
+# zenmail runs its own instances. (PostgreSQL is left alone: it may hold a production
+# directory.)
+for svc in postfix dovecot redis-server; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
-  elif [ -x "/etc/init.d/$svc" ] && [ -f "/etc/$svc/${svc}.conf" -o -f "/etc/$svc/main.cf" ]; then
+  elif [ -x "/etc/init.d/$svc" ]; then
     "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
     command -v update-rc.d >/dev/null 2>&1 && update-rc.d "$svc" disable >/dev/null 2>&1 || true
   fi

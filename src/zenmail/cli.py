@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.engine import make_url
 
 from zenmail import __version__
-from zenmail.config import CONFIG_FILE, Settings, load_settings
+from zenmail.config import Settings, init_state, load_settings
 from zenmail.db import Database
 from zenmail.directory import (
     accounts,
@@ -159,10 +160,7 @@ def cli() -> None:
 def init_cmd(app: App) -> None:
     """Create the state directory and the directory database (safe to run again)."""
     settings = app.settings()
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    config_file = settings.state_dir / CONFIG_FILE
-    if not config_file.exists():
-        config_file.write_text("# zenmail settings; see `zenmail config` for every field.\n")
+    config_file = init_state(settings)
     db = app.database(require_init=False)
     db.migrate()
     click.echo(f"state directory: {settings.state_dir.resolve()}")
@@ -172,26 +170,27 @@ def init_cmd(app: App) -> None:
 
 
 def _safe_url(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        return f"{scheme}://{creds.split(':')[0]}:***@{host}"
-    return url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 @command(cli, "config", read=True)
 @pass_app
 def config_cmd(app: App) -> None:
-    """Show the effective settings and what each one means."""
-    s = app.settings()
-    values = {k: (str(v) if isinstance(v, Path) else v) for k, v in s.model_dump().items()}
-    values["database_url"] = _safe_url(s.db_url)
+    """Show every setting: its value, where the value came from, and what it means."""
+    rows = app.settings().fields()
+
+    def shown(key: str, value: Any) -> Any:
+        if key == "database.url" and value:
+            return _safe_url(value)
+        return str(value) if isinstance(value, Path) else value
+
     if app.as_json:
-        click.echo(json.dumps(values, indent=2, sort_keys=True))
+        click.echo(json.dumps({k: {"value": shown(k, v), "source": src}
+                               for k, v, _, src in rows}, indent=2, sort_keys=True))
         return
-    for name, field in Settings.model_fields.items():
-        click.echo(f"{name} = {values[name]!r}")
-        click.echo(f"    {field.description}")
+    for key, value, description, source in rows:
+        click.echo(f"{key} = {shown(key, value)!r}    ({source})")
+        click.echo(f"    {description}")
 
 
 # ---------------------------------------------------------------- tenants
@@ -595,14 +594,15 @@ def serve_cmd(app: App, host: str | None, port: int | None) -> None:
     """Run the REST API (and console) in the foreground."""
     import uvicorn
 
-    from zenmail.stack.ports import plan
+    from zenmail.stack.registry import port_plan
     from zenmail.web.app import create_app
 
     settings = app.settings()
     app.database()  # refuse early if not initialised
     # The same port `zenmail up` gives the API, so docs and clients need to know only one.
-    uvicorn.run(create_app(settings), host=host or settings.api_host,
-                port=port if port is not None else plan(settings).http, log_level="warning")
+    uvicorn.run(create_app(settings), host=host or settings.api.host,
+                port=port if port is not None else port_plan(settings)["http"],
+                log_level="warning")
 
 
 def _register_optional() -> None:

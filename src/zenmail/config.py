@@ -1,85 +1,388 @@
-"""The one settings object.
+"""The one settings schema: every knob of one zenmail node, typed, validated, documented.
 
-Values come, last one winning, from: the defaults below, `STATE/zenmail.toml`, and the
-environment (`ZENMAIL_<FIELD>`, e.g. `ZENMAIL_DATABASE_URL`). The state directory itself comes
-from `--state DIR`, then `ZENMAIL_STATE`, then `./.zenmail`.
+Values come, last one winning, from: the defaults below, `STATE/zenmail.toml`, the
+environment, and the command line. A field `x` of section `[s]` is `ZENMAIL_S_X` in the
+environment (`[ports] base` is `ZENMAIL_PORTS_BASE`, `[database] url` is
+`ZENMAIL_DATABASE_URL`); a top-level field `x` is `ZENMAIL_X`. The state directory itself
+comes from `--state DIR`, then `ZENMAIL_STATE`, then `./.zenmail`. `zenmail config` shows
+every field, its value and where that value came from.
+
+    hostname = "mail.example.com"
+    [database]  url = "postgresql://zenmail:secret@db/zenmail"
+    [ports]     plan = "dev" | "standard";  base = 10000;  imap = 20143  (pins one listener)
+    [listen]    addresses = ["0.0.0.0", "::"]
+    [api]       host, port
+    [mail]      store = "/srv/mail"
+    [tls]       cert, key
+    [endpoints] lmtp, sasl   (where Postfix reaches Dovecot; for a Dovecot on another node)
+
+This module is the ground floor: it knows nothing of daemons, so port *names* are checked
+against the daemon registry when the port plan is made (zenmail.stack.ports).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from zenmail.errors import InvalidInput
 
 CONFIG_FILE = "zenmail.toml"
+LEGACY_STACK_FILE = "stack.toml"  # held [ports] before there was one schema; still read
 DEFAULT_STATE = Path(".zenmail")
+ENV_PREFIX = "ZENMAIL_"
 
 
-class Settings(BaseSettings):
-    """Everything zenmail can be told; every field documents itself (`zenmail config`)."""
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    model_config = SettingsConfigDict(env_prefix="ZENMAIL_", extra="forbid")
 
-    state_dir: Path = Field(DEFAULT_STATE, description="Where zenmail keeps its database, "
-                            "daemon configuration, mail store and logs.")
-    database_url: str = Field("", description="SQLAlchemy URL of the directory database. Empty: "
-                              "a SQLite file in the state directory. Production: "
-                              "postgresql://user:pass@host/db")
-    ports: Literal["dev", "standard"] = Field("dev", description="dev: high loopback ports; "
-                                              "standard: 25/587/143/993 on all interfaces.")
-    bind_host: str = Field("127.0.0.1", description="Address the daemons listen on.")
-    hostname: str = Field("mail.zenmail.test", description="The mail host name announced in "
-                          "SMTP banners and the TLS certificate.")
-    api_host: str = Field("127.0.0.1", description="Address of the REST API and console.")
-    api_port: int = Field(0, description="Port of the REST API; 0 chooses from the port plan.")
-    argon2_memory_kib: int = Field(19456, description="Memory cost of password hashes (KiB). "
-                                   "19 MiB, 2 passes is the OWASP minimum for Argon2id.")
-    argon2_time_cost: int = Field(2, description="Passes of the Argon2id password hash.")
+class DatabaseSettings(_Section):
+    url: str = Field("", description="SQLAlchemy URL of the directory database. Empty: a "
+                     "SQLite file in the state directory. Production: "
+                     "postgresql://user:pass@host/db")
 
-    @field_validator("database_url")
+    @field_validator("url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
         if v and not v.startswith(("sqlite", "postgresql")):
-            raise ValueError("database_url must start with sqlite:// or postgresql://")
+            raise ValueError("must start with sqlite:// or postgresql://")
         return v
+
+
+class PortSettings(_Section):
+    plan: Literal["dev", "standard"] = Field("dev", description="dev: each listener on base + "
+                                             "its standard port, on loopback; standard: the "
+                                             "well-known ports (25, 587, 143, 993, ...).")
+    base: int = Field(10000, ge=1, le=65535, description="Offset of the dev plan: SMTP on "
+                      "base+25, submission on base+587, IMAP on base+143, ...")
+    pins: dict[str, int] = Field(default_factory=dict, description="Single listeners pinned "
+                                 "to a port, written `imap = 20143` in [ports].")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_pins(cls, data: Any) -> Any:
+        # In the file a pin sits beside plan and base (`imap = 20143`); gather those keys.
+        if not isinstance(data, dict):
+            return data
+        known = {"plan", "base", "pins"}
+        pins = dict(data.get("pins") or {})
+        pins.update({k: v for k, v in data.items() if k not in known})
+        return {**{k: v for k, v in data.items() if k in known}, "pins": pins}
+
+    @field_validator("pins")
+    @classmethod
+    def _ports_in_range(cls, pins: dict[str, int]) -> dict[str, int]:
+        for name, port in pins.items():
+            if not 0 < port < 65536:
+                raise ValueError(f"{name} = {port} is not a port number (1-65535)")
+        return pins
+
+
+class ListenSettings(_Section):
+    addresses: list[str] = Field(default_factory=list, description="Where the public "
+                                 "listeners (SMTP, submission, IMAP, ManageSieve) listen: IPv4 "
+                                 "and IPv6 addresses; 0.0.0.0 and :: mean all. Empty: "
+                                 "127.0.0.1 for the dev plan, 0.0.0.0 and :: for standard.")
+
+    @field_validator("addresses", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return [x.strip() for x in v.split(",") if x.strip()] if isinstance(v, str) else v
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, v: list[str]) -> list[str]:
+        for a in v:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise ValueError(f"{a!r} is not an IPv4 or IPv6 address") from None
+        if len(set(v)) != len(v):
+            raise ValueError("an address is listed twice")
+        return v
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address of the REST API.")
+    port: int = Field(0, ge=0, le=65535, description="Port of the REST API; 0 takes it from "
+                      "the port plan (base+8080 in dev, 8080 standard).")
+
+
+class MailSettings(_Section):
+    store: str = Field("", description="Where the mailboxes live (Maildir per account). "
+                       "Empty: STATE/mail.")
+
+
+class TlsSettings(_Section):
+    cert: str = Field("", description="PEM certificate (chain) for SMTP and IMAP. Empty: "
+                      "STATE/tls/cert.pem, made self-signed on the first `zenmail up`.")
+    key: str = Field("", description="PEM private key of that certificate. Empty: "
+                     "STATE/tls/key.pem.")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> TlsSettings:
+        if bool(self.cert) != bool(self.key):
+            raise ValueError("give both cert and key, or neither (then a self-signed pair "
+                             "is made)")
+        return self
+
+
+class EndpointSettings(_Section):
+    lmtp: str = Field("", description="Where Postfix delivers to Dovecot: empty for the local "
+                      "Dovecot's unix socket, or inet:HOST:PORT / unix:/PATH for another one.")
+    sasl: str = Field("", description="Where Postfix checks submission logins: empty for the "
+                      "local Dovecot, or inet:HOST:PORT / unix:/PATH.")
+
+    @field_validator("lmtp", "sasl")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if v and not (v.startswith("unix:/") or
+                      (v.startswith("inet:") and v.rpartition(":")[2].isdigit())):
+            raise ValueError(f"{v!r} is neither inet:HOST:PORT nor unix:/PATH")
+        return v
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
+    "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
+}
+# Flat keys of the settings file before it had sections, and where they live now.
+LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
+               "api_port": ("api", "port"), "bind_host": ("listen", "addresses")}
+
+
+class Settings(BaseModel):
+    """Everything zenmail can be told; every field documents itself (`zenmail config`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state_dir: Path = Field(DEFAULT_STATE, description="Where zenmail keeps its database, "
+                            "daemon configuration, mail store and logs.")
+    hostname: str = Field("mail.zenmail.test", description="The mail host name announced in "
+                          "SMTP banners and the TLS certificate.")
+    argon2_memory_kib: int = Field(19456, ge=8, description="Memory cost of password hashes "
+                                   "(KiB). 19 MiB, 2 passes is the OWASP minimum for Argon2id.")
+    argon2_time_cost: int = Field(2, ge=1, description="Passes of the Argon2id password hash.")
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ports: PortSettings = Field(default_factory=PortSettings)
+    listen: ListenSettings = Field(default_factory=ListenSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    tls: TlsSettings = Field(default_factory=TlsSettings)
+    endpoints: EndpointSettings = Field(default_factory=EndpointSettings)
+
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        labels = v.rstrip(".").split(".")
+        if len(labels) < 2 or not all(lb and lb.replace("-", "").isalnum() and
+                                      not lb.startswith("-") for lb in labels):
+            raise ValueError(f"{v!r} is not a fully qualified host name such as "
+                             "mail.example.com")
+        return v.rstrip(".").lower()
+
+    @field_validator("ports", mode="before")
+    @classmethod
+    def _plan_shorthand(cls, v: Any) -> Any:
+        # `ports = "standard"` (and ZENMAIL_PORTS=standard) was the whole setting once.
+        return {"plan": v} if isinstance(v, str) else v
 
     @property
     def db_url(self) -> str:
         """The effective database URL, with psycopg 3 as the PostgreSQL driver."""
-        url = self.database_url or f"sqlite:///{(self.state_dir / 'db' / 'directory.db').resolve()}"
+        url = self.database.url or f"sqlite:///{(self.state_dir / 'db' / 'directory.db').resolve()}"
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         return url
 
+    @property
+    def listen_addresses(self) -> list[str]:
+        """Where public listeners bind, with the plan's default filled in."""
+        if self.listen.addresses:
+            return list(self.listen.addresses)
+        return ["0.0.0.0", "::"] if self.ports.plan == "standard" else ["127.0.0.1"]
 
-def load_settings(state_dir: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings for one state directory; raises InvalidInput on a bad file or value."""
-    state = Path(state_dir or os.environ.get("ZENMAIL_STATE") or DEFAULT_STATE)
-    values: dict[str, Any] = {}
-    config_file = state / CONFIG_FILE
-    if config_file.exists():
-        try:
-            values.update(tomllib.loads(config_file.read_text()))
-        except tomllib.TOMLDecodeError as exc:
-            raise InvalidInput(f"{config_file} is not valid TOML ({exc}); fix or remove it"
-                               ) from exc
-    # Environment beats the file: pydantic-settings reads the environment only for fields
-    # not passed explicitly, so drop file values that the environment overrides.
-    for key in list(values):
-        if f"ZENMAIL_{key.upper()}" in os.environ:
-            values.pop(key)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    values["state_dir"] = state
+    @property
+    def mail_store(self) -> Path:
+        return Path(self.mail.store).resolve() if self.mail.store else (
+            self.state_dir.resolve() / "mail")
+
+    def source_of(self, key: str) -> str:
+        """Where the value of `key` ("hostname", "ports.base") came from."""
+        return self._sources.get(key, "default")
+
+    def with_values(self, values: dict[str, Any], source: str = "command line") -> Settings:
+        """A copy with dotted `values` ({"ports.plan": "standard"}) applied and validated."""
+        merged = self.model_dump()
+        for key, value in values.items():
+            _put(merged, key, value)
+        out = _validate(merged, {key: source for key in values}, self.state_dir)
+        out._sources = {**self._sources, **{k: source for k in values}}
+        return out
+
+    def fields(self) -> list[tuple[str, Any, str, str]]:
+        """(dotted name, value, description, source) of every field, for `zenmail config`."""
+        rows: list[tuple[str, Any, str, str]] = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, _Section):
+                for sub, subfield in type(value).model_fields.items():
+                    key = f"{name}.{sub}"
+                    rows.append((key, getattr(value, sub), subfield.description or "",
+                                 self.source_of(key)))
+            else:
+                rows.append((name, value, field.description or "", self.source_of(name)))
+        return rows
+
+
+def env_name(key: str) -> str:
+    """`ports.base` -> `ZENMAIL_PORTS_BASE`."""
+    return ENV_PREFIX + key.replace(".", "_").upper()
+
+
+def _put(tree: dict[str, Any], key: str, value: Any) -> None:
+    section, _, field = key.partition(".")
+    if field:
+        tree.setdefault(section, {})[field] = value
+    else:
+        tree[section] = value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        return Settings(**values)
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{path} is not valid TOML ({exc}); fix or remove it") from exc
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _file_values(state: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """The settings file (and the legacy stack.toml) as one tree, with each key's source."""
+    tree: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    legacy = state / LEGACY_STACK_FILE
+    if legacy.exists():
+        ports = _read_toml(legacy).get("ports", {})
+        if not isinstance(ports, dict):
+            raise InvalidInput(f"{legacy}: [ports] must be a table; better, move it into "
+                               f"{state / CONFIG_FILE}")
+        for k, v in ports.items():
+            _put(tree, f"ports.{k}", v)
+            sources[f"ports.{k}"] = str(legacy)
+    path = state / CONFIG_FILE
+    if not path.exists():
+        return tree, sources
+    for key, value in _read_toml(path).items():
+        if key in LEGACY_KEYS:
+            section, field = LEGACY_KEYS[key]
+            if key == "bind_host":
+                value = [value]
+            key = f"{section}.{field}"
+        if key == "ports" and isinstance(value, str):  # the old `ports = "standard"`
+            key = "ports.plan"
+        if isinstance(value, dict) and key in SECTIONS:
+            for sub, subvalue in value.items():
+                _put(tree, f"{key}.{sub}", subvalue)
+                sources[f"{key}.{sub}"] = str(path)
+        else:
+            _put(tree, key, value)
+            sources[key] = str(path)
+    return tree, sources
+
+
+def _env_values() -> tuple[dict[str, Any], dict[str, str]]:
+    tree: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    keys = [name for name in Settings.model_fields if name not in SECTIONS and
+            name != "state_dir"]
+    keys += [f"{s}.{f}" for s, model in SECTIONS.items() for f in model.model_fields
+             if (s, f) != ("ports", "pins")]
+    for key in keys:
+        if env_name(key) in os.environ:
+            _put(tree, key, os.environ[env_name(key)])
+            sources[key] = env_name(key)
+    pin_prefix = ENV_PREFIX + "PORTS_"
+    for var, value in os.environ.items():
+        name = var.removeprefix(pin_prefix).lower()
+        if var.startswith(pin_prefix) and name not in PortSettings.model_fields:
+            _put(tree, f"ports.{name}", value)
+            sources[f"ports.{name}"] = var
+    if ENV_PREFIX + "PORTS" in os.environ:  # the old shorthand: ZENMAIL_PORTS=standard
+        _put(tree, "ports.plan", os.environ[ENV_PREFIX + "PORTS"])
+        sources["ports.plan"] = ENV_PREFIX + "PORTS"
+    return tree, sources
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _validate(tree: dict[str, Any], sources: dict[str, str], state: Path) -> Settings:
+    try:
+        return Settings.model_validate(tree)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"setting {where}: {first['msg']} (check {config_file} and "
-                           "ZENMAIL_* variables)") from exc
+        loc = [str(p) for p in first["loc"]]
+        if loc[:2] == ["ports", "pins"] and len(loc) > 2:
+            loc = ["ports", loc[2]]
+        key = ".".join(loc[:2])
+        where = sources.get(key, sources.get(loc[0], "the defaults"))
+        hint = f"it came from {where}" if where != "the defaults" else \
+            f"check {state / CONFIG_FILE} and the ZENMAIL_* variables"
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            msg = "unknown setting (`zenmail config` lists them all)"
+        raise InvalidInput(f"setting {key}: {msg}; {hint}") from exc
+
+
+def load_settings(state_dir: str | Path | None = None,
+                  overrides: dict[str, Any] | None = None) -> Settings:
+    """The settings of one state directory: defaults, then the file, the environment and
+    `overrides` (dotted keys, e.g. {"ports.plan": "standard"}). InvalidInput names the field
+    and where its bad value came from."""
+    state = Path(state_dir or os.environ.get(ENV_PREFIX + "STATE") or DEFAULT_STATE)
+    tree, sources = _file_values(state)
+    env_tree, env_sources = _env_values()
+    _merge(tree, env_tree)
+    sources.update(env_sources)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _put(tree, key, value)
+            sources[key] = "command line"
+    tree["state_dir"] = state
+    settings = _validate(tree, sources, state)
+    settings._sources = sources
+    return settings
+
+
+def init_state(settings: Settings) -> Path:
+    """Create the state directory and a commented settings file; returns the file's path.
+    Safe to run again: an existing file is left as it is."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.state_dir / CONFIG_FILE
+    if not path.exists():
+        path.write_text("# zenmail settings; `zenmail config` lists every field, its value and "
+                        "where it came from.\n# Example:\n#   hostname = \"mail.example.com\"\n"
+                        "#   [ports]\n#   base = 20000\n")
+    return path

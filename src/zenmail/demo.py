@@ -25,10 +25,9 @@ from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher, generate_password
 from zenmail.errors import Conflict, StackError
 from zenmail.stack import manager
-from zenmail.stack.commands import print_status
 from zenmail.stack.dbconf import from_url
 from zenmail.stack.files import blocking_parent
-from zenmail.stack.ports import plan
+from zenmail.stack.registry import port_plan
 
 TENANT = "acme"
 DOMAIN = "acme.test"
@@ -119,12 +118,12 @@ def _messages() -> list[tuple[str, list[str], EmailMessage]]:
 
 def send_messages(settings: Settings, passwords: dict[str, str]) -> int:
     """Send the demo conversation over submission (STARTTLS + login), as its users would."""
-    p = plan(settings)
+    p = port_plan(settings)
     tls = ssl.create_default_context(cafile=str(settings.state_dir.resolve() / "tls" /
                                                 "cert.pem"))
     sent = 0
     for sender, rcpts, message in _messages():
-        with smtplib.SMTP(p.connect_host(), p.submission, timeout=30) as c:
+        with smtplib.SMTP(p.connect_host(), p['submission'], timeout=30) as c:
             c.starttls(context=tls)
             c.login(sender, passwords[sender])
             c.send_message(message, from_addr=sender, to_addrs=rcpts)
@@ -132,17 +131,17 @@ def send_messages(settings: Settings, passwords: dict[str, str]) -> int:
     return sent
 
 
-def connection_text(settings: Settings, passwords: dict[str, str], token: str | None) -> str:
-    p = plan(settings)
+def connection_text(settings: Settings, passwords: dict[str, str], token: str) -> str:
+    p = port_plan(settings)
     host = p.connect_host()
     lines = [
         "",
         "zenmail demo is running. Connect a mail client (Thunderbird, Apple Mail, ...):",
         "",
-        f"  IMAP      {host} port {p.imap} (STARTTLS) or {p.imaps} (SSL/TLS)",
-        f"  SMTP      {host} port {p.submission} (STARTTLS) or {p.submissions} (SSL/TLS), "
+        f"  IMAP      {host} port {p['imap']} (STARTTLS) or {p['imaps']} (SSL/TLS)",
+        f"  SMTP      {host} port {p['submission']} (STARTTLS) or {p['submissions']} (SSL/TLS), "
         "normal password",
-        f"  MX (in)   {host} port {p.smtp}",
+        f"  MX (in)   {host} port {p['smtp']}",
         f"  TLS       self-signed: {settings.state_dir.resolve() / 'tls' / 'cert.pem'} "
         "(accept the certificate once)",
         "",
@@ -153,14 +152,11 @@ def connection_text(settings: Settings, passwords: dict[str, str], token: str | 
     lines.append("  Aliases: " + ", ".join(f"{_address(a)} -> {', '.join(t)}"
                                             for a, t in ALIASES.items()))
     lines.append("")
-    if token:
-        lines += [f"  API       http://{p.http_host}:{p.http}/api/v1  (docs: "
-                  f"http://{p.http_host}:{p.http}/api/docs)",
-                  f"  Token     {token}   (administrator {ADMIN})",
-                  f"  Try       curl -H 'Authorization: Bearer {token}' "
-                  f"http://{p.http_host}:{p.http}/api/v1/tenants"]
-    else:
-        lines.append("  API       not available in this checkout (zenmail.web.app missing)")
+    lines += [f"  API       http://{p.api_host}:{p['http']}/api/v1  (docs: "
+              f"http://{p.api_host}:{p['http']}/api/docs)",
+              f"  Token     {token}   (administrator {ADMIN})",
+              f"  Try       curl -H 'Authorization: Bearer {token}' "
+              f"http://{p.api_host}:{p['http']}/api/v1/tenants"]
     lines += ["", "  Ctrl-C stops everything.", ""]
     return "\n".join(lines)
 
@@ -178,7 +174,7 @@ def usable_state(settings: Settings) -> Settings:
           f"{FALLBACK_STATE} as the state directory instead", flush=True)
     FALLBACK_STATE.mkdir(parents=True, exist_ok=True)
     os.chmod(FALLBACK_STATE, 0o755)
-    sqlite = from_url(settings.db_url).sqlite_path if settings.database_url else None
+    sqlite = from_url(settings.db_url).sqlite_path if settings.database.url else None
     if sqlite is not None and blocking_parent(sqlite) is not None:
         raise StackError(f"the SQLite database {sqlite} lies where the mail daemons cannot "
                          "read it; move it, or leave database_url empty")
@@ -187,19 +183,16 @@ def usable_state(settings: Settings) -> Settings:
 
 def run_demo(settings: Settings) -> None:
     """Set up and run the demo in the foreground; Ctrl-C (or SIGTERM) stops the stack."""
-    from zenmail.stack import api
-
     settings = usable_state(settings)
     print(f"zenmail demo: state directory {settings.state_dir.resolve()}", flush=True)
     passwords, token = create_directory(settings)
     print("zenmail demo: starting the stack ...", flush=True)
     try:
         st = manager.up(settings)
-        print_status(st)
+        print(st.text(), flush=True)
         sent = send_messages(settings, passwords)
         print(f"zenmail demo: sent {sent} messages between the demo users", flush=True)
-        print(connection_text(settings, passwords, token if api.available() else None),
-              flush=True)
+        print(connection_text(settings, passwords, token), flush=True)
         stop = False
 
         def on_term(_sig: int, _frame: object) -> None:

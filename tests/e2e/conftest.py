@@ -10,7 +10,6 @@ import shutil
 import smtplib
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,11 +19,13 @@ import pytest
 
 from zenmail.config import Settings
 from zenmail.db import Database
+from zenmail.devtools.stackdir import new_state
 from zenmail.directory import accounts, domains, tenants
 from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher
 from zenmail.stack import manager
-from zenmail.stack.ports import STANDARD, free_ports, write_port_overrides
+from zenmail.stack.base import Service
+from zenmail.stack.registry import Stack
 
 PASSWORD = "correct-horse-battery"
 DOMAIN = "acme.test"
@@ -70,6 +71,10 @@ class MailStack:
     @property
     def state(self) -> Path:
         return self.settings.state_dir
+
+    def daemon(self, name: str) -> Service:
+        """One daemon of this stack (`stack.daemon("dovecot").pid()`)."""
+        return Stack(self.settings).services[name]
 
     def account(self, name: str, quota: str = "100M", domain: str = DOMAIN) -> str:
         """A fresh account; each test makes its own, so tests never see each other's mail."""
@@ -128,12 +133,8 @@ class MailStack:
 
 
 def _start(db_url: str) -> Iterator[MailStack]:
-    # Under /tmp, not pytest's tmp_path: the postfix and mail users must be able to enter it.
-    state = Path(tempfile.mkdtemp(prefix="zenmail-e2e-", dir="/tmp"))
-    os.chmod(state, 0o755)
-    write_port_overrides(state, dict(zip(STANDARD, free_ports(len(STANDARD)), strict=True)))
-    settings = Settings(state_dir=state, database_url=db_url, argon2_memory_kib=1024,
-                        argon2_time_cost=1)
+    settings = new_state(database_url=db_url)
+    state = settings.state_dir
     db = Database(settings.db_url)
     db.migrate()
     ctx = Ctx(db, Actor("test:e2e"), HASHER)
@@ -142,7 +143,7 @@ def _start(db_url: str) -> Iterator[MailStack]:
     try:
         manager.up(settings, with_api=False)
         tls = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
-        yield MailStack(settings, db, ctx, manager.plan(settings).ports(), tls)
+        yield MailStack(settings, db, ctx, Stack(settings).plan.ports(), tls)
     finally:
         manager.down(settings)
         db.dispose()

@@ -10,15 +10,15 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import wait_for
 from zenmail.config import Settings
+from zenmail.devtools.stackdir import new_state
 from zenmail.stack import manager
-from zenmail.stack.ports import STANDARD, free_ports, write_port_overrides
+from zenmail.stack.registry import port_plan
 
 pytestmark = pytest.mark.e2e
 
@@ -29,11 +29,8 @@ DEMO = ("import sys; from zenmail.config import load_settings; from zenmail.demo
 def test_demo_runs_until_interrupted_and_users_can_log_in() -> None:
     if os.geteuid() != 0:
         pytest.skip("the demo starts Postfix and Dovecot, which needs root")
-    state = Path(tempfile.mkdtemp(prefix="zenmail-e2e-demo-", dir="/tmp"))
-    os.chmod(state, 0o755)
-    ports = dict(zip(STANDARD, free_ports(len(STANDARD)), strict=True))
-    write_port_overrides(state, ports)
-    (state / "zenmail.toml").write_text("argon2_memory_kib = 1024\nargon2_time_cost = 1\n")
+    settings = new_state("zenmail-e2e-demo-")
+    state, ports = settings.state_dir, port_plan(settings)
     log = state / "demo.out"
     with open(log, "wb") as out:
         demo = subprocess.Popen([sys.executable, "-c", DEMO, str(state)], stdout=out,
@@ -55,8 +52,11 @@ def test_demo_runs_until_interrupted_and_users_can_log_in() -> None:
             int(m.select("INBOX", readonly=True)[1][0])), "the demo mail to arrive")
         assert n == 3
         m.logout()
-        if "Token" in text:
-            assert re.search(r"Token\s+zm_\d+_\S+", text)
+        token = re.search(r"Token\s+(zm_\d+_\S+)", text)
+        assert token, text
+        api = f"http://127.0.0.1:{ports['http']}/api/v1"
+        r = httpx.get(f"{api}/tenants", headers={"Authorization": f"Bearer {token.group(1)}"})
+        assert r.status_code == 200 and [t["name"] for t in r.json()] == ["acme"], r.text
         demo.send_signal(signal.SIGINT)
         assert demo.wait(timeout=60) == 0
         assert "stopped" in log.read_text()

@@ -13,9 +13,8 @@ import pytest
 from tests.e2e.conftest import PASSWORD, MailStack, wait_for
 from zenmail.directory import aliases, domains, quota
 from zenmail.stack import proc
-from zenmail.stack.dovecot import Dovecot
 from zenmail.stack.manager import status
-from zenmail.stack.postfix import Postfix
+from zenmail.stack.registry import Stack
 from zenmail.stack.supervisor import SupervisorProcess, read_events
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +47,8 @@ def restarted_event(stack: MailStack, service: str, pid: int) -> bool:
 def test_status_reports_every_service_healthy(stack: MailStack) -> None:
     st = status(stack.settings)
     assert st.healthy
-    assert {s.name for s in st.services if s.running} == {"dovecot", "postfix", "supervisor"}
+    assert {s.name for s in st.services if s.running} == {"dovecot", "postfix", "redis",
+                                                           "supervisor"}
     assert st.endpoints["submission"] == f"127.0.0.1:{stack.ports['submission']}"
     assert st.endpoints["imap"] == f"127.0.0.1:{stack.ports['imap']}"
 
@@ -108,7 +108,7 @@ def test_alias_and_catch_all_delivery(stack: MailStack) -> None:
     [dans] = stack.wait_messages(dan, 1)
     assert b"Subject: to a real mailbox" in dans
     # The real mailbox won over the catch-all: carol got only the catch-all message.
-    wait_for(lambda: Postfix(stack.settings).queue_size() == 0, "an empty queue")
+    wait_for(lambda: stack.daemon("postfix").queue_size() == 0, "an empty queue")
     assert len(stack.messages(carol)) == 1
 
 
@@ -153,7 +153,7 @@ def test_over_quota_refused_at_rcpt_and_mailbox_unchanged(stack: MailStack) -> N
 
 def test_quota_move_seen_by_dovecot_without_restart(stack: MailStack) -> None:
     giver, taker = stack.account("giver", quota="20M"), stack.account("taker", quota="10M")
-    pid = Dovecot(stack.settings).pid()
+    pid = stack.daemon("dovecot").pid()
 
     def limit_kib(user: str) -> int:
         m = stack.imap(user)
@@ -168,7 +168,7 @@ def test_quota_move_seen_by_dovecot_without_restart(stack: MailStack) -> None:
     quota.move(stack.ctx, giver, taker, "5M")
     assert limit_kib(taker) == 15 * 1024
     assert limit_kib(giver) == 15 * 1024
-    assert Dovecot(stack.settings).pid() == pid
+    assert stack.daemon("dovecot").pid() == pid
 
 
 def test_bad_password_refused(stack: MailStack) -> None:
@@ -211,8 +211,8 @@ def test_open_relay_refused(stack: MailStack) -> None:
 
 def test_dovecot_killed_is_restarted_and_queued_mail_delivered_once(stack: MailStack) -> None:
     bob = stack.account("bob")
-    dovecot, postfix = Dovecot(stack.settings), Postfix(stack.settings)
-    supervisor = SupervisorProcess(stack.settings).pid()
+    dovecot, postfix = stack.daemon("dovecot"), stack.daemon("postfix")
+    supervisor = SupervisorProcess(Stack(stack.settings)).pid()
     old = dovecot.pid()
     assert supervisor and old
     # Hold the supervisor so the message is surely submitted while Dovecot is down.
@@ -250,7 +250,7 @@ def test_warning_at_95_percent(stack: MailStack) -> None:
 
 
 def test_postfix_killed_is_restarted(stack: MailStack) -> None:
-    postfix = Postfix(stack.settings)
+    postfix = stack.daemon("postfix")
     old = postfix.pid()
     assert old
     os.kill(old, signal.SIGKILL)

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import socket
-import tempfile
 from pathlib import Path
 
 import click
@@ -17,11 +16,12 @@ from click.testing import CliRunner
 
 from tests.e2e.conftest import PASSWORD, MailStack, wait_for
 from zenmail.config import Settings
+from zenmail.db import Database
+from zenmail.devtools.stackdir import new_state
 from zenmail.errors import StackError
 from zenmail.stack import manager, proc
 from zenmail.stack.commands import register
-from zenmail.stack.dovecot import Dovecot
-from zenmail.stack.ports import STANDARD, free_ports, write_port_overrides
+from zenmail.stack.registry import Stack
 from zenmail.stack.supervisor import SupervisorProcess, read_events
 
 pytestmark = pytest.mark.e2e
@@ -78,11 +78,11 @@ def test_deleted_mail_is_kept_by_lazy_expunge(stack: MailStack) -> None:
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # one backend is enough here
 def test_second_stack_side_by_side_and_busy_port_error(stack: MailStack) -> None:
-    state = Path(tempfile.mkdtemp(prefix="zenmail-e2e-2-", dir="/tmp"))
-    os.chmod(state, 0o755)
-    ports = dict(zip(STANDARD, free_ports(len(STANDARD)), strict=True))
-    write_port_overrides(state, ports)
-    second = Settings(state_dir=state)
+    second = new_state("zenmail-e2e-2-")
+    state, ports = second.state_dir, Stack(second).plan
+    db = Database(second.db_url)
+    db.migrate()
+    db.dispose()
     try:
         # A port held by someone else: a clear error naming it, and nothing left running.
         with socket.socket() as holder:
@@ -114,8 +114,8 @@ def test_state_dir_the_daemons_cannot_enter_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # backoff is database-blind
 def test_supervisor_backs_off_while_a_restart_fails(stack: MailStack) -> None:
-    dovecot = Dovecot(stack.settings)
-    supervisor = SupervisorProcess(stack.settings).pid()
+    dovecot = stack.daemon("dovecot")
+    supervisor = SupervisorProcess(Stack(stack.settings)).pid()
     old = dovecot.pid()
     assert supervisor and old
     seen = len(read_events(stack.state))

@@ -19,7 +19,7 @@ from zenmail.stack.manager import StackStatus
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     settings: Settings = ctx.obj.settings()
     changes = {k: v for k, v in overrides.items() if v is not None}
-    return settings.model_copy(update=changes) if changes else settings
+    return settings.with_values(changes) if changes else settings
 
 
 def _set_state(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
@@ -33,15 +33,7 @@ _state = click.option("--state", metavar="DIR", expose_value=False, callback=_se
 
 
 def print_status(st: StackStatus) -> None:
-    click.echo(f"stack in {st.state_dir}: "
-               + ("healthy" if st.healthy else "running, not all healthy" if st.running
-                  else "stopped"))
-    for s in st.services:
-        state = ("healthy" if s.healthy else "unhealthy" if s.running
-                 else s.detail or "stopped")
-        eps = " ".join(f"{k}={v}" for k, v in s.endpoints.items())
-        click.echo(f"  {s.name:<11} {('pid ' + str(s.pid)) if s.pid else '-':<11} "
-                   f"{state:<12} {eps}".rstrip())
+    click.echo(st.text())
 
 
 def register(group: click.Group) -> None:
@@ -53,7 +45,7 @@ def register(group: click.Group) -> None:
     @click.pass_context
     def up_cmd(ctx: click.Context, ports: str | None, no_api: bool) -> None:
         """Render the daemons' configuration and start the stack; returns when it answers."""
-        st = manager.up(_settings(ctx, ports=ports), with_api=not no_api)
+        st = manager.up(_settings(ctx, **{"ports.plan": ports}), with_api=not no_api)
         print_status(st)
 
     @group.command("down")

@@ -1,8 +1,5 @@
-"""How Postfix and Dovecot reach the directory database, and what they ask it.
-
-The queries are the contract with `zenmail.directory.models` (see its docstring): the
-daemons read `domains`, `accounts`, `aliases` and `alias_targets` themselves, so nothing is
-ever copied or synchronised.
+"""How Postfix and Dovecot reach the directory database (what they ask it is
+`zenmail.directory.lookups`).
 
 SQLite runs in WAL mode (zenmail.db sets it on every connection). A WAL reader must be able
 to create the `-shm` file, so the database directory is 02770 and the database 0660, both
@@ -20,24 +17,6 @@ from sqlalchemy.engine import make_url
 
 from zenmail.errors import InvalidInput
 from zenmail.stack.files import gid
-
-# Postfix map queries: %s is the lookup key, quoted by Postfix itself.
-POSTFIX_QUERIES = {
-    "domains": "SELECT name FROM domains WHERE name = '%s'",
-    "mailboxes": "SELECT address FROM accounts WHERE address = '%s' AND enabled",
-    # An account maps to itself, so a catch-all (`@domain`, looked up last by Postfix)
-    # never steals mail from a real mailbox of its domain.
-    "aliases": ("SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id "
-                "WHERE a.address = '%s' UNION SELECT address FROM accounts "
-                "WHERE address = '%s'"),
-    # Who may use an envelope sender: the account itself, and the targets of an alias.
-    "senders": ("SELECT address FROM accounts WHERE address = '%s' AND enabled UNION "
-                "SELECT t.target FROM aliases a JOIN alias_targets t ON t.alias_id = a.id "
-                "WHERE a.address = '%s'"),
-    # Postfix looks a sender up as `user@domain`, then `domain`: the second one matches.
-    "hosted-senders": ("SELECT 'REJECT 5.7.1 sender is in a domain hosted here; log in on the "
-                       "submission port to send as it' FROM domains WHERE name = '%s'"),
-}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 @dataclass(frozen=True)
 class Layout:
-    """The paths of one stack under its state directory (absolute: daemons need that)."""
+    """The paths every part of one stack shares (absolute: daemons need that). A daemon's own
+    paths (its configuration, pid file, sockets) are declared by the daemon itself."""
 
     state: Path
 
@@ -44,39 +45,6 @@ class Layout:
         return self.state / "tls"
 
     @property
-    def mail(self) -> Path:
-        return self.state / "mail"
-
-    @property
-    def dovecot_conf_dir(self) -> Path:
-        return self.state / "dovecot"
-
-    @property
-    def dovecot_conf(self) -> Path:
-        return self.dovecot_conf_dir / "dovecot.conf"
-
-    @property
-    def dovecot_base(self) -> Path:
-        # Short on purpose: unix socket paths are limited to 108 bytes.
-        return self.run / "dovecot"
-
-    @property
-    def dovecot_state(self) -> Path:
-        return self.state / "lib" / "dovecot"
-
-    @property
-    def postfix_conf(self) -> Path:
-        return self.state / "postfix" / "etc"
-
-    @property
-    def postfix_queue(self) -> Path:
-        return self.state / "postfix" / "spool"
-
-    @property
-    def postfix_data(self) -> Path:
-        return self.state / "postfix" / "data"
-
-    @property
     def events(self) -> Path:
         """The supervisor's JSON-lines record of deaths and restarts."""
         return self.log / "events.jsonl"
@@ -85,6 +53,15 @@ class Layout:
     def settings_snapshot(self) -> Path:
         """The settings `up` ran with, for the supervisor and the API process."""
         return self.run / "settings.json"
+
+    @property
+    def started(self) -> Path:
+        """The names of the services the last `up` started."""
+        return self.run / "services.json"
+
+    def daemon_dir(self, name: str) -> Path:
+        """Where daemon `name` keeps its configuration and working files."""
+        return self.state / name
 
     def pidfile(self, name: str) -> Path:
         return self.run / f"{name}.pid"

@@ -1,11 +1,16 @@
 """Start, stop and inspect one stack: the public face of zenmail.stack.
 
-    up(settings) -> StackStatus      render configs, start Dovecot, Postfix, the API and the
-                                     supervisor; returns once every service answers
+    up(settings) -> StackStatus      render and check every daemon's configuration, then
+                                     start (or reload) them in dependency order, the API and
+                                     the supervisor; returns once every service answers
     down(settings) -> None           stop them (supervisor first, so nothing is "repaired")
     status(settings) -> StackStatus  each service's pid, health and endpoints
 
-All three are idempotent. Errors are StackError/InvalidInput with a message saying what to do.
+All three are idempotent. `up` never breaks a running stack: every configuration is
+rendered into a new generation and checked by the daemon's own checker before anything
+live changes; if a daemon then fails to take it, its previous generation is put back and
+the daemon reloaded, and the error says so. Errors are StackError/InvalidInput with a
+message saying what to do.
 """
 
 from __future__ import annotations
@@ -18,18 +23,15 @@ from typing import Any
 
 from zenmail.config import Settings
 from zenmail.db import Database
-from zenmail.errors import StackError
-from zenmail.stack import api as api_mod
+from zenmail.errors import InvalidInput, StackError, ZenmailError
+from zenmail.stack import generations
+from zenmail.stack.base import Service
 from zenmail.stack.dbconf import from_url, share_sqlite
-from zenmail.stack.dovecot import Dovecot
 from zenmail.stack.files import Layout, check_traversable, ensure_dir, write_atomic
-from zenmail.stack.ports import ensure_free, plan
-from zenmail.stack.postfix import Postfix
-from zenmail.stack.service import Service
+from zenmail.stack.ports import ensure_free
+from zenmail.stack.registry import DAEMONS, Stack
 from zenmail.stack.supervisor import SupervisorProcess
-from zenmail.stack.tls import ensure_certificate
-
-DAEMONS = ("dovecot", "postfix")
+from zenmail.stack.tls import certificate_paths, ensure_certificate
 
 
 @dataclass
@@ -47,11 +49,12 @@ class StackStatus:
     state_dir: str
     services: list[ServiceStatus]
     endpoints: dict[str, str] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
 
     @property
     def running(self) -> bool:
-        """True when the mail daemons run (the API is optional)."""
-        return all(s.running for s in self.services if s.name in DAEMONS)
+        """True when the mail daemons run (optional services such as the API aside)."""
+        return all(s.running for s in self.services if s.name in self.required)
 
     @property
     def healthy(self) -> bool:
@@ -64,73 +67,62 @@ class StackStatus:
         return {"state_dir": self.state_dir, "running": self.running, "healthy": self.healthy,
                 "services": [asdict(s) for s in self.services], "endpoints": self.endpoints}
 
+    def text(self) -> str:
+        """What `zenmail status` prints."""
+        lines = [f"stack in {self.state_dir}: " + ("healthy" if self.healthy else
+                 "running, not all healthy" if self.running else "stopped")]
+        for s in self.services:
+            state = ("healthy" if s.healthy else "unhealthy" if s.running
+                     else s.detail or "stopped")
+            eps = " ".join(f"{k}={v}" for k, v in s.endpoints.items())
+            pid = f"pid {s.pid}" if s.pid else "-"
+            lines.append(f"  {s.name:<11} {pid:<11} {state:<12} {eps}".rstrip())
+        return "\n".join(lines)
 
-def services_by_name(settings: Settings) -> dict[str, Service]:
-    ports = plan(settings)
-    out: dict[str, Service] = {"dovecot": Dovecot(settings, ports),
-                               "postfix": Postfix(settings, ports)}
-    if api_mod.available():
-        out["api"] = api_mod.Api(settings, ports)
-    return out
+
+def _names(with_api: bool) -> list[str]:
+    return [c.name for c in DAEMONS if with_api or not c.optional]
 
 
-def _require_system() -> None:
+def _require_system(stack: Stack) -> None:
     if os.geteuid() != 0:
         raise StackError("the mail stack must be started as root: Postfix and Dovecot start as "
                          "root and drop to their own users (run with sudo)")
-    missing = [b for b in ("postfix", "dovecot", "doveadm", "openssl") if not shutil.which(b)]
+    missing = [b for b in [*stack.binaries(), "openssl"] if not shutil.which(b)]
     if missing:
         raise StackError(f"{', '.join(missing)} not found; run `make install` "
                          "(scripts/install-system.sh installs the Debian packages)")
 
 
-def prepare(settings: Settings) -> None:
-    """Everything before a daemon starts: directories, schema, database access, TLS."""
-    layout = Layout.of(settings.state_dir)
-    ensure_dir(layout.state)
-    check_traversable(layout.state)
-    db_conf = from_url(settings.db_url)
+def _require_schema(settings: Settings) -> None:
     db = Database(settings.db_url)
     try:
-        db.migrate()
+        if not db.is_initialised():
+            raise InvalidInput("the directory database has no schema yet; run `zenmail init` "
+                               "first")
     finally:
         db.dispose()
+
+
+def prepare(settings: Settings, stack: Stack) -> None:
+    """Everything before a configuration is rendered: directories, database access, TLS."""
+    layout = stack.layout
+    ensure_dir(layout.state)
+    check_traversable(layout.state)
+    _require_schema(settings)
+    db_conf = from_url(settings.db_url)
     if db_conf.sqlite_path is not None:
         share_sqlite(db_conf.sqlite_path)
-    ensure_certificate(layout.tls, settings.hostname)
+    if settings.tls.cert:
+        for path in certificate_paths(settings):
+            if not path.is_file():
+                raise InvalidInput(f"setting tls: {path} does not exist or is not a file; "
+                                   "point [tls] cert and key at the PEM files")
+    else:
+        ensure_certificate(layout.tls, settings.hostname)
     ensure_dir(layout.run)
-    # The API and the supervisor run with exactly these settings (env overrides included).
-    write_atomic(layout.settings_snapshot, settings.model_dump_json(), mode=0o600)
-
-
-def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> StackStatus:
-    """Start the stack (or what of it is not running) and return once every part answers."""
-    _require_system()
-    # A supervisor from an earlier `up` would race us restarting what we reload.
-    SupervisorProcess(running_settings(settings)).stop()
-    prepare(settings)
-    services = services_by_name(settings)
-    if not with_api:
-        services.pop("api", None)
-    try:
-        for svc in services.values():
-            running = svc.pid() is not None
-            if not running:
-                ensure_free(svc.ports, list(svc.endpoints()))
-            svc.render()
-            if running:
-                svc.reload()
-            svc.start()
-        write_atomic(Layout.of(settings.state_dir).run / "services.json",
-                     json.dumps(list(services)))
-        if supervise:
-            sup = SupervisorProcess(settings)
-            sup.supervised = list(services)
-            sup.start()
-    except BaseException:
-        down(settings)
-        raise
-    return status(settings)
+    for svc in stack.start_order():
+        svc.prepare()
 
 
 def running_settings(settings: Settings) -> Settings:
@@ -145,36 +137,128 @@ def running_settings(settings: Settings) -> Settings:
         return settings
 
 
+def _started(settings: Settings) -> list[str]:
+    path = Layout.of(settings.state_dir).started
+    try:
+        names = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return _names(with_api=True)
+    return [n for n in names if n in {c.name for c in DAEMONS}]
+
+
+def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> StackStatus:
+    """Start the stack, or bring a running one to `settings`; returns once every part
+    answers. On failure a running stack keeps its previous configuration and keeps running."""
+    stack = Stack(settings, _names(with_api))
+    _require_system(stack)
+    layout = stack.layout
+    previous = running_settings(settings)
+    old = Stack(previous, _started(previous))
+    was_running = {s.name for s in old.start_order() if s.pid() is not None}
+    prepare(settings, stack)
+
+    staged: dict[str, generations.Staged | None] = {}
+    try:
+        for svc in stack.start_order():
+            staged[svc.name] = svc.stage()
+    except BaseException:
+        for st in staged.values():
+            if st is not None:
+                generations.discard(st)
+        raise
+
+    supervisor = SupervisorProcess(old)
+    supervised_before = supervisor.pid() is not None
+    supervisor.stop()  # it would race us, restarting what we reload
+    snapshot_before = (layout.settings_snapshot.read_text()
+                       if layout.settings_snapshot.exists() else None)
+    snapshot = settings.model_dump_json()
+    # The API and the supervisor run with exactly these settings (env overrides included).
+    write_atomic(layout.settings_snapshot, snapshot, mode=0o600)
+
+    done: list[tuple[Service, generations.Staged | None, bool]] = []
+    try:
+        for svc in stack.start_order():
+            st, running = staged[svc.name], svc.name in was_running
+            if not running:
+                ensure_free(stack.plan, [p.name for p in svc.ports])
+            if st is not None:
+                generations.activate(st)
+            done.append((svc, st, running))
+            changed = st.changed if st is not None else snapshot != snapshot_before
+            if running and changed:
+                svc.reload()
+            svc.start()
+    except BaseException as exc:
+        note = _roll_back(done, layout, snapshot_before)
+        if supervised_before:
+            SupervisorProcess(old).start()
+        if isinstance(exc, ZenmailError):
+            raise type(exc)(f"{exc}\n{note}") from exc
+        raise
+
+    write_atomic(layout.started, json.dumps(list(stack.services)))
+    for st in staged.values():
+        if st is not None:
+            generations.prune(st.link)
+    if supervise:
+        SupervisorProcess(stack).start()
+    return status(settings)
+
+
+def _roll_back(done: list[tuple[Service, generations.Staged | None, bool]], layout: Layout,
+               snapshot_before: str | None) -> str:
+    """Undo a failed `up`: daemons that ran get their previous configuration back, the ones
+    it started are stopped. Returns a sentence saying what state the stack is in."""
+    if snapshot_before is None:
+        layout.settings_snapshot.unlink(missing_ok=True)
+    else:
+        write_atomic(layout.settings_snapshot, snapshot_before, mode=0o600)
+    troubles = []
+    for svc, st, was_running in reversed(done):
+        if st is not None:
+            generations.roll_back(st)
+        try:
+            if not was_running:
+                svc.stop()
+            elif st is None or st.changed:
+                if svc.pid() is not None:
+                    svc.reload()
+                svc.start()
+        except ZenmailError as exc:
+            troubles.append(f"{svc.name}: {exc}")
+    if not any(running for _, _, running in done):
+        return "Nothing was left running."
+    if troubles:
+        return ("The previous configuration was put back, but not every daemon took it: "
+                + "; ".join(troubles))
+    return "The stack keeps running with its previous configuration."
+
+
 def down(settings: Settings) -> None:
-    """Stop the supervisor, the API, Postfix and Dovecot, in that order."""
+    """Stop the supervisor, then every daemon in reverse start order."""
     settings = running_settings(settings)
-    sup = SupervisorProcess(settings)
-    sup.stop()
-    services = services_by_name(settings)
-    for name in ("api", "postfix", "dovecot"):
-        if name in services:
-            services[name].stop()
+    stack = Stack(settings)
+    SupervisorProcess(stack).stop()
+    for svc in stack.stop_order():
+        svc.stop()
     Layout.of(settings.state_dir).settings_snapshot.unlink(missing_ok=True)
 
 
 def status(settings: Settings) -> StackStatus:
     settings = running_settings(settings)
-    services = services_by_name(settings)
-    started_file = Layout.of(settings.state_dir).run / "services.json"
-    started = json.loads(started_file.read_text()) if started_file.exists() else list(services)
+    stack = Stack(settings)
+    started = _started(settings)
     out: list[ServiceStatus] = []
     endpoints: dict[str, str] = {}
-    for svc in [*services.values(), SupervisorProcess(settings)]:
+    for svc in [*stack.start_order(), SupervisorProcess(stack)]:
         pid = svc.pid()
         eps = svc.endpoints()
         endpoints.update(eps)
-        optional = svc.name not in (*DAEMONS, "supervisor")
-        detail = "not started" if optional and svc.name not in started and not pid else ""
+        detail = "not started" if svc.optional and svc.name not in started and not pid else ""
         out.append(ServiceStatus(name=svc.name, pid=pid, running=pid is not None,
                                  healthy=pid is not None and svc.healthy(), endpoints=eps,
                                  detail=detail))
-    if "api" not in services:
-        out.append(ServiceStatus(name="api", pid=None, running=False, healthy=False,
-                                 endpoints={}, detail="not installed"))
-    return StackStatus(state_dir=str(Layout.of(settings.state_dir).state), services=out,
-                       endpoints=endpoints)
+    required = tuple(s.name for s in stack.start_order() if not s.optional)
+    return StackStatus(state_dir=str(stack.layout.state), services=out, endpoints=endpoints,
+                       required=required)

@@ -5,8 +5,9 @@
 checks each daemon's master process; a dead one is restarted with exponential backoff
 (1 s, 2 s, 4 s … at most 60 s; back to 1 s after 5 minutes of good health). Every death,
 restart and failed restart is appended to STATE/log/events.jsonl and to the directory's
-audit log (actor `supervisor`). After Dovecot comes back, Postfix's queue is flushed so mail
-that waited while Dovecot was down is delivered at once — Postfix kept it, nothing is lost.
+audit log (actor `supervisor`). After a restart, the daemons that declared they react to it
+are told (`after_restart_of`): Postfix flushes its queue when Dovecot is back, so mail that
+waited meanwhile is delivered at once — Postfix kept it, nothing is lost.
 `zenmail down` stops the supervisor first, so an intended stop is never "repaired".
 """
 
@@ -23,9 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
+from zenmail.db import Database
+from zenmail.directory.models import AuditEntry
 from zenmail.errors import ZenmailError
+from zenmail.stack.base import PythonService, Service
 from zenmail.stack.files import Layout
-from zenmail.stack.service import Service, spawn_detached
+from zenmail.stack.registry import Stack
 
 MIN_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
@@ -42,9 +46,6 @@ def record(layout: Layout, settings: Settings | None, event: dict[str, Any]) -> 
     if settings is None:
         return
     try:
-        from zenmail.db import Database
-        from zenmail.directory.models import AuditEntry
-
         db = Database(settings.db_url)
         try:
             with db.transaction() as s:
@@ -75,12 +76,10 @@ class _Watch:
 
 class Supervisor:
     def __init__(self, settings: Settings, names: list[str]) -> None:
-        from zenmail.stack.manager import services_by_name
-
         self.settings = settings
         self.layout = Layout.of(settings.state_dir)
-        available = services_by_name(settings)
-        self.watches = [_Watch(available[n]) for n in names if n in available]
+        self.stack = Stack(settings, names)
+        self.watches = [_Watch(svc) for svc in self.stack.start_order()]
         self.stopping = False
 
     def tick(self) -> None:
@@ -114,16 +113,17 @@ class Supervisor:
                    {"service": svc.name, "event": "restarted", "pid": pid})
             w.next_try = time.monotonic() + w.backoff
             w.backoff = min(w.backoff * 2, MAX_BACKOFF)
-            if svc.name == "dovecot":
-                self._flush_postfix()
+            self._tell_peers(svc.name)
 
-    def _flush_postfix(self) -> None:
-        for w in self.watches:
-            if w.service.name == "postfix" and w.service.pid() is not None:
-                try:
-                    w.service.flush()  # type: ignore[attr-defined]
-                except ZenmailError as exc:
-                    print(f"supervisor: {exc}", file=sys.stderr, flush=True)
+    def _tell_peers(self, restarted: str) -> None:
+        for peer in self.stack.reacting_to(restarted):
+            if peer.pid() is None:
+                continue
+            try:
+                peer.on_peer_restarted(restarted)
+            except ZenmailError as exc:
+                print(f"supervisor: {peer.name} after {restarted} restarted: {exc}",
+                      file=sys.stderr, flush=True)
 
     def run(self) -> None:
         def stop(_sig: int, _frame: object) -> None:
@@ -135,39 +135,20 @@ class Supervisor:
             time.sleep(TICK)
 
 
-class SupervisorProcess(Service):
-    """The supervisor itself, as `up`, `down` and `status` see it."""
+class SupervisorProcess(PythonService):
+    """The supervisor itself, as `up`, `down` and `status` see it. Not in the registry: it
+    watches the registry's daemons and is started after and stopped before all of them."""
 
     name = "supervisor"
-    process_name = "zenmail.stack.supervisor"
+    module = "zenmail.stack.supervisor"
     start_timeout = 10.0
-    supervised: list[str] = []
 
-    @property
-    def logfile(self) -> Path:
-        return self.layout.log / "supervisor.log"
+    def __init__(self, stack: Stack, supervised: list[str] | None = None) -> None:
+        super().__init__(stack)
+        self.supervised = supervised or list(stack.services)
 
-    def pidfile(self) -> Path:
-        return self.layout.pidfile("supervisor")
-
-    def render(self) -> None:
-        pass
-
-    def _launch(self) -> None:
-        pid = spawn_detached([sys.executable, "-m", "zenmail.stack.supervisor", "--state",
-                              str(self.layout.state), "--services", ",".join(self.supervised)],
-                             self.logfile)
-        self.pidfile().write_text(f"{pid}\n")
-
-    def healthy(self) -> bool:
-        return self.pid() is not None
-
-    def endpoints(self) -> dict[str, str]:
-        return {}
-
-    def stop(self) -> None:
-        super().stop()
-        self.pidfile().unlink(missing_ok=True)
+    def args(self) -> list[str]:
+        return [*super().args(), "--services", ",".join(self.supervised)]
 
 
 def main() -> None:
@@ -175,9 +156,7 @@ def main() -> None:
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--services", default="dovecot,postfix")
     args = parser.parse_args()
-    from zenmail.stack.api import load_snapshot
-
-    settings = load_snapshot(args.state)
+    settings = Settings.model_validate_json(Layout.of(args.state).settings_snapshot.read_text())
     names = [n for n in args.services.split(",") if n]
     print(f"supervisor: watching {', '.join(names)} in {args.state}", flush=True)
     Supervisor(settings, names).run()

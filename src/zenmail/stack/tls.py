@@ -1,17 +1,19 @@
 """A self-signed certificate for STARTTLS, made with `openssl` on first start.
 
-Self-signed is right for dev and for a first production start; an operator replaces
-STATE/tls/cert.pem and key.pem with a real certificate and restarts, and zenmail leaves
-existing files alone.
+Self-signed is right for dev and for a first production start; an operator points
+`[tls] cert` and `key` at a real certificate (or replaces STATE/tls/cert.pem and key.pem)
+and runs `zenmail up` again; zenmail leaves existing files alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import subprocess
 from pathlib import Path
 
+from zenmail.config import Settings
 from zenmail.errors import StackError
 
 DAYS = 825  # the longest validity Apple clients still accept for a server certificate
@@ -49,3 +51,24 @@ def ensure_certificate(tls_dir: Path, hostname: str, extra_names: list[str] | No
     os.replace(tmp_key, key)
     os.replace(tmp_cert, cert)
     return cert, key
+
+
+def certificate_paths(settings: Settings) -> tuple[Path, Path]:
+    """(cert, key) the daemons use: the configured pair, or the self-signed one in STATE."""
+    if settings.tls.cert:
+        return Path(settings.tls.cert).resolve(), Path(settings.tls.key).resolve()
+    tls_dir = settings.state_dir.resolve() / "tls"
+    return tls_dir / "cert.pem", tls_dir / "key.pem"
+
+
+def fingerprint(settings: Settings) -> str:
+    """A short digest of the certificate and key in use. Rendered into the daemons'
+    configuration, so that a certificate replaced in place makes a new generation and
+    `zenmail up` reloads the daemons that read it."""
+    h = hashlib.sha256()
+    for path in certificate_paths(settings):
+        try:
+            h.update(path.read_bytes())
+        except OSError:
+            h.update(b"missing")
+    return h.hexdigest()[:16]

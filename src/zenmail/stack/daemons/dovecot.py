@@ -1,0 +1,115 @@
+"""The private Dovecot: IMAP (STARTTLS and implicit TLS), LMTP, SASL for Postfix, Sieve,
+quota from the directory with a quota-status policy for Postfix, lazy_expunge.
+
+Runs as `dovecot -c STATE/dovecot/etc/dovecot.conf` with its own base_dir, state_dir, log
+and instance name, so several stacks coexist with each other and with a system Dovecot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+from zenmail.directory import lookups
+from zenmail.errors import StackError
+from zenmail.stack import proc
+from zenmail.stack.base import Service, run
+from zenmail.stack.dbconf import from_url
+from zenmail.stack.files import ensure_dir, render, tail, template, write_atomic
+from zenmail.stack.ports import Port
+from zenmail.stack.tls import certificate_paths, fingerprint
+
+# Dovecot's own words for "every address": `*` (IPv4) and `::` (IPv6).
+_WILDCARDS = {"0.0.0.0": "*", "::": "::"}
+
+
+class Dovecot(Service):
+    name = "dovecot"
+    process_name = "dovecot"
+    ports = (Port("imap", 143), Port("imaps", 993), Port("sieve", 4190),
+             Port("lmtp", 24, "loopback"))  # LMTP has no authentication: loopback only
+    binaries = ("dovecot", "doveconf", "doveadm")
+
+    @property
+    def conf(self) -> Path:
+        return self.conf_dir / "dovecot.conf"
+
+    @property
+    def base_dir(self) -> Path:
+        # Short on purpose: unix socket paths are limited to 108 bytes.
+        return self.layout.run / "dovecot"
+
+    @property
+    def instance(self) -> str:
+        return "zenmail-" + hashlib.sha256(str(self.layout.state).encode()).hexdigest()[:10]
+
+    def pidfile(self) -> Path:
+        return self.base_dir / "master.pid"
+
+    def provides(self) -> dict[str, str]:
+        return {"lmtp": f"unix:{self.base_dir / 'lmtp'}",
+                "sasl": f"unix:{self.base_dir / 'auth-postfix'}",
+                "quota-status": f"unix:{self.base_dir / 'quota-status'}"}
+
+    def prepare(self) -> None:
+        ensure_dir(self.layout.run)
+        ensure_dir(self.layout.log)
+        ensure_dir(self.home / "lib")
+        ensure_dir(self.settings.mail_store, 0o770, owner="mail", group="mail")
+
+    def render(self, directory: Path) -> None:
+        p = self.plan
+        db = from_url(self.settings.db_url)
+        cert, key = certificate_paths(self.settings)
+        values: dict[str, object] = {
+            "instance": self.instance, "base_dir": self.base_dir,
+            "state_dir": self.home / "lib", "log_dir": self.layout.log,
+            "conf_dir": self.conf_dir, "conf": self.conf, "mail_dir": self.settings.mail_store,
+            "hostname": self.settings.hostname,
+            "listen": ", ".join(_WILDCARDS.get(a, a) for a in p.listen),
+            "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),
+            "imap_port": p["imap"], "imaps_port": p["imaps"], "sieve_port": p["sieve"],
+            "lmtp_port": p["lmtp"], "driver": db.dovecot_driver, "connect": db.dovecot_connect,
+            **{name: lookups.for_dovecot(q) for name, q in lookups.DOVECOT.items()},
+        }
+        write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
+                                                        values))
+        # Holds the PostgreSQL password, if any: root only (Dovecot reads it as root).
+        write_atomic(directory / "sql.conf.ext", render(template("dovecot/sql.conf.ext"),
+                                                        values), mode=0o600)
+        write_atomic(directory / "quota-warning.sh",
+                     render(template("dovecot/quota-warning.sh"), values), mode=0o755)
+
+    def check(self, directory: Path) -> None:
+        run(["doveconf", "-c", str(directory / "dovecot.conf"), "-n"],
+            "checking the Dovecot configuration")
+
+    def _launch(self) -> None:
+        # After a kill -9 the dead master may linger as an unreaped zombie, which Dovecot
+        # would take for a running instance and refuse to start.
+        stale = proc.read_pid(self.pidfile())
+        if stale and not proc.alive(stale, self.process_name):
+            self.pidfile().unlink(missing_ok=True)
+        self.logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.logfile, "ab") as out:
+            # stdio on the log, never a pipe: the daemon keeps them open.
+            done = subprocess.run(["dovecot", "-c", str(self.conf)], stdin=subprocess.DEVNULL,
+                                  stdout=out, stderr=out, timeout=30)
+        if done.returncode != 0:
+            raise StackError(f"dovecot did not start (exit {done.returncode}); last lines of "
+                             f"{self.logfile}:\n{tail(self.logfile)}")
+
+    def healthy(self) -> bool:
+        p = self.plan
+        return (self.pid() is not None
+                and proc.banner(p.connect_host(), p["imap"], b"* OK")
+                and proc.banner("127.0.0.1", p["lmtp"], b"220")
+                and (self.base_dir / "auth-postfix").exists()
+                and (self.base_dir / "quota-status").exists())
+
+    def reload(self) -> None:
+        self.doveadm("reload")
+
+    def doveadm(self, *args: str) -> str:
+        return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}")

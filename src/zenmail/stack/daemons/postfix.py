@@ -1,0 +1,130 @@
+"""The private Postfix: an MX-role SMTP listener and submission listeners (STARTTLS or
+implicit TLS, Dovecot SASL required), virtual domains, mailboxes and aliases from
+sqlite:/pgsql: maps on the directory tables, delivery over LMTP to Dovecot, quota-status
+at RCPT time.
+
+Runs as `postfix -c STATE/postfix/etc` with its own queue and data directories; no
+postmulti, no chroot. Where Dovecot's LMTP, SASL and quota-status are comes from the stack
+(`endpoint(...)`): the local Dovecot's sockets, or another node's, as settings say.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from zenmail.directory import lookups
+from zenmail.stack import proc
+from zenmail.stack.base import Service, run
+from zenmail.stack.dbconf import from_url
+from zenmail.stack.files import ensure_dir, render, template, write_atomic
+from zenmail.stack.ports import Port, family, is_wildcard
+from zenmail.stack.tls import certificate_paths, fingerprint
+
+# Postfix waits until a configuration file it reads is a couple of seconds old (a guard
+# against half-edited files); ours are written atomically, so they are dated back.
+BACKDATE = 10.0
+
+
+def _listener_host(address: str) -> str:
+    """The `host:` prefix of a master.cf service name (empty: every inet_interface)."""
+    if is_wildcard(address):
+        return ""
+    return f"[{address}]:" if ":" in address else f"{address}:"
+
+
+class Postfix(Service):
+    name = "postfix"
+    process_name = "master"
+    ports = (Port("smtp", 25), Port("submission", 587), Port("submissions", 465))
+    depends_on = ("dovecot",)
+    binaries = ("postfix", "postconf", "postqueue")
+    # Mail that waited in the queue while Dovecot was down goes out at once.
+    after_restart_of = ("dovecot",)
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.home / "spool"
+
+    @property
+    def syslog_name(self) -> str:
+        return "zm" + hashlib.sha256(str(self.layout.state).encode()).hexdigest()[:6] + "/postfix"
+
+    def pidfile(self) -> Path:
+        return self.queue_dir / "pid" / "master.pid"
+
+    def prepare(self) -> None:
+        ensure_dir(self.queue_dir)  # not the data directory: Postfix makes it, owned by itself
+        ensure_dir(self.layout.log)
+
+    def render(self, directory: Path) -> None:
+        p = self.plan
+        db = from_url(self.settings.db_url)
+        cert, key = certificate_paths(self.settings)
+        families = {family(a) for a in p.listen}
+        wildcard = any(is_wildcard(a) for a in p.listen)
+        ipv6 = any(":" in a for a in p.listen)
+        standard_dns = self.settings.ports.plan == "standard"
+        values: dict[str, object] = {
+            "queue_dir": self.queue_dir, "data_dir": self.home / "data",
+            "log_dir": self.layout.log, "conf_dir": self.conf_dir,
+            "syslog_name": self.syslog_name, "hostname": self.settings.hostname,
+            "inet_interfaces": "all" if wildcard else ", ".join(p.listen),
+            "inet_protocols": "all" if len(families) > 1 else "ipv6" if ipv6 else "ipv4",
+            "mynetworks": "127.0.0.1/32" + (", [::1]/128" if ipv6 else ""),
+            "dns_level": "enabled" if standard_dns else "disabled",
+            "smtp_host_lookup": "dns, native" if standard_dns else "native",
+            "map": db.postfix_type,
+            "lmtp": self.stack.endpoint("lmtp"),
+            "sasl": self.stack.endpoint("sasl").removeprefix("unix:"),
+            "quota_status": self.stack.endpoint("quota-status"),
+            "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),
+        }
+        hosts = [""] if wildcard else [_listener_host(a) for a in p.listen]
+        values["listeners"] = "".join(
+            render(template("postfix/listeners.cf"),
+                   {**values, "host": host, "smtp_port": p["smtp"],
+                    "submission_port": p["submission"], "submissions_port": p["submissions"]})
+            for host in hosts)
+        write_atomic(directory / "main.cf", render(template("postfix/main.cf"), values),
+                     backdate=BACKDATE)
+        write_atomic(directory / "master.cf", render(template("postfix/master.cf"), values),
+                     backdate=BACKDATE)
+        for name, query in lookups.POSTFIX.items():
+            # Lookups run as the postfix user; the file may hold a database password.
+            write_atomic(directory / "sql" / f"{name}.cf",
+                         f"# Rendered by zenmail from zenmail/directory/lookups.py.\n"
+                         f"{db.postfix_params}\nquery = {lookups.for_postfix(query)}\n",
+                         mode=0o640, group="postfix", backdate=BACKDATE)
+        (directory / "sql").chmod(0o755)
+
+    def check(self, directory: Path) -> None:
+        # `postfix check` creates the queue's subdirectories with the right owners (2 s, so
+        # only for a new queue); `postconf` catches a bad configuration quickly.
+        if not (self.queue_dir / "maildrop").exists():
+            run(["postfix", "-c", str(directory), "check"], "checking Postfix")
+        run(["postconf", "-c", str(directory), "-n"], "checking the Postfix configuration")
+
+    def _launch(self) -> None:
+        run(["postfix", "-c", str(self.conf_dir), "start"], "starting Postfix")
+
+    def reload(self) -> None:
+        run(["postfix", "-c", str(self.conf_dir), "reload"], "reloading Postfix")
+
+    def healthy(self) -> bool:
+        host, p = self.plan.connect_host(), self.plan
+        return (self.pid() is not None
+                and proc.banner(host, p["smtp"], b"220")
+                and proc.banner(host, p["submission"], b"220")
+                and proc.tcp_open(host, p["submissions"]))
+
+    def on_peer_restarted(self, peer: str) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Retry every deferred message now."""
+        run(["postqueue", "-c", str(self.conf_dir), "-f"], "flushing the Postfix queue")
+
+    def queue_size(self) -> int:
+        out = run(["postqueue", "-c", str(self.conf_dir), "-j"], "listing the Postfix queue")
+        return sum(1 for line in out.splitlines() if line.strip())
