@@ -29,21 +29,17 @@ import random
 import shutil
 import smtplib
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from zenmail.config import Settings
 from zenmail.db import Database
+from zenmail.devtools.stackdir import new_state
 from zenmail.directory import accounts, domains, tenants
 from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher
 from zenmail.stack import manager, proc
-from zenmail.stack.dovecot import Dovecot
-from zenmail.stack.ports import STANDARD, free_ports, plan, write_port_overrides
-from zenmail.stack.postfix import Postfix
+from zenmail.stack.registry import Stack
 
 PASSWORD = "bench-password-123"
 DOMAIN = "bench.test"
@@ -157,10 +153,8 @@ def main() -> int:
 
         pg = PgServer().start()
         args.database_url = pg.create_database()
-    state = Path(tempfile.mkdtemp(prefix="zenmail-bench-", dir="/tmp"))
-    os.chmod(state, 0o755)
-    write_port_overrides(state, dict(zip(STANDARD, free_ports(len(STANDARD)), strict=True)))
-    settings = Settings(state_dir=state, database_url=args.database_url)
+    settings = new_state("zenmail-bench-", database_url=args.database_url)
+    state = settings.state_dir
     db = Database(settings.db_url)
     try:
         db.migrate()
@@ -173,8 +167,9 @@ def main() -> int:
         t0 = time.monotonic()
         manager.up(settings, with_api=False, supervise=False)
         print(f"stack up in {time.monotonic() - t0:.1f} s ({state})")
-        p = plan(settings)
-        dovecot, postfix = Dovecot(settings), Postfix(settings)
+        stack = Stack(settings)
+        p = stack.plan
+        dovecot, postfix = stack.services["dovecot"], stack.services["postfix"]
 
         def masters() -> list[int]:
             return [x for x in (dovecot.pid(), postfix.pid()) if x]
@@ -191,16 +186,16 @@ def main() -> int:
         sampler.start()
         start = time.monotonic()
         accepted, send_s = send_parallel(
-            lambda: smtplib.SMTP("127.0.0.1", p.smtp, timeout=60), batch_a, via_postfix,
+            lambda: smtplib.SMTP("127.0.0.1", p["smtp"], timeout=60), batch_a, via_postfix,
             args.connections, deadline)
-        delivered = wait_delivered(p.imap, via_postfix, accepted, deadline)
+        delivered = wait_delivered(p["imap"], via_postfix, accepted, deadline)
         deliver_s = time.monotonic() - start
 
         start = time.monotonic()
         lmtp_ok, lmtp_s = send_parallel(
-            lambda: smtplib.LMTP("127.0.0.1", p.lmtp, timeout=60), batch_b, via_lmtp,
+            lambda: smtplib.LMTP("127.0.0.1", p["lmtp"], timeout=60), batch_b, via_lmtp,
             args.connections, deadline)
-        lmtp_seen = wait_delivered(p.imap, via_lmtp, lmtp_ok, deadline)
+        lmtp_seen = wait_delivered(p["imap"], via_lmtp, lmtp_ok, deadline)
         lmtp_total_s = time.monotonic() - start
         sampler.stop_flag.set()
         sampler.join()

@@ -3,21 +3,27 @@ lazy_expunge — against real daemons."""
 
 from __future__ import annotations
 
+import imaplib
 import json
 import os
 import shutil
 import signal
+import smtplib
 import socket
+import ssl
+import tempfile
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from tests.e2e.conftest import PASSWORD, MailStack, wait_for
+from tests.e2e.conftest import HASHER, PASSWORD, MailStack, wait_for
 from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.devtools.stackdir import new_state
+from zenmail.directory import accounts, domains, tenants
+from zenmail.directory.context import Actor, Ctx
 from zenmail.errors import StackError
 from zenmail.stack import manager, proc
 from zenmail.stack.commands import register
@@ -77,12 +83,19 @@ def test_deleted_mail_is_kept_by_lazy_expunge(stack: MailStack) -> None:
 
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # one backend is enough here
-def test_second_stack_side_by_side_and_busy_port_error(stack: MailStack) -> None:
-    second = new_state("zenmail-e2e-2-")
+def test_second_stack_side_by_side_on_ipv4_and_ipv6_with_its_own_mail_store(
+        stack: MailStack) -> None:
+    store = Path(tempfile.mkdtemp(prefix="zenmail-e2e-store-", dir="/tmp"))
+    os.chmod(store, 0o755)
+    second = new_state("zenmail-e2e-2-", listen={"addresses": ["127.0.0.1", "::1"]},
+                       mail={"store": str(store / "mail")})
     state, ports = second.state_dir, Stack(second).plan
     db = Database(second.db_url)
     db.migrate()
-    db.dispose()
+    ctx = Ctx(db, Actor("test:e2e"), HASHER)
+    tenants.add(ctx, "globex", "1G")
+    domains.add(ctx, "globex", "globex.test")
+    accounts.add(ctx, "hank@globex.test", password=PASSWORD, quota="100M")
     try:
         # A port held by someone else: a clear error naming it, and nothing left running.
         with socket.socket() as holder:
@@ -95,12 +108,29 @@ def test_second_stack_side_by_side_and_busy_port_error(stack: MailStack) -> None
         assert st.healthy
         assert st.service("dovecot").pid != manager.status(stack.settings).service(
             "dovecot").pid
+        # Mail in over IPv6, read over IPv4 and IPv6; it lands in the configured store.
+        with smtplib.SMTP("::1", ports["smtp"], timeout=30) as c:
+            c.sendmail("partner@example.org", ["hank@globex.test"],
+                       b"Subject: over IPv6\r\n\r\nHello.\r\n")
+        tls = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
+        for host in ("127.0.0.1", "::1"):
+            def arrived(host: str = host) -> bool:
+                m = imaplib.IMAP4(host, ports["imap"], timeout=30)
+                m.starttls(tls)
+                m.login("hank@globex.test", PASSWORD)
+                n = int(m.select("INBOX", readonly=True)[1][0])
+                m.logout()
+                return n == 1
+            wait_for(arrived, f"the message in hank's INBOX, read over {host}")
+        assert list((store / "mail" / "globex.test" / "hank").glob("Maildir/new/*"))
         manager.down(second)
         assert not manager.status(second).running
         assert manager.status(stack.settings).healthy
     finally:
         manager.down(second)
+        db.dispose()
         shutil.rmtree(state, ignore_errors=True)
+        shutil.rmtree(store, ignore_errors=True)
 
 
 def test_state_dir_the_daemons_cannot_enter_is_refused(tmp_path: Path) -> None:

@@ -85,5 +85,6 @@ def for_dovecot(query: str) -> str:
 
 
 def bound(query: str) -> str:
-    """The query with SQLAlchemy bind parameters (`:key`, `:user`, ...), for tests."""
-    return _PLACEHOLDER.sub(lambda m: f":{m.group(1)}", query)
+    """The query for SQLAlchemy's `text()`: bind parameters (`:key`, `:user`, ...) and
+    every literal colon escaped (`'*:storage='` must not read as a parameter)."""
+    return _PLACEHOLDER.sub(lambda m: f":{m.group(1)}", query.replace(":", "\\:"))

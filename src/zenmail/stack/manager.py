@@ -31,7 +31,7 @@ from zenmail.stack.files import Layout, check_traversable, ensure_dir, write_ato
 from zenmail.stack.ports import ensure_free
 from zenmail.stack.registry import DAEMONS, Stack
 from zenmail.stack.supervisor import SupervisorProcess
-from zenmail.stack.tls import certificate_paths, ensure_certificate
+from zenmail.stack.tls import certificate_paths, check_pair, ensure_certificate
 
 
 @dataclass
@@ -113,13 +113,9 @@ def prepare(settings: Settings, stack: Stack) -> None:
     db_conf = from_url(settings.db_url)
     if db_conf.sqlite_path is not None:
         share_sqlite(db_conf.sqlite_path)
-    if settings.tls.cert:
-        for path in certificate_paths(settings):
-            if not path.is_file():
-                raise InvalidInput(f"setting tls: {path} does not exist or is not a file; "
-                                   "point [tls] cert and key at the PEM files")
-    else:
+    if not settings.tls.cert:
         ensure_certificate(layout.tls, settings.hostname)
+    check_pair(*certificate_paths(settings))
     ensure_dir(layout.run)
     for svc in stack.start_order():
         svc.prepare()
@@ -155,16 +151,22 @@ def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> 
     previous = running_settings(settings)
     old = Stack(previous, _started(previous))
     was_running = {s.name for s in old.start_order() if s.pid() is not None}
-    prepare(settings, stack)
 
     staged: dict[str, generations.Staged | None] = {}
     try:
+        prepare(settings, stack)
         for svc in stack.start_order():
             staged[svc.name] = svc.stage()
-    except BaseException:
+            # Listeners that will bind anew must find their port free, before anything
+            # live is touched.
+            ensure_free(stack.plan, [p.name for p in svc.ports if svc.name not in was_running
+                                     or _moved(p.name, old, stack)])
+    except BaseException as exc:
         for st in staged.values():
             if st is not None:
                 generations.discard(st)
+        if was_running and isinstance(exc, ZenmailError):
+            raise type(exc)(f"{exc}\nNothing running was changed.") from exc
         raise
 
     supervisor = SupervisorProcess(old)
@@ -180,8 +182,6 @@ def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> 
     try:
         for svc in stack.start_order():
             st, running = staged[svc.name], svc.name in was_running
-            if not running:
-                ensure_free(stack.plan, [p.name for p in svc.ports])
             if st is not None:
                 generations.activate(st)
             done.append((svc, st, running))
@@ -197,6 +197,9 @@ def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> 
             raise type(exc)(f"{exc}\n{note}") from exc
         raise
 
+    for gone in old.stop_order():  # e.g. the API after `up --no-api`
+        if gone.name not in stack.services:
+            gone.stop()
     write_atomic(layout.started, json.dumps(list(stack.services)))
     for st in staged.values():
         if st is not None:
@@ -204,6 +207,12 @@ def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> 
     if supervise:
         SupervisorProcess(stack).start()
     return status(settings)
+
+
+def _moved(listener: str, old: Stack, new: Stack) -> bool:
+    """Does `listener` bind elsewhere under the new settings? (Its new port must be free.)"""
+    return (old.plan[listener], old.plan.hosts(listener)) != (
+        new.plan[listener], new.plan.hosts(listener))
 
 
 def _roll_back(done: list[tuple[Service, generations.Staged | None, bool]], layout: Layout,

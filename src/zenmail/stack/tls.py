@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from zenmail.config import Settings
-from zenmail.errors import StackError
+from zenmail.errors import InvalidInput, StackError
 
 DAYS = 825  # the longest validity Apple clients still accept for a server certificate
 
@@ -27,7 +27,7 @@ def ensure_certificate(tls_dir: Path, hostname: str, extra_names: list[str] | No
         return cert, key
     tls_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(tls_dir, 0o755)
-    names = [hostname, "localhost", "127.0.0.1", *(extra_names or [])]
+    names = [hostname, "localhost", "127.0.0.1", "::1", *(extra_names or [])]
     alt = []
     for n in dict.fromkeys(names):
         try:
@@ -72,3 +72,30 @@ def fingerprint(settings: Settings) -> str:
         except OSError:
             h.update(b"missing")
     return h.hexdigest()[:16]
+
+
+def _public_key(cmd: list[str], what: Path) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError as exc:
+        raise StackError("openssl is not installed; run `make install`") from exc
+    if done.returncode != 0:
+        raise InvalidInput(f"{what} is not a readable PEM file ({done.stderr.strip()}); "
+                           "point [tls] cert and key at the PEM certificate and its key")
+    return done.stdout
+
+
+def check_pair(cert: Path, key: Path) -> None:
+    """The certificate and the key must belong together: a mismatched pair makes every TLS
+    handshake fail while the daemons look healthy."""
+    for path in (cert, key):
+        if not path.is_file():
+            raise InvalidInput(f"{path} does not exist or is not a file; point [tls] cert and "
+                               "key at the PEM files")
+    from_cert = _public_key(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"], cert)
+    from_key = _public_key(["openssl", "pkey", "-in", str(key), "-pubout"], key)
+    if from_cert != from_key:
+        raise InvalidInput(f"the certificate {cert} and the key {key} do not belong together "
+                           "(their public keys differ); give the key the certificate was "
+                           "issued for")

@@ -103,7 +103,8 @@ class Postfix(Service):
         # only for a new queue); `postconf` catches a bad configuration quickly.
         if not (self.queue_dir / "maildrop").exists():
             run(["postfix", "-c", str(directory), "check"], "checking Postfix")
-        run(["postconf", "-c", str(directory), "-n"], "checking the Postfix configuration")
+        run(["postconf", "-c", str(directory), "-n"], "checking Postfix's main.cf")
+        run(["postconf", "-c", str(directory), "-M"], "checking Postfix's master.cf")
 
     def _launch(self) -> None:
         run(["postfix", "-c", str(self.conf_dir), "start"], "starting Postfix")

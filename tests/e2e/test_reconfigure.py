@@ -1,0 +1,120 @@
+"""`up` on a live stack: a good change goes live without a restart; a bad one is refused
+before anything running changes, and the stack goes on delivering mail."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import MailStack
+from zenmail.errors import InvalidInput, StackError
+from zenmail.stack import generations, manager
+from zenmail.stack.registry import Stack
+
+pytestmark = pytest.mark.e2e
+
+
+def _pids(stack: MailStack) -> dict[str, int | None]:
+    return {s.name: s.pid for s in manager.status(stack.settings).services}
+
+
+def _live(stack: MailStack) -> dict[str, Path | None]:
+    return {name: generations.live(stack.daemon(name).conf_dir)
+            for name in ("dovecot", "postfix", "redis")}
+
+
+def _delivers(stack: MailStack, name: str) -> None:
+    user = stack.account(name)
+    msg = stack.message("partner@example.org", user, f"still delivering ({name})")
+    with stack.smtp() as c:
+        c.sendmail("partner@example.org", [user], msg)
+    [got] = stack.wait_messages(user, 1)
+    assert got.endswith(msg)
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    f"/CN={name}", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_a_mismatched_certificate_is_refused_and_the_stack_keeps_delivering(
+        stack: MailStack, tmp_path: Path) -> None:
+    pids, live = _pids(stack), _live(stack)
+    cert, _ = _self_signed(tmp_path, "one")
+    _, other_key = _self_signed(tmp_path, "two")
+    broken = stack.settings.with_values({"tls.cert": str(cert), "tls.key": str(other_key)})
+    with pytest.raises(InvalidInput, match="do not belong together") as err:
+        manager.up(broken, with_api=False)
+    assert "Nothing running was changed" in str(err.value)
+    assert _pids(stack) == pids and _live(stack) == live
+    _delivers(stack, "tls")
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_a_listener_moved_onto_a_busy_port_is_refused(stack: MailStack) -> None:
+    pids, live = _pids(stack), _live(stack)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        moved = stack.settings.with_values({"ports.imap": busy})
+        with pytest.raises(StackError, match=f"port {busy} \\(imap\\)"):
+            manager.up(moved, with_api=False)
+    assert _pids(stack) == pids and _live(stack) == live
+    _delivers(stack, "port")
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_the_daemons_own_checkers_refuse_a_broken_generation(stack: MailStack) -> None:
+    live = _live(stack)
+    for name, conf, bad_line in [("dovecot", "dovecot.conf", "no_such_setting = 1"),
+                                 ("postfix", "master.cf", "half-a-service inet n"),
+                                 ("redis", "redis.conf", "no-such-directive yes")]:
+        daemon = Stack(stack.settings).services[name]
+
+        def broken(directory: Path, daemon=daemon, conf=conf, bad_line=bad_line) -> None:
+            daemon.render(directory)
+            path = directory / conf
+            path.write_text(path.read_text() + f"\n{bad_line}\n")
+
+        staged = generations.stage(daemon.conf_dir, broken)
+        with pytest.raises(StackError, match=name.capitalize()):
+            daemon.check(staged.directory)
+        generations.discard(staged)
+        assert not staged.directory.exists()
+    assert _live(stack) == live
+    _delivers(stack, "checkers")
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_a_good_change_goes_live_by_reload_and_an_unchanged_up_touches_nothing(
+        stack: MailStack) -> None:
+    pids, live = _pids(stack), _live(stack)
+    manager.up(stack.settings, with_api=False)
+    assert _live(stack) == live
+    assert {k: v for k, v in _pids(stack).items() if k != "supervisor"} == {
+        k: v for k, v in pids.items() if k != "supervisor"}
+
+    renamed = stack.settings.with_values({"hostname": "mx.renamed.test"})
+    try:
+        manager.up(renamed, with_api=False)
+        with stack.smtp() as c:
+            assert c.ehlo()[1].startswith(b"mx.renamed.test")
+        after = _live(stack)
+        assert after["postfix"] != live["postfix"] and after["dovecot"] != live["dovecot"]
+        assert after["redis"] == live["redis"]
+        # Reloaded in place: same masters, and the old generations are gone.
+        assert _pids(stack)["dovecot"] == pids["dovecot"]
+        assert _pids(stack)["postfix"] == pids["postfix"]
+        assert live["postfix"] is not None and not live["postfix"].exists()
+        _delivers(stack, "renamed")
+    finally:
+        manager.up(stack.settings, with_api=False)
