@@ -18,9 +18,13 @@ $(STAMP): pyproject.toml scripts/install-system.sh
 demo: install
 	$(BIN)/zenmail demo
 
+# The linter and the type checker first: strict typing where the rules and the daemons live.
+LINT = $(BIN)/ruff check src tests bench && $(BIN)/mypy src/zenmail && \
+       $(BIN)/mypy --strict src/zenmail/directory src/zenmail/stack src/zenmail/config.py
+
 test: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	$(LINT)
+	$(BIN)/python -m pytest -q --durations=15
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
@@ -33,7 +37,7 @@ bench: install
 	$(BIN)/python bench/delivery.py
 
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(LINT)
 
 clean:
 	rm -rf $(VENV) .zenmail build *.egg-info src/*.egg-info
