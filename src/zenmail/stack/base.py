@@ -23,7 +23,7 @@ import subprocess
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from zenmail.config import Settings
 from zenmail.errors import StackError
@@ -31,8 +31,15 @@ from zenmail.stack import generations, proc
 from zenmail.stack.files import Layout, tail
 from zenmail.stack.ports import Port, PortPlan
 
-if TYPE_CHECKING:
-    from zenmail.stack.registry import Stack
+
+class StackView(Protocol):
+    """What a daemon may know of the stack it belongs to (the registry's `Stack`)."""
+
+    settings: Settings
+    layout: Layout
+    plan: PortPlan
+
+    def endpoint(self, name: str) -> str: ...
 
 
 class Service(ABC):
@@ -46,7 +53,7 @@ class Service(ABC):
     has_config: ClassVar[bool] = True
     optional: ClassVar[bool] = False   # may be left out of a stack (`up --no-api`)
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: StackView) -> None:
         self.stack = stack
 
     @property
