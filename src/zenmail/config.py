@@ -83,3 +83,13 @@ def load_settings(state_dir: str | Path | None = None, **overrides: Any) -> Sett
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"setting {where}: {first['msg']} (check {config_file} and "
                            "ZENMAIL_* variables)") from exc
+
+
+def init_state(settings: Settings) -> Path:
+    """Create the state directory and its settings file, keeping any that exist (safe to run
+    again); returns the settings file. The database schema is `Database.migrate`'s job."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    config_file = settings.state_dir / CONFIG_FILE
+    if not config_file.exists():
+        config_file.write_text("# zenmail settings; see `zenmail config` for every field.\n")
+    return config_file

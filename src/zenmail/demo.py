@@ -14,6 +14,7 @@ import signal
 import smtplib
 import ssl
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
@@ -25,9 +26,9 @@ from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher, generate_password
 from zenmail.errors import Conflict, StackError
 from zenmail.stack import manager
-from zenmail.stack.commands import print_status
 from zenmail.stack.dbconf import from_url
 from zenmail.stack.files import blocking_parent
+from zenmail.stack.manager import StackStatus
 from zenmail.stack.ports import plan
 
 TENANT = "acme"
@@ -185,8 +186,12 @@ def usable_state(settings: Settings) -> Settings:
     return settings.model_copy(update={"state_dir": FALLBACK_STATE})
 
 
-def run_demo(settings: Settings) -> None:
-    """Set up and run the demo in the foreground; Ctrl-C (or SIGTERM) stops the stack."""
+def run_demo(settings: Settings, show_status: Callable[[StackStatus], None]) -> None:
+    """Set up and run the demo in the foreground; Ctrl-C (or SIGTERM) stops the stack.
+
+    `show_status` prints the started stack (the CLI passes its own printer, so this module
+    needs nothing from the CLI).
+    """
     from zenmail.stack import api
 
     settings = usable_state(settings)
@@ -195,7 +200,7 @@ def run_demo(settings: Settings) -> None:
     print("zenmail demo: starting the stack ...", flush=True)
     try:
         st = manager.up(settings)
-        print_status(st)
+        show_status(st)
         sent = send_messages(settings, passwords)
         print(f"zenmail demo: sent {sent} messages between the demo users", flush=True)
         print(connection_text(settings, passwords, token if api.available() else None),

@@ -22,10 +22,6 @@ from zenmail.stack.ports import STANDARD, free_ports, write_port_overrides
 
 pytestmark = pytest.mark.e2e
 
-DEMO = ("import sys; from zenmail.config import load_settings; from zenmail.demo import "
-        "run_demo; run_demo(load_settings(sys.argv[1]))")
-
-
 def test_demo_runs_until_interrupted_and_users_can_log_in() -> None:
     if os.geteuid() != 0:
         pytest.skip("the demo starts Postfix and Dovecot, which needs root")
@@ -36,8 +32,8 @@ def test_demo_runs_until_interrupted_and_users_can_log_in() -> None:
     (state / "zenmail.toml").write_text("argon2_memory_kib = 1024\nargon2_time_cost = 1\n")
     log = state / "demo.out"
     with open(log, "wb") as out:
-        demo = subprocess.Popen([sys.executable, "-c", DEMO, str(state)], stdout=out,
-                                stderr=subprocess.STDOUT)
+        demo = subprocess.Popen([sys.executable, "-m", "zenmail", "--state", str(state), "demo"],
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: b"Ctrl-C stops everything" in log.read_bytes() or demo.poll() is not None,
                  "the demo to print how to connect", timeout=120)
