@@ -22,10 +22,6 @@ from zenmail.stack.registry import port_plan
 
 pytestmark = pytest.mark.e2e
 
-DEMO = ("import sys; from zenmail.config import load_settings; from zenmail.demo import "
-        "run_demo; run_demo(load_settings(sys.argv[1]))")
-
-
 def test_demo_runs_until_interrupted_and_users_can_log_in() -> None:
     if os.geteuid() != 0:
         pytest.skip("the demo starts Postfix and Dovecot, which needs root")
@@ -33,8 +29,8 @@ def test_demo_runs_until_interrupted_and_users_can_log_in() -> None:
     state, ports = settings.state_dir, port_plan(settings)
     log = state / "demo.out"
     with open(log, "wb") as out:
-        demo = subprocess.Popen([sys.executable, "-c", DEMO, str(state)], stdout=out,
-                                stderr=subprocess.STDOUT)
+        demo = subprocess.Popen([sys.executable, "-m", "zenmail", "--state", str(state), "demo"],
+                                stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: b"Ctrl-C stops everything" in log.read_bytes() or demo.poll() is not None,
                  "the demo to print how to connect", timeout=120)

@@ -14,11 +14,12 @@ import ssl
 import tempfile
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
 from tests.e2e.conftest import HASHER, PASSWORD, MailStack, wait_for
+from zenmail.cli import cli
+from zenmail.cli.app import App
 from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.devtools.stackdir import new_state
@@ -26,36 +27,19 @@ from zenmail.directory import accounts, domains, tenants
 from zenmail.directory.context import Actor, Ctx
 from zenmail.errors import StackError
 from zenmail.stack import manager, proc
-from zenmail.stack.commands import register
 from zenmail.stack.registry import Stack
 from zenmail.stack.supervisor import SupervisorProcess, read_events
 
 pytestmark = pytest.mark.e2e
 
 
-class _Obj:
-    """What the zenmail CLI puts in ctx.obj: something with settings()."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-
-    def settings(self) -> Settings:
-        return self._settings
-
-
-def _cli() -> click.Group:
-    group = click.Group("zenmail")
-    register(group)
-    return group
-
-
 def test_cli_status_json_and_idempotent_up(stack: MailStack) -> None:
     before = manager.status(stack.settings)
     runner = CliRunner()
-    result = runner.invoke(_cli(), ["up", "--no-api"], obj=_Obj(stack.settings))
+    result = runner.invoke(cli, ["up", "--no-api"], obj=App(stack.settings))
     assert result.exit_code == 0, result.output
     assert "healthy" in result.output
-    result = runner.invoke(_cli(), ["status", "--json"], obj=_Obj(stack.settings))
+    result = runner.invoke(cli, ["status", "--json"], obj=App(stack.settings))
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["healthy"] is True

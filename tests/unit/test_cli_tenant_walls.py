@@ -1,0 +1,288 @@
+"""Tenants are walls, on the command line too: run as tenant B's administrator (`--as`), every
+command aimed at tenant A is refused with a one-line "not found" / "only a global
+administrator" error (exit code 2) that names nothing of A but what was typed, every listing
+shows only B, and the directory is unchanged afterwards.
+
+The walk is driven by click's own command tree, so a command added later is walked too; one
+the walk does not know how to aim at A (AIMED, READS below), or one of whose parameters no
+call sets, fails the test until it is taught. Commands that act on no directory object are
+listed in OUT_OF_WALK with the reason, and must refuse `--as`.
+
+In-process (`cli_fixtures.invoke_in`, through the real error boundary) and on both backends:
+the `--as` lookup is SQL of its own, and in-process runs make both backends cost ~2 s.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.core import ParameterSource
+
+from tests.unit.cli_fixtures import (  # noqa: F401  (fixtures are found by name)
+    Invoke,
+    invoke_in,
+    zenmail_fixture,
+)
+from tests.unit.test_api_fixtures import PASSWORD
+from tests.unit.test_api_tenant_walls import (  # noqa: F401  (two_tenants: a fixture)
+    FOREIGN_NAMES,
+    snapshot,
+    two_tenants,
+)
+from zenmail.cli import cli
+from zenmail.cli.app import App, Command
+from zenmail.db import Database
+from zenmail.directory.context import Ctx
+
+# Commands outside the walk: none acts on a tenant's objects through a directory context.
+OUT_OF_WALK = {
+    "init": "creates the state directory and the schema; reads and changes no tenant's data",
+    "config": "prints this installation's settings, which belong to no tenant",
+    "serve": "runs the REST API, whose every endpoint test_api_tenant_walls.py walks",
+    "up": "starts this machine's daemons",
+    "down": "stops this machine's daemons",
+    "status": "reports this machine's daemons",
+    "demo": "creates its own demo company on this machine, as a global actor",
+}
+
+# Parameters every command shares (the root's options) or that only steer output.
+SHARED = {"state", "json_", "as_admin", "help"}
+
+Call = tuple[list[str], str | None]  # arguments after the command's name, standard input
+
+
+def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Call]]:
+    """Hostile calls per command: each tries to create in, change or read tenant A."""
+    pw = f"{PASSWORD}\n"
+
+    def csv(name: str, *addresses: str) -> str:
+        f = tmp / f"{name}.csv"
+        f.write_text("address,password\n" + "".join(f"{x},{PASSWORD}\n" for x in addresses))
+        return str(f)
+
+    return {
+        "tenant add": [(["tenant-c", "--pool", "1G"], None),
+                       ([a["tenant"], "--pool", "1G", "--max-accounts", "5"], None)],
+        "tenant show": [([a["tenant"]], None)],
+        "tenant set-pool": [([a["tenant"], "1T"], None), ([a["tenant"], "1M"], None)],
+        "tenant set-max-accounts": [([a["tenant"], "0"], None), ([a["tenant"]], None)],
+        "tenant remove": [([a["tenant"]], None)],
+        "domain add": [([a["tenant"], "new-a.test"], None),
+                       ([b["tenant"], a["domain"]], None)],
+        "domain list": [(["--tenant", a["tenant"]], None)],
+        "domain remove": [([a["domain"]], None)],
+        "account add": [
+            (["mallory@a.test", "--password-stdin"], pw),
+            (["mallory@a.test", "--tenant", b["tenant"], "--password-stdin"], pw),
+            (["mallory@b.test", "--tenant", a["tenant"], "--quota", "1M", "--name", "M",
+              "--password-stdin"], pw),
+        ],
+        "account import": [
+            ([csv("a", "mallory@a.test")], None),
+            ([csv("b", "mallory@b.test"), "--tenant", a["tenant"]], None),
+            ([csv("ba", "mallory@b.test", "mallory@a.test")], None),
+        ],
+        "account list": [(["--tenant", a["tenant"]], None), (["--domain", a["domain"]], None)],
+        "account show": [([a["alice"]], None), ([a["bob"]], None)],
+        "account set-quota": [([a["alice"], "1M"], None), ([a["alice"], "9G"], None)],
+        "account set-password": [([a["alice"], "--password-stdin"], "mallory was here!\n")],
+        "account disable": [([a["alice"]], None)],
+        "account enable": [([a["alice"]], None)],
+        "account remove": [([a["alice"]], None), ([a["bob"]], None)],
+        "quota move": [([a["alice"], a["bob"], "1M"], None),
+                       ([a["alice"], b["alice"], "1G"], None),
+                       ([b["alice"], a["alice"], "1M"], None)],
+        "quota show": [([a["tenant"]], None)],
+        "alias add": [(["evil@a.test", b["alice"]], None),
+                      ([a["alias"], b["alice"]], None),
+                      ([a["catch_all"], b["alice"]], None)],
+        "alias list": [(["--tenant", a["tenant"]], None), (["--domain", a["domain"]], None)],
+        "alias remove": [([a["alias"]], None), ([a["alias"], a["bob"]], None),
+                         ([a["catch_all"]], None)],
+        "admin add": [(["mallory@b.test", "--tenant", a["tenant"]], None),
+                      (["mallory@b.test"], None)],
+        "admin remove": [([a["admin"]], None), ([a["global_admin"]], None)],
+        "token create": [([a["admin"], "--name", "stolen"], None),
+                         ([a["global_admin"]], None)],
+        "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
+        "audit": [(["--tenant", a["tenant"]], None)],
+    }
+
+
+def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
+    """Calls that are not aimed at A: they succeed and must show nothing of A."""
+    return {
+        "tenant list": [[]],
+        "tenant show": [[b["tenant"]]],
+        "domain list": [[]],
+        "account list": [[]],
+        "account show": [[b["alice"]]],
+        "quota show": [[b["tenant"]]],
+        "alias list": [[]],
+        "admin list": [[]],
+        "token list": [[]],
+        "audit": [[], ["--limit", "10000"]],
+    }
+
+
+Walled = tuple[dict[str, Any], dict[str, Any]]
+
+
+@pytest.fixture
+def ab(request: pytest.FixtureRequest) -> Walled:
+    """Tenants A and B as the API walk seeds them (the `two_tenants` fixture): domain, two
+    accounts, alias, catch-all and administrator each; a global administrator with a token."""
+    walled: Walled = request.getfixturevalue("two_tenants")
+    return walled
+
+
+REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token) "
+                     r"|only a global administrator may "
+                     r"|domain '[^']+' already belongs to another tenant)")
+PROGRESS = re.compile(r"\r[a-z ]+: \d+/\d+")  # `account import` counts on stderr
+
+
+def leaves(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
+    """Every runnable command under `group`, by its name as typed ("tenant add")."""
+    found: dict[str, click.Command] = {}
+    for name, cmd in group.commands.items():
+        if isinstance(cmd, click.Group):
+            found.update(leaves(cmd, f"{prefix}{name} "))
+        else:
+            found[f"{prefix}{name}"] = cmd
+    return found
+
+
+def params_set(cmd: click.Command, name: str, args: list[str]) -> set[str]:
+    """The parameters of `cmd` that `args` sets on the command line."""
+    with click.Context(cli, obj=App()) as parent:
+        ctx = cmd.make_context(name, list(args), parent=parent)
+        return {p.name for p in cmd.params if p.name
+                and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE}
+
+
+def without(text: str, args: list[str]) -> str:
+    """`text` with what the caller typed taken out (the arguments, the addresses in a CSV
+    file given, and the domains of both): echoing one's own input is no leak."""
+    typed = list(args)
+    for arg in args:
+        if arg.endswith(".csv"):
+            typed += [line.split(",")[0] for line in Path(arg).read_text().splitlines()]
+    typed += [t.rpartition("@")[2] for t in typed if "@" in t]
+    for value in sorted(typed, key=len, reverse=True):
+        text = text.replace(value, "")
+    return text
+
+
+def test_every_command_refuses_another_tenants_admin(
+        ctx: Ctx, database: Database, zenmail: Invoke, tmp_path: Path,
+        ab: Walled) -> None:
+    a, b = ab
+    as_b = ["--as", b["admin"]]
+    before = snapshot(ctx, database)
+    commands = leaves(cli)
+    aimed, reads = AIMED(a, b, tmp_path), READS(a, b)
+
+    # Every command is walked or excluded with a reason, and the CLI agrees about which.
+    unknown = set(commands) - set(aimed) - set(reads) - set(OUT_OF_WALK)
+    assert not unknown, f"teach the walk how to aim {sorted(unknown)} at tenant A"
+    assert set(aimed) | set(reads) <= set(commands), "the walk names a command that is gone"
+    for name, cmd in commands.items():
+        assert isinstance(cmd, Command), name
+        assert cmd.acts == (name not in OUT_OF_WALK), name
+
+    # Every parameter of a walked command is set by at least one call.
+    for name in set(aimed) | set(reads):
+        cmd = commands[name]
+        calls = [args for args, _ in aimed.get(name, [])] + reads.get(name, [])
+        covered = set().union(*(params_set(cmd, name.split()[-1], c) for c in calls))
+        missing = {p.name for p in cmd.params} - SHARED - covered
+        assert not missing, f"{name}: no call of the walk sets {sorted(missing)}"
+
+    denied = 0
+    for name, calls in aimed.items():
+        for args, stdin in calls:
+            r = zenmail(*as_b, *name.split(), *args, stdin=stdin)
+            what = f"{name} {args} -> {r.code} {r.stdout!r} {r.stderr!r}"
+            assert r.code == 2, what
+            assert r.stdout == "", what
+            errors = [x for x in r.stderr.split("\n") if x and not PROGRESS.fullmatch(x)]
+            assert len(errors) == 1 and REFUSED.match(errors[0]), what
+            left = without(r.stderr, args)
+            assert not any(n in left for n in FOREIGN_NAMES), what
+            denied += 1
+
+    shown = 0
+    for name, calls in reads.items():
+        for args in calls:
+            for form in ([], ["--json"]):
+                r = zenmail(*as_b, *name.split(), *args, *form)
+                what = f"{name} {args} {form} -> {r.code} {r.stdout!r} {r.stderr!r}"
+                assert r.code == 0 and r.stderr == "", what
+                assert not any(n in r.stdout for n in FOREIGN_NAMES), what
+                if form:
+                    json.loads(r.stdout)
+                assert "b.test" in r.stdout or "tenant-b" in r.stdout, what  # not vacuous
+                shown += 1
+
+    # Not vacuous: ~30 commands, most aimed at A in several ways.
+    assert len(aimed) + len(set(reads) - set(aimed)) + len(OUT_OF_WALK) == len(commands)
+    assert denied >= 50 and shown >= 20
+    assert snapshot(ctx, database) == before
+
+
+def test_tenant_admin_lists_only_its_own_tenant(
+        zenmail: Invoke, ab: Walled) -> None:
+    _, b = ab
+
+    def listed(*args: str) -> Any:
+        r = zenmail("--as", b["admin"], "--json", *args)
+        assert r.code == 0, r.stderr
+        return json.loads(r.stdout)
+
+    assert [t["name"] for t in listed("tenant", "list")] == ["tenant-b"]
+    assert [d["name"] for d in listed("domain", "list")] == ["b.test"]
+    assert [x["address"] for x in listed("account", "list")] == [b["alice"], b["bob"]]
+    assert [x["address"] for x in listed("alias", "list")] == ["@b.test", b["alias"]]
+    assert [x["name"] for x in listed("admin", "list")] == [b["admin"]]
+    assert {x["admin"] for x in listed("token", "list")} == {b["admin"]}
+    audit = listed("audit", "--limit", "10000")
+    assert audit and {e["tenant"] for e in audit} == {"tenant-b"}
+    assert listed("quota", "show", "tenant-b")["allocated_bytes"] == 3 * 1024**3
+
+
+def test_without_as_or_as_a_global_admin_both_tenants_show(
+        zenmail: Invoke, ab: Walled) -> None:
+    # The contrast that shows the walls come from --as, not from the data.
+    for prefix in ([], ["--as", "root@ops.test"]):
+        r = zenmail(*prefix, "--json", "tenant", "list")
+        assert r.code == 0, r.stderr
+        assert [t["name"] for t in json.loads(r.stdout)] == ["tenant-a", "tenant-b"]
+    assert zenmail("account", "show", "alice@a.test").code == 0
+
+
+@pytest.mark.parametrize("name", sorted(OUT_OF_WALK))
+def test_commands_outside_the_walk_refuse_as(
+        name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--as on a command that acts on no directory object is an error, before it does anything
+    (the stack, the server and the state directory are not touched: each would fail here)."""
+    def must_not_run(*_a: object, **_k: object) -> None:
+        raise AssertionError(f"`zenmail {name} --as` ran the command")
+
+    for target in ("zenmail.stack.manager.up", "zenmail.stack.manager.down",
+                   "zenmail.stack.manager.status", "zenmail.demo.run_demo",
+                   "zenmail.cli.setup.init_state", "uvicorn.run"):
+        monkeypatch.setattr(target, must_not_run)
+    state = tmp_path / "fresh"
+    for argv in (["--as", "it@b.test", name], [name, "--as", "it@b.test"]):
+        r = invoke_in(state, *argv)
+        assert r.code == 2, (argv, r.stderr)
+        lines = r.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("zenmail: error: "), r.stderr
+        assert "--as" in lines[0]
+    assert not state.exists()
