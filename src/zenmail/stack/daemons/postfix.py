@@ -1,8 +1,9 @@
 """The private Postfix: an MX-role SMTP listener and submission listeners (STARTTLS or
 implicit TLS, Dovecot SASL required), virtual domains, mailboxes and aliases from
 sqlite:/pgsql: maps on the directory tables, delivery over LMTP to Dovecot, quota-status
-at RCPT time; mail to other domains straight to their MX, through a relay host ([relay]),
-or held in the queue (dev plan without a relay).
+at RCPT time; a loopback-only listener for the mail Dovecot sends itself (Sieve vacation
+replies and redirects, quota warnings); mail to other domains straight to their MX, through
+a relay host ([relay]), or held in the queue (dev plan without a relay).
 
 Runs as `postfix -c STATE/postfix/etc` with its own queue and data directories; no
 postmulti, no chroot. Where Dovecot's LMTP, SASL and quota-status are comes from the stack
@@ -93,7 +94,10 @@ def _outbound(settings: Settings, conf_dir: Path) -> dict[str, str]:
 class Postfix(Service):
     name = "postfix"
     process_name = "master"
-    ports = (Port("smtp", 25), Port("submission", 587), Port("submissions", 465))
+    ports = (Port("smtp", 25), Port("submission", 587), Port("submissions", 465),
+             # Where Dovecot hands over the mail it sends itself. Its SMTP client cannot log
+             # in, so this listener is on 127.0.0.1 only and relays for that address alone.
+             Port("submit", 26, "loopback"))
     depends_on = ("dovecot",)
     binaries = ("postfix", "postconf", "postqueue")
     # Mail that waited in the queue while Dovecot was down goes out at once.
@@ -109,6 +113,9 @@ class Postfix(Service):
 
     def pidfile(self) -> Path:
         return self.queue_dir / "pid" / "master.pid"
+
+    def provides(self) -> dict[str, str]:
+        return {"submit": f"inet:127.0.0.1:{self.plan['submit']}"}
 
     def prepare(self) -> None:
         ensure_dir(self.queue_dir)  # not the data directory: Postfix makes it, owned by itself
@@ -126,7 +133,8 @@ class Postfix(Service):
         p = self.plan
         db = from_url(self.settings.db_url)
         cert, key = certificate_paths(self.settings)
-        families = {family(a) for a in p.listen}
+        # IPv4 always: the loopback listener for Dovecot's mail is on 127.0.0.1.
+        families = {family(a) for a in p.listen} | {family("127.0.0.1")}
         wildcard = any(is_wildcard(a) for a in p.listen)
         ipv6 = any(":" in a for a in p.listen)
         values: dict[str, object] = {
@@ -137,6 +145,7 @@ class Postfix(Service):
             "inet_protocols": "all" if len(families) > 1 else "ipv6" if ipv6 else "ipv4",
             "mynetworks": "127.0.0.1/32" + (", [::1]/128" if ipv6 else ""),
             **_outbound(self.settings, self.conf_dir),
+            "submit_port": p["submit"],
             "map": db.postfix_type,
             "lmtp": self.stack.endpoint("lmtp"),
             "sasl": self.stack.endpoint("sasl").removeprefix("unix:"),
@@ -186,7 +195,8 @@ class Postfix(Service):
         return (self.pid() is not None
                 and proc.banner(host, p["smtp"], b"220")
                 and proc.banner(host, p["submission"], b"220")
-                and proc.tcp_open(host, p["submissions"]))
+                and proc.tcp_open(host, p["submissions"])
+                and proc.banner("127.0.0.1", p["submit"], b"220"))
 
     def on_peer_restarted(self, peer: str) -> None:
         self.flush()
