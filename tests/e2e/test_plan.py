@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from zenmail.config import load_settings
 from zenmail.db import Database
 from zenmail.devtools.stackdir import new_state
 from zenmail.stack import generations
@@ -69,8 +70,9 @@ def test_mail_to_other_domains_per_plan_and_relay(plan: str, relay: dict[str, ob
                                                   expected: dict[str, str]) -> None:
     if os.geteuid() != 0:
         pytest.skip("rendering sets owners for the postfix user: needs root")
-    settings = new_state("zenmail-e2e-render-").with_values({"ports.plan": plan, **relay})
+    state = new_state("zenmail-e2e-render-").state_dir
     try:
+        settings = load_settings(state).with_values({"ports.plan": plan, **relay})
         postfix = Stack(settings).services["postfix"]
         staged = generations.stage(postfix.conf_dir, postfix.render)
         out = subprocess.run(["postconf", "-c", str(staged.directory), "-h", *expected],
@@ -83,4 +85,4 @@ def test_mail_to_other_domains_per_plan_and_relay(plan: str, relay: dict[str, ob
         else:
             assert not passwd.exists()
     finally:
-        shutil.rmtree(settings.state_dir, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
