@@ -4,8 +4,10 @@
 # from its state directory, and a stock Postfix/Dovecot would hold the standard ports.
 set -euo pipefail
 
+# libsasl2-modules: the PLAIN/LOGIN mechanisms Postfix's SMTP client logs in to a relay
+# host ([relay]) with; only a recommendation of Postfix, so not pulled in by itself here.
 PACKAGES=(
-  postfix postfix-sqlite postfix-pgsql
+  postfix postfix-sqlite postfix-pgsql libsasl2-modules
   dovecot-imapd dovecot-lmtpd dovecot-sqlite dovecot-pgsql dovecot-sieve dovecot-managesieved
   redis-server
   postgresql sqlite3 openssl ca-certificates python3-venv

@@ -15,6 +15,7 @@ every field, its value and where that value came from.
     [mail]      store = "/srv/mail"
     [tls]       cert, key
     [endpoints] lmtp, sasl   (where Postfix reaches Dovecot; for a Dovecot on another node)
+    [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -156,9 +157,66 @@ class EndpointSettings(_Section):
         return v
 
 
+class RelaySettings(_Section):
+    host: str = Field("", description="A relay host (smarthost) that takes all mail to other "
+                      "domains, e.g. your provider's smtp.provider.example. Empty: mail goes "
+                      "straight to each domain's MX (standard port plan); in the dev plan, "
+                      "which has no DNS, it then waits in the queue and never leaves.")
+    port: int = Field(587, ge=1, le=65535, description="Port of the relay host. STARTTLS is "
+                      "required on it: nothing, the login least of all, goes out unencrypted.")
+    username: str = Field("", description="Login at the relay host (SASL PLAIN/LOGIN inside "
+                          "TLS). Empty: no login (a relay that trusts this server's address).")
+    password: str = Field("", description="Password of that login. Written only into a file "
+                          "root alone can read; keep zenmail.toml holding it chmod 600 (`up` "
+                          "refuses otherwise), or give it as ZENMAIL_RELAY_PASSWORD.",
+                          json_schema_extra={"secret": True})
+    tls: Literal["verify", "encrypt"] = Field("verify", description="verify: the relay's "
+                                              "certificate must be valid for its host name "
+                                              "(ca_file); encrypt: encrypted but unverified, "
+                                              "for a relay with a private certificate: whoever "
+                                              "can intercept the connection can read the login.")
+    ca_file: str = Field("", description="PEM file of the certificate authorities that vouch "
+                         "for the relay's certificate. Empty: the system's "
+                         "(/etc/ssl/certs/ca-certificates.crt).")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip().removeprefix("[").removesuffix("]")
+        if not v:
+            return v
+        try:
+            return str(ipaddress.ip_address(v))
+        except ValueError:
+            pass
+        if not all(c.isalnum() or c in ".-" for c in v) or v.startswith(("-", ".")):
+            raise ValueError(f"{v!r} is not a host name or an IP address (the port goes in "
+                             "`port`, not after the host)")
+        return v.rstrip(".").lower()
+
+    @field_validator("username", "password")
+    @classmethod
+    def _one_line(cls, v: str) -> str:
+        # Both end up in one line of a Postfix table: `[host]:port username:password`.
+        if any(c in v for c in "\r\n\0") or v != v.strip():
+            raise ValueError("must be one line without leading or trailing blanks")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self) -> RelaySettings:
+        if ":" in self.username or any(c.isspace() for c in self.username):
+            raise ValueError("username may contain neither ':' nor blanks")
+        if bool(self.username) != bool(self.password):
+            raise ValueError("give both username and password, or neither")
+        if self.username and not self.host:
+            raise ValueError("a relay login needs the relay's host too")
+        return self
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
+    "relay": RelaySettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -184,6 +242,7 @@ class Settings(BaseModel):
     mail: MailSettings = Field(default_factory=MailSettings)
     tls: TlsSettings = Field(default_factory=TlsSettings)
     endpoints: EndpointSettings = Field(default_factory=EndpointSettings)
+    relay: RelaySettings = Field(default_factory=RelaySettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -237,14 +296,19 @@ class Settings(BaseModel):
         return out
 
     def fields(self) -> list[tuple[str, Any, str, str]]:
-        """(dotted name, value, description, source) of every field, for `zenmail config`."""
+        """(dotted name, value, description, source) of every field, for `zenmail config`.
+        A secret (the relay password) shows as `********` when set, never itself."""
         rows: list[tuple[str, Any, str, str]] = []
         for name, field in type(self).model_fields.items():
             value = getattr(self, name)
             if isinstance(value, _Section):
                 for sub, subfield in type(value).model_fields.items():
                     key = f"{name}.{sub}"
-                    rows.append((key, getattr(value, sub), subfield.description or "",
+                    shown = getattr(value, sub)
+                    extra = subfield.json_schema_extra
+                    if shown and isinstance(extra, dict) and extra.get("secret"):
+                        shown = "********"
+                    rows.append((key, shown, subfield.description or "",
                                  self.source_of(key)))
             else:
                 rows.append((name, value, field.description or "", self.source_of(name)))
@@ -289,7 +353,11 @@ def _file_values(state: Path) -> tuple[dict[str, Any], dict[str, str]]:
     path = state / CONFIG_FILE
     if not path.exists():
         return tree, sources
-    for key, value in _read_toml(path).items():
+    values = _read_toml(path)
+    relay = values.get("relay")
+    if isinstance(relay, dict) and relay.get("password"):
+        _private(path, "the relay password (password in [relay])")
+    for key, value in values.items():
         if key in LEGACY_KEYS:
             section, field = LEGACY_KEYS[key]
             if key == "bind_host":
@@ -305,6 +373,15 @@ def _file_values(state: Path) -> tuple[dict[str, Any], dict[str, str]]:
             _put(tree, key, value)
             sources[key] = str(path)
     return tree, sources
+
+
+def _private(path: Path, what: str) -> None:
+    """A settings file holding a secret must be readable by its owner alone."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise InvalidInput(f"{path} holds {what} and other users can read it (mode "
+                           f"{mode:04o}); run `chmod 600 {path}`, or give the password as "
+                           "ZENMAIL_RELAY_PASSWORD instead")
 
 
 def _env_values() -> tuple[dict[str, Any], dict[str, str]]:

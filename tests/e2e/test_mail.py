@@ -33,9 +33,14 @@ def rcpt_code(c: smtplib.SMTP, sender: str, rcpt: str,
 
 
 def warnings(raw: list[bytes]) -> list[email.message.Message]:
-    """The quota warnings among these messages."""
+    """The quota warnings among these messages, each checked to have come through the
+    stack's Postfix (like all mail Dovecot sends) with the empty envelope sender."""
     parsed = [email.message_from_bytes(m) for m in raw]
-    return [m for m in parsed if m["X-Zenmail-Quota-Warning"]]
+    found = [m for m in parsed if m["X-Zenmail-Quota-Warning"]]
+    for m in found:
+        assert any("(Postfix)" in r for r in m.get_all("Received", [])), m.get_all("Received")
+        assert m["Return-Path"] == "<>"
+    return found
 
 
 def restarted_event(stack: MailStack, service: str, pid: int) -> bool:

@@ -3,8 +3,16 @@ before anything running changes, and the stack goes on delivering mail."""
 
 from __future__ import annotations
 
+import imaplib
+import os
+import shutil
+import smtplib
 import socket
+import ssl
 import subprocess
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -116,5 +124,90 @@ def test_a_good_change_goes_live_by_reload_and_an_unchanged_up_touches_nothing(
         assert _pids(stack)["postfix"] == pids["postfix"]
         assert live["postfix"] is not None and not live["postfix"].exists()
         _delivers(stack, "renamed")
+    finally:
+        manager.up(stack.settings, with_api=False)
+
+
+def _served(stack: MailStack) -> tuple[bytes, bytes]:
+    """The certificates IMAP (STARTTLS) and submission (STARTTLS) present, DER-encoded."""
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    m = imaplib.IMAP4("127.0.0.1", stack.ports["imap"], timeout=10)
+    try:
+        m.starttls(unverified)
+        imap = m.sock.getpeercert(binary_form=True)
+    finally:
+        m.logout()
+    with smtplib.SMTP("127.0.0.1", stack.ports["submission"], timeout=10) as c:
+        c.starttls(context=unverified)
+        smtp = c.sock.getpeercert(binary_form=True)
+    assert imap and smtp
+    return imap, smtp
+
+
+def _der(cert: Path) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(cert.read_text())
+
+
+def _clients_meanwhile(stack: MailStack, action: Callable[[], object]) -> None:
+    """Run `action` while clients keep connecting over STARTTLS; none may be refused."""
+    stop, tries, failures = threading.Event(), [0], []
+
+    def clients() -> None:
+        while not stop.is_set():
+            try:
+                _served(stack)
+                tries[0] += 1
+            except (OSError, imaplib.IMAP4.error, smtplib.SMTPException) as exc:
+                failures.append(repr(exc))
+
+    worker = threading.Thread(target=clients)
+    worker.start()
+    try:
+        action()
+        time.sleep(0.5)  # a few more connections after the reload
+    finally:
+        stop.set()
+        worker.join()
+    assert failures == [] and tries[0] > 0
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_a_renewed_certificate_is_served_after_up_without_a_restart_or_a_refusal(
+        stack: MailStack, tmp_path: Path) -> None:
+    # certbot's layout: live/ holds symlinks into archive/, switched at each renewal.
+    live, archive = tmp_path / "live", tmp_path / "archive"
+    live.mkdir()
+    archive.mkdir()
+    cert, key = live / "fullchain.pem", live / "privkey.pem"
+
+    def issue(n: int) -> Path:
+        made = _self_signed(archive, f"issue{n}")
+        for src, link in zip(made, (cert, key), strict=True):
+            tmp = link.with_suffix(".new")
+            tmp.symlink_to(os.path.relpath(src, live))
+            os.replace(tmp, link)
+        return made[0]
+
+    issue(1)
+    settings = stack.settings.with_values({"tls.cert": str(cert), "tls.key": str(key)})
+    try:
+        manager.up(settings, with_api=False)
+        assert _served(stack) == (_der(cert), _der(cert))
+        pids = _pids(stack)
+        # A renewal (as certbot does it), then `zenmail up` as its deploy hook runs it.
+        second = issue(2)
+        _clients_meanwhile(stack, lambda: manager.up(settings, with_api=False))
+        assert _served(stack) == (_der(second), _der(second))
+        # Files overwritten in place (same paths, new content) are taken just the same.
+        third = _self_signed(tmp_path, "issue3")
+        for src, dst in zip(third, (cert.resolve(), key.resolve()), strict=True):
+            shutil.copy(src, dst.with_suffix(".tmp"))
+            os.replace(dst.with_suffix(".tmp"), dst)
+        _clients_meanwhile(stack, lambda: manager.up(settings, with_api=False))
+        assert _served(stack) == (_der(third[0]), _der(third[0]))
+        after = _pids(stack)
+        assert (after["dovecot"], after["postfix"]) == (pids["dovecot"], pids["postfix"])
     finally:
         manager.up(stack.settings, with_api=False)

@@ -77,6 +77,11 @@ def test_postgres_url_uses_psycopg3(tmp_path: Path):
     ('[tls]\ncert = "/c.pem"\n', "give both cert and key"),
     ('[endpoints]\nlmtp = "10.0.0.2:24"\n', "neither inet:HOST:PORT nor unix:/PATH"),
     ('hostname = "mail"\n', "not a fully qualified host name"),
+    ('[relay]\nhost = "smtp.provider.example:587"\n', "the port goes in `port`"),
+    ('[relay]\nhost = "smtp.provider.example"\nusername = "acme"\n',
+     "give both username and password"),
+    ('[relay]\nusername = "acme"\npassword = "pw"\n', "other users can read it"),
+    ('[relay]\ntls = "none"\n', "setting relay.tls"),
 ])
 def test_bad_settings_are_named_with_their_source(tmp_path: Path, content, fragment):
     (tmp_path / "zenmail.toml").write_text(content)
@@ -91,3 +96,27 @@ def test_bad_environment_value_names_the_variable(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("ZENMAIL_PORTS_BASE", "ten")
     with pytest.raises(InvalidInput, match="setting ports.base: .*ZENMAIL_PORTS_BASE"):
         load_settings(tmp_path)
+
+
+def test_relay_password_only_from_a_private_file_and_never_shown(tmp_path: Path, monkeypatch):
+    path = tmp_path / "zenmail.toml"
+    path.write_text('[relay]\nhost = "[smtp.provider.example]"\nport = 465\n'
+                    'username = "acme"\npassword = "s3cret pass"\n')
+    path.chmod(0o644)
+    with pytest.raises(InvalidInput, match=f"other users can read it.*chmod 600 {path}"):
+        load_settings(tmp_path)
+    path.chmod(0o600)
+    s = load_settings(tmp_path)
+    assert (s.relay.host, s.relay.port, s.relay.password) == ("smtp.provider.example", 465,
+                                                              "s3cret pass")
+    rows = {key: value for key, value, _, _ in s.fields()}
+    assert rows["relay.password"] == "********" and rows["relay.username"] == "acme"
+    assert "s3cret" not in repr(s.fields())
+    path.write_text('[relay]\nusername = "acme"\npassword = "s3cret"\n')
+    with pytest.raises(InvalidInput, match="a relay login needs the relay's host too"):
+        load_settings(tmp_path)
+    # From the environment the file's mode does not matter.
+    path.write_text('[relay]\nhost = "smtp.provider.example"\nusername = "acme"\n')
+    path.chmod(0o644)
+    monkeypatch.setenv("ZENMAIL_RELAY_PASSWORD", "from-env")
+    assert load_settings(tmp_path).relay.password == "from-env"

@@ -1,5 +1,7 @@
 """The private Dovecot: IMAP (STARTTLS and implicit TLS), LMTP, SASL for Postfix, Sieve,
-quota from the directory with a quota-status policy for Postfix, lazy_expunge.
+quota from the directory with a quota-status policy for Postfix, lazy_expunge. The mail it
+sends itself (Sieve vacation replies and redirects, quota warnings) leaves through the
+private Postfix's loopback listener (`endpoint("submit")`).
 
 Runs as `dovecot -c STATE/dovecot/etc/dovecot.conf` with its own base_dir, state_dir, log
 and instance name, so several stacks coexist with each other and with a system Dovecot.
@@ -23,13 +25,28 @@ from zenmail.stack.tls import certificate_paths, fingerprint
 # Dovecot's own words for "every address": `*` (IPv4) and `::` (IPv6).
 _WILDCARDS = {"0.0.0.0": "*", "::": "::"}
 
+# The quota-warning script runs as the mail user with Debian's interpreter (python3 comes
+# with python3-venv): standard library only, so it needs nothing from zenmail's venv, which
+# may lie where `mail` cannot read.
+PYTHON = "/usr/bin/python3"
+
+
+def smtp_host(endpoint: str) -> tuple[str, int]:
+    """host, port of an inet: endpoint: Dovecot's SMTP client speaks TCP only."""
+    kind, _, rest = endpoint.partition(":")
+    host, _, port = rest.rpartition(":")
+    if kind != "inet" or not port.isdigit():
+        raise StackError(f"Dovecot sends its mail over TCP, but the submit endpoint is "
+                         f"{endpoint!r}; give it as inet:HOST:PORT")
+    return host.strip("[]"), int(port)
+
 
 class Dovecot(Service):
     name = "dovecot"
     process_name = "dovecot"
     ports = (Port("imap", 143), Port("imaps", 993), Port("sieve", 4190),
              Port("lmtp", 24, "loopback"))  # LMTP has no authentication: loopback only
-    binaries = ("dovecot", "doveconf", "doveadm")
+    binaries = ("dovecot", "doveconf", "doveadm", PYTHON)
 
     @property
     def conf(self) -> Path:
@@ -62,6 +79,7 @@ class Dovecot(Service):
         p = self.plan
         db = from_url(self.settings.db_url)
         cert, key = certificate_paths(self.settings)
+        submit_host, submit_port = smtp_host(self.stack.endpoint("submit"))
         values: dict[str, object] = {
             "instance": self.instance, "base_dir": self.base_dir,
             "state_dir": self.home / "lib", "log_dir": self.layout.log,
@@ -70,7 +88,8 @@ class Dovecot(Service):
             "listen": ", ".join(_WILDCARDS.get(a, a) for a in p.listen),
             "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),
             "imap_port": p["imap"], "imaps_port": p["imaps"], "sieve_port": p["sieve"],
-            "lmtp_port": p["lmtp"], "driver": db.dovecot_driver, "connect": db.dovecot_connect,
+            "lmtp_port": p["lmtp"], "submit_host": submit_host, "submit_port": submit_port,
+            "python": PYTHON, "driver": db.dovecot_driver, "connect": db.dovecot_connect,
             **{name: lookups.for_dovecot(q) for name, q in lookups.DOVECOT.items()},
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
@@ -78,8 +97,8 @@ class Dovecot(Service):
         # Holds the PostgreSQL password, if any: root only (Dovecot reads it as root).
         write_atomic(directory / "sql.conf.ext", render(template("dovecot/sql.conf.ext"),
                                                         values), mode=0o600)
-        write_atomic(directory / "quota-warning.sh",
-                     render(template("dovecot/quota-warning.sh"), values), mode=0o755)
+        write_atomic(directory / "quota-warning",
+                     render(template("dovecot/quota-warning"), values), mode=0o755)
 
     def check(self, directory: Path) -> None:
         run(["doveconf", "-c", str(directory / "dovecot.conf"), "-n"],
