@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zenmail.directory import bulk
+from zenmail.directory import bulk, names
 from zenmail.directory.bulk import DEFAULT_QUOTA as DEFAULT_QUOTA  # re-exported for the API
 from zenmail.directory.bulk import NewAccount
 from zenmail.directory.context import Ctx, audit
@@ -15,7 +15,8 @@ from zenmail.directory.views import AccountInfo
 
 def account_info(s: Session, a: Account) -> AccountInfo:
     tenant_name = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
-    return AccountInfo(address=a.address, tenant=tenant_name, display_name=a.display_name,
+    return AccountInfo(address=a.address, address_unicode=names.address_display(a.address),
+                       tenant=tenant_name, display_name=a.display_name,
                        quota_bytes=a.quota_bytes, enabled=a.enabled, created_at=a.created_at,
                        updated_at=a.updated_at)
 

@@ -29,7 +29,8 @@ def _hash(secret: str) -> str:
 def _admin_info(s: Session, a: Admin) -> AdminInfo:
     tenant = (s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id))
               if a.tenant_id else None)
-    return AdminInfo(name=a.name, tenant=tenant, created_at=a.created_at)
+    return AdminInfo(name=a.name, name_unicode=names.address_display(a.name), tenant=tenant,
+                     created_at=a.created_at)
 
 
 def _token_info(t: ApiToken) -> TokenInfo:

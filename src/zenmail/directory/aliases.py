@@ -14,7 +14,10 @@ from zenmail.errors import Conflict, InvalidInput, NotFound
 
 def _info(s: Session, a: Alias) -> AliasInfo:
     tenant = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
-    return AliasInfo(address=a.address, tenant=tenant, targets=[t.target for t in a.targets],
+    targets = [t.target for t in a.targets]
+    return AliasInfo(address=a.address, address_unicode=names.address_display(a.address),
+                     tenant=tenant, targets=targets,
+                     targets_unicode=[names.address_display(t) for t in targets],
                      catch_all=a.address.startswith("@"))
 
 
@@ -55,7 +58,8 @@ def _check_local_target(s: Session, target: str, tenant_id: int) -> None:
               or s.scalar(select(Alias.id).where(Alias.address.in_([target, f"@{domain}"])))
               is not None)
     if not exists:
-        raise NotFound(f"alias target {target!r} is in local domain {domain!r} but no such "
+        raise NotFound(f"alias target {names.address_display(target)!r} is in local domain "
+                       f"{names.domain_display(domain)!r} but no such "
                        "account or alias exists; create it first")
 
 
@@ -66,7 +70,7 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
         raise InvalidInput("an alias needs at least one target address")
     clean_targets = list(dict.fromkeys(names.valid_address(t, "alias target") for t in targets))
     if source in clean_targets:
-        raise Conflict(f"alias {source!r} cannot point to itself")
+        raise Conflict(f"alias {names.address_display(source)!r} cannot point to itself")
     with ctx.unit() as s:
         domain = ctx.find(s, Domain, names.domain_of(source))
         # The same lock as account creation, so an account and an alias cannot both take
@@ -85,7 +89,8 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
         s.flush()
         loop = _find_loop(_alias_graph(s), source)
         if loop:
-            raise Conflict("alias loop: " + " -> ".join(loop) + "; point one of them at an "
+            raise Conflict("alias loop: " + " -> ".join(map(names.address_display, loop))
+                           + "; point one of them at an "
                            "account instead")
         audit(s, ctx, "alias.add", source, domain.tenant_id,
               before={"targets": before} if before else None,
@@ -114,8 +119,9 @@ def remove(ctx: Ctx, address: str, target: str | None = None) -> AliasInfo | Non
             clean = names.address_key(target)
             match = [t for t in alias.targets if t.target == clean]
             if not match:
-                raise NotFound(f"alias {source!r} has no target {clean!r}; its targets are "
-                               + ", ".join(before))
+                raise NotFound(f"alias {names.address_display(source)!r} has no target "
+                               f"{names.address_display(clean)!r}; its targets are "
+                               + ", ".join(map(names.address_display, before)))
             alias.targets.remove(match[0])
         if target is None or not alias.targets:
             audit(s, ctx, "alias.remove", source, alias.tenant_id, before={"targets": before})

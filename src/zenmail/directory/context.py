@@ -83,19 +83,26 @@ def _token_id(raw: int | str) -> int:
                            "the ids") from None
 
 
+def _no_domain(key: str) -> str:
+    shown = names.domain_display(key)
+    return f"no domain {shown!r}; add it first with `zenmail domain add TENANT {shown}`"
+
+
+# Messages show names as people write them (Unicode domains); the stored key is ASCII.
 _KINDS: dict[type[Base], _Kind] = {
     Tenant: _Kind(Tenant.name, names.tenant_key, lambda t: t.id,
                   lambda k: f"no tenant {k!r}; `zenmail tenant list` shows the tenants you "
                             "manage"),
-    Domain: _Kind(Domain.name, names.domain_key, lambda d: d.tenant_id,
-                  lambda k: f"no domain {k!r}; add it first with `zenmail domain add TENANT "
-                            f"{k}`"),
+    Domain: _Kind(Domain.name, names.domain_key, lambda d: d.tenant_id, _no_domain),
     Account: _Kind(Account.address, names.address_key, lambda a: a.tenant_id,
-                   lambda k: f"no account {k!r}; `zenmail account list` shows the accounts"),
+                   lambda k: f"no account {names.address_display(k)!r}; `zenmail account "
+                             "list` shows the accounts"),
     Alias: _Kind(Alias.address, names.alias_key, lambda a: a.tenant_id,
-                 lambda k: f"no alias {k!r}; `zenmail alias list` shows the aliases"),
+                 lambda k: f"no alias {names.address_display(k)!r}; `zenmail alias list` "
+                           "shows the aliases"),
     Admin: _Kind(Admin.name, names.address_key, lambda a: a.tenant_id,
-                 lambda k: f"no administrator {k!r}; create one with `zenmail admin add`"),
+                 lambda k: f"no administrator {names.address_display(k)!r}; create one with "
+                           "`zenmail admin add`"),
     ApiToken: _Kind(ApiToken.id, _token_id, lambda t: t.admin.tenant_id,
                     lambda k: f"no token {k}; `zenmail token list` shows them"),
 }

@@ -15,7 +15,8 @@ from zenmail.errors import Conflict
 
 def _info(s: Session, d: Domain) -> DomainInfo:
     count = count_rows(s, Account, Account.domain_id == d.id)
-    return DomainInfo(name=d.name, tenant=d.tenant.name, accounts=count, created_at=d.created_at)
+    return DomainInfo(name=d.name, name_unicode=names.domain_display(d.name),
+                      tenant=d.tenant.name, accounts=count, created_at=d.created_at)
 
 
 def add(ctx: Ctx, tenant: str, name: str) -> DomainInfo:
@@ -27,7 +28,8 @@ def add(ctx: Ctx, tenant: str, name: str) -> DomainInfo:
         if existing is not None:
             whose = (f"tenant {existing.tenant.name!r}" if ctx.may_see_tenant(existing.tenant_id)
                      else "another tenant")
-            raise Conflict(f"domain {clean!r} already belongs to {whose}; a domain has one owner")
+            raise Conflict(f"domain {names.domain_display(clean)!r} already belongs to {whose}; "
+                           "a domain has one owner")
         domain = Domain(name=clean, tenant=owner)
         s.add(domain)
         s.flush()

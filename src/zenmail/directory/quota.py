@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zenmail.directory import rules
+from zenmail.directory import names, rules
 from zenmail.directory.accounts import account_info
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Tenant
@@ -72,7 +72,8 @@ def _pool(s: Session, tenant: Tenant) -> PoolInfo:
     allocated = sum(q for _, q in rows)
     return PoolInfo(tenant=tenant.name, pool_bytes=tenant.pool_bytes, allocated_bytes=allocated,
                     free_bytes=tenant.pool_bytes - allocated,
-                    accounts=[PoolAccount(address=a, quota_bytes=q) for a, q in rows])
+                    accounts=[PoolAccount(address=a, address_unicode=names.address_display(a),
+                                                quota_bytes=q) for a, q in rows])
 
 
 def pool(ctx: Ctx, tenant: str) -> PoolInfo:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from zenmail.directory.models import Account, Alias, Domain, Tenant
+from zenmail.directory.names import address_display, domain_display
 from zenmail.errors import Conflict, InvalidInput, QuotaExceeded
 from zenmail.sizes import format_size
 
@@ -75,7 +76,7 @@ def ensure_room_for_accounts(s: Session, tenant: Tenant, adding: int) -> None:
 def ensure_domain_of(domain: Domain, tenant: Tenant) -> None:
     """A name given together with a tenant must be in one of that tenant's domains."""
     if domain.tenant_id != tenant.id:
-        raise Conflict(f"domain {domain.name!r} belongs to another tenant, not "
+        raise Conflict(f"domain {domain_display(domain.name)!r} belongs to another tenant, not "
                        f"{tenant.name!r}; use one of {tenant.name!r}'s domains")
 
 
@@ -91,12 +92,13 @@ def ensure_addresses_free(s: Session, addresses: Sequence[str], *,
                             .order_by(Account.address).limit(1)).first()
         if account is not None:
             if for_alias:
-                raise Conflict(f"{account!r} is an account; an alias cannot share its address")
-            raise Conflict(f"account {account!r} already exists")
+                raise Conflict(f"{address_display(account)!r} is an account; an alias cannot "
+                               "share its address")
+            raise Conflict(f"account {address_display(account)!r} already exists")
         if for_alias:
             continue
         alias = s.scalars(select(Alias.address).where(Alias.address.in_(chunk))
                           .order_by(Alias.address).limit(1)).first()
         if alias is not None:
-            raise Conflict(f"{alias!r} is already an alias; remove the alias first "
-                           "(zenmail alias remove) or choose another address")
+            raise Conflict(f"{address_display(alias)!r} is already an alias; remove the alias "
+                           "first (zenmail alias remove) or choose another address")

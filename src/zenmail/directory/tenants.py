@@ -30,6 +30,7 @@ def info(s: Session, tenant: Tenant) -> TenantInfo:
     return TenantInfo(name=tenant.name, pool_bytes=tenant.pool_bytes,
                       allocated_bytes=allocated_bytes(s, tenant.id),
                       max_accounts=tenant.max_accounts, accounts=count, domains=list(domains),
+                      domains_unicode=[names.domain_display(d) for d in domains],
                       created_at=tenant.created_at)
 
 

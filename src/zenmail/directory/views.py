@@ -1,4 +1,10 @@
-"""What use cases return: plain, typed records that the CLI prints and the API serialises."""
+"""What use cases return: plain, typed records that the CLI prints and the API serialises.
+
+Domains and addresses appear twice: `name`/`address` is the stored, ASCII form (IDNA
+A-labels) that scripts can compare and pass back, and the daemons use; `…_unicode` is the
+same name as people write and should read it. They differ only for internationalised
+domains.
+"""
 
 from __future__ import annotations
 
@@ -29,12 +35,14 @@ class TenantInfo(View):
     max_accounts: int | None
     accounts: int
     domains: list[str]
+    domains_unicode: list[str]
     created_at: datetime
 
 
 @dataclass
 class DomainInfo(View):
     name: str
+    name_unicode: str
     tenant: str
     accounts: int
     created_at: datetime
@@ -43,6 +51,7 @@ class DomainInfo(View):
 @dataclass
 class AccountInfo(View):
     address: str
+    address_unicode: str
     tenant: str
     display_name: str
     quota_bytes: int
@@ -54,6 +63,7 @@ class AccountInfo(View):
 @dataclass
 class PoolAccount(View):
     address: str
+    address_unicode: str
     quota_bytes: int
 
 
@@ -69,14 +79,17 @@ class PoolInfo(View):
 @dataclass
 class AliasInfo(View):
     address: str
+    address_unicode: str
     tenant: str
     targets: list[str]
+    targets_unicode: list[str]
     catch_all: bool
 
 
 @dataclass
 class AdminInfo(View):
     name: str
+    name_unicode: str
     tenant: str | None
     created_at: datetime
 
