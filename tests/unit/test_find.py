@@ -7,15 +7,16 @@ import pytest
 from zenmail.directory import accounts, admins, aliases, domains, tenants
 from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.models import Account, Admin, Alias, ApiToken, Domain, Tenant
+from zenmail.directory.views import NewToken
 from zenmail.errors import Conflict, InvalidInput, NotFound
 
 PW = "correct horse battery"
 
 
 @pytest.fixture
-def two(ctx: Ctx) -> dict[str, object]:
+def two(ctx: Ctx) -> dict[str, NewToken]:
     """Tenants acme and globex, each with a domain, an account, an alias and an admin."""
-    ids: dict[str, object] = {}
+    ids: dict[str, NewToken] = {}
     for name in ("acme", "globex"):
         tenants.add(ctx, name, "1G")
         domains.add(ctx, name, f"{name}.test")
@@ -45,10 +46,10 @@ KINDS = [
 
 
 @pytest.mark.parametrize(("model", "foreign", "stored", "missing"), KINDS)
-def test_outside_the_tenant_looks_exactly_like_missing(ctx: Ctx, two: dict[str, object],
+def test_outside_the_tenant_looks_exactly_like_missing(ctx: Ctx, two: dict[str, NewToken],
                                                       model: type, foreign: str, stored: str,
                                                       missing: str) -> None:
-    acme = as_token(ctx, two["acme"].token)  # type: ignore[attr-defined]
+    acme = as_token(ctx, two["acme"].token)
     with ctx.reading() as s:
         assert ctx.find(s, model, foreign) is not None  # any spelling finds it globally
     with acme.reading() as s:
@@ -63,10 +64,10 @@ def test_outside_the_tenant_looks_exactly_like_missing(ctx: Ctx, two: dict[str, 
 
 
 def test_tokens_and_global_administrators_are_behind_the_wall(ctx: Ctx,
-                                                              two: dict[str, object]) -> None:
-    acme = as_token(ctx, two["acme"].token)  # type: ignore[attr-defined]
-    globex_token = two["globex"].info.id  # type: ignore[attr-defined]
-    root_token = two["root"].info.id  # type: ignore[attr-defined]
+                                                              two: dict[str, NewToken]) -> None:
+    acme = as_token(ctx, two["acme"].token)
+    globex_token = two["globex"].info.id
+    root_token = two["root"].info.id
     with acme.reading() as s:
         with pytest.raises(NotFound, match=f"no token {globex_token};"):
             acme.find(s, ApiToken, globex_token)
@@ -78,14 +79,14 @@ def test_tokens_and_global_administrators_are_behind_the_wall(ctx: Ctx,
             acme.find(s, ApiToken, "abc")
 
 
-def test_a_lock_inside_a_unit_finds_the_same_row(ctx: Ctx, two: dict[str, object]) -> None:
+def test_a_lock_inside_a_unit_finds_the_same_row(ctx: Ctx, two: dict[str, NewToken]) -> None:
     with ctx.unit() as s:
         locked = ctx.find(s, Tenant, "acme", lock=True)
         assert locked is ctx.find(s, Tenant, "ACME")
 
 
-def test_the_actor_knows_its_administrator_by_id(ctx: Ctx, two: dict[str, object]) -> None:
-    boss = as_token(ctx, two["acme"].token)  # type: ignore[attr-defined]
+def test_the_actor_knows_its_administrator_by_id(ctx: Ctx, two: dict[str, NewToken]) -> None:
+    boss = as_token(ctx, two["acme"].token)
     with ctx.reading() as s:
         admin_id = ctx.find(s, Admin, "boss@acme.test").id
     assert boss.actor.admin_id == admin_id and boss.actor.name == "api:boss@acme.test"

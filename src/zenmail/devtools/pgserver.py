@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from zenmail.errors import StackError
 
@@ -48,7 +49,7 @@ class PgServer:
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = list(args)
-        kwargs: dict = {"capture_output": True, "text": True}
+        kwargs: dict[str, Any] = {"capture_output": True, "text": True}
         if self._as_root:
             pw = pwd.getpwnam("postgres")
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 
+@dataclass
 class View:
     def to_dict(self) -> dict[str, Any]:
         def conv(v: Any) -> Any:
@@ -24,7 +25,7 @@ class View:
                 return {k: conv(x) for k, x in v.items()}
             return v
 
-        return {k: conv(v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+        return {k: conv(v) for k, v in asdict(self).items()}
 
 
 @dataclass

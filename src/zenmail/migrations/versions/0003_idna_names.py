@@ -16,6 +16,7 @@ Create Date: 2026-12-01
 """
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import idna
@@ -48,7 +49,7 @@ def _u_label(domain: str) -> str:
         return domain
 
 
-def _address(value: str, convert=_a_label) -> str:
+def _address(value: str, convert: Callable[[str], str] = _a_label) -> str:
     local, at, domain = value.rpartition("@")
     return f"{local}{at}{convert(domain)}" if at else convert(value)
 
