@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from zenmail.directory import bulk, names
 from zenmail.directory.bulk import DEFAULT_QUOTA as DEFAULT_QUOTA  # re-exported for the API
@@ -13,10 +12,9 @@ from zenmail.directory.models import Account, Domain, Tenant
 from zenmail.directory.views import AccountInfo
 
 
-def account_info(s: Session, a: Account) -> AccountInfo:
-    tenant_name = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
+def account_info(a: Account) -> AccountInfo:
     return AccountInfo(address=a.address, address_unicode=names.address_display(a.address),
-                       tenant=tenant_name, display_name=a.display_name,
+                       tenant=a.tenant.name, display_name=a.display_name,
                        quota_bytes=a.quota_bytes, enabled=a.enabled, created_at=a.created_at,
                        updated_at=a.updated_at)
 
@@ -31,8 +29,8 @@ def add(ctx: Ctx, address: str, *, password: str | None = None,
     row = NewAccount(address, quota, display_name, password, password_hash)
     [item] = bulk.prepare(ctx, [row], batch=False)
     with ctx.unit() as s:
-        bulk.create(s, ctx, [item], tenant=tenant, batch=False)
-        return account_info(s, ctx.find(s, Account, item.address))
+        [account] = bulk.create(s, ctx, [item], tenant=tenant, batch=False)
+        return account_info(account)
 
 
 def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AccountInfo]:
@@ -43,12 +41,12 @@ def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> 
         if domain:
             stmt = stmt.where(Account.domain_id == ctx.find(s, Domain, domain).id)
         stmt = ctx.scoped(stmt, Account.tenant_id)
-        return [account_info(s, a) for a in s.scalars(stmt)]
+        return [account_info(a) for a in s.scalars(stmt)]
 
 
 def show(ctx: Ctx, address: str) -> AccountInfo:
     with ctx.reading() as s:
-        return account_info(s, ctx.find(s, Account, address))
+        return account_info(ctx.find(s, Account, address))
 
 
 def set_password(ctx: Ctx, address: str, password: str) -> AccountInfo:
@@ -59,7 +57,7 @@ def set_password(ctx: Ctx, address: str, password: str) -> AccountInfo:
         audit(s, ctx, "account.set_password", account.address, account.tenant_id,
               after={"password": "changed"})
         s.flush()
-        return account_info(s, account)
+        return account_info(account)
 
 
 def set_enabled(ctx: Ctx, address: str, enabled: bool) -> AccountInfo:
@@ -70,7 +68,7 @@ def set_enabled(ctx: Ctx, address: str, enabled: bool) -> AccountInfo:
         audit(s, ctx, "account.enable" if enabled else "account.disable", account.address,
               account.tenant_id, before={"enabled": before}, after={"enabled": enabled})
         s.flush()
-        return account_info(s, account)
+        return account_info(account)
 
 
 def remove(ctx: Ctx, address: str) -> None:

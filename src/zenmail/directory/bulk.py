@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from zenmail.directory import names, rules
 from zenmail.directory.context import Ctx, audit
@@ -128,28 +129,32 @@ def prepare(ctx: Ctx, rows: Sequence[NewAccount], *, batch: bool = True,
 
 
 def create(s: Session, ctx: Ctx, items: Sequence[Prepared], *, tenant: str | None = None,
-           batch: bool = True, progress: Progress | None = None) -> None:
+           batch: bool = True, progress: Progress | None = None) -> list[Account]:
     """Insert prepared accounts in the open unit of work `s`, after checking every rule."""
     wanted = ctx.find(s, Tenant, tenant) if tenant else None
     domains = {name: ctx.find(s, Domain, name) for name in sorted({i.domain for i in items})}
     if wanted is not None:
         for domain in domains.values():
             rules.ensure_domain_of(domain, wanted)
+    # Plain ids, read once: the loops below run once per row.
+    tenant_of = {name: d.tenant_id for name, d in domains.items()}
+    domain_id = {name: d.id for name, d in domains.items()}
     need: Counter[int] = Counter()
     count: Counter[int] = Counter()
     for i in items:
-        need[domains[i.domain].tenant_id] += i.quota_bytes
-        count[domains[i.domain].tenant_id] += 1
+        need[tenant_of[i.domain]] += i.quota_bytes
+        count[tenant_of[i.domain]] += 1
     # Locked in a fixed order, so two imports touching the same tenants cannot deadlock.
     owners = [rules.lock_tenant(s, tid) for tid in sorted(need)]
     rules.ensure_addresses_free(s, [i.address for i in items])
     for owner in owners:
         rules.ensure_room_for_accounts(s, owner, count[owner.id])
         rules.ensure_fits(s, owner, need[owner.id])
+    created: list[Account] = []
     for start in range(0, len(items), _CHUNK):
         chunk = items[start:start + _CHUNK]
-        s.execute(insert(Account), [
-            {"tenant_id": domains[i.domain].tenant_id, "domain_id": domains[i.domain].id,
+        created += s.scalars(insert(Account).returning(Account), [
+            {"tenant_id": tenant_of[i.domain], "domain_id": domain_id[i.domain],
              "address": i.address, "display_name": i.display_name,
              "password_hash": i.stored_hash, "quota_bytes": i.quota_bytes, "enabled": True}
             for i in chunk])
@@ -159,7 +164,13 @@ def create(s: Session, ctx: Ctx, items: Sequence[Prepared], *, tenant: str | Non
         after: dict[str, object] = {"quota_bytes": i.quota_bytes, "display_name": i.display_name}
         if batch:
             after["import"] = True
-        audit(s, ctx, "account.add", i.address, domains[i.domain].tenant_id, after=after)
+        audit(s, ctx, "account.add", i.address, tenant_of[i.domain], after=after)
+    by_id = {owner.id: owner for owner in owners}
+    for account in created:
+        # The session only holds weak references: without this, reading account.tenant
+        # after this function returns would load the tenant again.
+        set_committed_value(account, "tenant", by_id[account.tenant_id])
+    return created
 
 
 def add_many(ctx: Ctx, rows: Iterable[NewAccount], *, tenant: str | None = None,

@@ -33,7 +33,7 @@ def set_quota(ctx: Ctx, address: str, size: str | int) -> AccountInfo:
         audit(s, ctx, "account.set_quota", account.address, tenant.id,
               before={"quota_bytes": before}, after={"quota_bytes": new})
         s.flush()
-        return account_info(s, account)
+        return account_info(account)
 
 
 def move(ctx: Ctx, source: str, target: str, size: str | int) -> PoolInfo:

@@ -80,6 +80,11 @@ def ensure_domain_of(domain: Domain, tenant: Tenant) -> None:
                        f"{tenant.name!r}; use one of {tenant.name!r}'s domains")
 
 
+def _one_of(column: Any, values: Sequence[str]) -> Any:
+    # `=` for the common single value: an IN list is compiled anew for every call.
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
 def ensure_addresses_free(s: Session, addresses: Sequence[str], *,
                           for_alias: bool = False) -> None:
     """No account, and for a new account no alias either, has any of these addresses.
@@ -88,8 +93,8 @@ def ensure_addresses_free(s: Session, addresses: Sequence[str], *,
     """
     for start in range(0, len(addresses), _CHUNK):
         chunk = addresses[start:start + _CHUNK]
-        account = s.scalars(select(Account.address).where(Account.address.in_(chunk))
-                            .order_by(Account.address).limit(1)).first()
+        account = s.scalars(select(Account.address).where(_one_of(Account.address, chunk))
+                            .order_by(Account.address)).first()
         if account is not None:
             if for_alias:
                 raise Conflict(f"{address_display(account)!r} is an account; an alias cannot "
@@ -97,8 +102,8 @@ def ensure_addresses_free(s: Session, addresses: Sequence[str], *,
             raise Conflict(f"account {address_display(account)!r} already exists")
         if for_alias:
             continue
-        alias = s.scalars(select(Alias.address).where(Alias.address.in_(chunk))
-                          .order_by(Alias.address).limit(1)).first()
+        alias = s.scalars(select(Alias.address).where(_one_of(Alias.address, chunk))
+                          .order_by(Alias.address)).first()
         if alias is not None:
             raise Conflict(f"{address_display(alias)!r} is already an alias; remove the alias "
                            "first (zenmail alias remove) or choose another address")
