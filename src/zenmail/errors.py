@@ -7,6 +7,7 @@
     │   └── QuotaExceeded        would break the pooled-quota invariant
     ├── PermissionDenied         the caller may not do this
     └── StackError               a daemon could not be configured, started or reached
+        └── SchemaOutdated       the directory database's schema is not the one this code needs
 
 The CLI prints `str(error)` on one line and exits 2; the API maps each class to one HTTP
 status. Nothing else is allowed to escape to a user.
@@ -49,3 +50,9 @@ class PermissionDenied(ZenmailError):
 class StackError(ZenmailError):
     code = "stack_error"
     http_status = 503
+
+
+class SchemaOutdated(StackError):
+    """The schema revision differs from this code's newest; the message says what to run."""
+
+    code = "schema_outdated"

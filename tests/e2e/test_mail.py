@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from tests.e2e.conftest import PASSWORD, MailStack, wait_for
-from zenmail.directory import aliases, domains, quota
+from zenmail.directory import accounts, aliases, domains, quota
 from zenmail.stack import proc
 from zenmail.stack.manager import status
 from zenmail.stack.registry import Stack
@@ -122,6 +122,26 @@ def test_unknown_recipient_refused_at_rcpt(stack: MailStack) -> None:
         code, msg = rcpt_code(c, "partner@example.org", "nobody-here@acme.test")
     assert code == 550
     assert b"nobody-here@acme.test" in msg
+
+
+def test_mail_to_an_internationalised_domain_arrives(stack: MailStack) -> None:
+    # Created the way a person types it; Postfix (no SMTPUTF8) and Dovecot see the A-labels.
+    domains.add(stack.ctx, "acme", "Bücher.example")
+    user = accounts.add(stack.ctx, "user@bücher.example", password=PASSWORD, quota="100M")
+    assert (user.address, user.address_unicode) == ("user@xn--bcher-kva.example",
+                                                     "user@bücher.example")
+    aliases.add(stack.ctx, "info@bücher.example", ["user@xn--bcher-kva.example"])
+    with stack.smtp() as c:
+        c.sendmail("partner@example.org", ["user@xn--bcher-kva.example"],
+                   stack.message("partner@example.org", user.address, "to the mailbox"))
+        c.sendmail("partner@example.org", ["info@xn--bcher-kva.example"],
+                   stack.message("partner@example.org", "info", "to the alias"))
+        code, msg = rcpt_code(c, "partner@example.org", "nobody@xn--bcher-kva.example")
+    assert code == 550, msg  # a hosted domain that lacks the user, not "relay denied"
+    # Users log in with the A-label address: that is the name Dovecot knows.
+    got = stack.wait_messages(user.address, 2)
+    assert {b"Subject: to the mailbox" in m for m in got} == {True, False}
+    assert any(b"Subject: to the alias" in m for m in got)
 
 
 def test_over_quota_refused_at_rcpt_and_mailbox_unchanged(stack: MailStack) -> None:

@@ -25,7 +25,7 @@ from zenmail.db import Database
 from zenmail.devtools.stackdir import new_state
 from zenmail.directory import accounts, domains, tenants
 from zenmail.directory.context import Actor, Ctx
-from zenmail.errors import StackError
+from zenmail.errors import SchemaOutdated, StackError
 from zenmail.stack import manager, proc
 from zenmail.stack.registry import Stack
 from zenmail.stack.supervisor import SupervisorProcess, read_events
@@ -115,6 +115,22 @@ def test_second_stack_side_by_side_on_ipv4_and_ipv6_with_its_own_mail_store(
         db.dispose()
         shutil.rmtree(state, ignore_errors=True)
         shutil.rmtree(store, ignore_errors=True)
+
+
+def test_up_never_migrates_and_refuses_a_database_without_the_schema() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, like the stack")
+    fresh = new_state("zenmail-e2e-noschema-")
+    try:
+        with pytest.raises(SchemaOutdated, match="zenmail db upgrade"):
+            manager.up(fresh, with_api=False)
+        db = Database(fresh.db_url)
+        assert db.schema_state().current is None  # checked, not migrated
+        db.dispose()
+        assert not manager.status(fresh).running
+    finally:
+        manager.down(fresh)
+        shutil.rmtree(fresh.state_dir, ignore_errors=True)
 
 
 def test_state_dir_the_daemons_cannot_enter_is_refused(tmp_path: Path) -> None:

@@ -142,8 +142,9 @@ def test_alias_lifecycle_including_catch_all(ctx: Ctx, root: httpx.Client) -> No
     r = root.post("/api/v1/aliases", json={"address": "info@acme.test",
                                            "targets": ["alice@acme.test"]})
     assert r.status_code == 200, r.text
-    assert r.json() == {"address": "info@acme.test", "tenant": "acme",
-                        "targets": ["alice@acme.test"], "catch_all": False}
+    assert r.json() == {"address": "info@acme.test", "address_unicode": "info@acme.test",
+                        "tenant": "acme", "targets": ["alice@acme.test"],
+                        "targets_unicode": ["alice@acme.test"], "catch_all": False}
     r = root.post("/api/v1/aliases", json={"address": "info@acme.test",
                                            "targets": ["bob@acme.test", "x@elsewhere.example"]})
     assert r.json()["targets"] == ["alice@acme.test", "bob@acme.test", "x@elsewhere.example"]
@@ -238,3 +239,24 @@ def test_account_import_all_or_none(root: httpx.Client) -> None:
     listed = root.get("/api/v1/accounts", params={"tenant": "imp"}).json()
     assert [a["address"] for a in listed] == ["u0@imp.test", "u1@imp.test", "u2@imp.test"]
     assert root.post("/api/v1/accounts/import", json={"accounts": []}).status_code == 422
+
+
+def test_internationalised_names_both_spellings_in_and_out(root: httpx.Client) -> None:
+    root.post("/api/v1/tenants", json={"name": "buecher", "pool": "1G"}).raise_for_status()
+    r = root.post("/api/v1/domains", json={"tenant": "buecher", "name": "Bücher.example"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["name"], r.json()["name_unicode"]) == ("xn--bcher-kva.example",
+                                                            "bücher.example")
+    r = root.post("/api/v1/accounts", json={"address": "anna@bücher.example",
+                                            "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    assert (r.json()["address"], r.json()["address_unicode"]) == (
+        "anna@xn--bcher-kva.example", "anna@bücher.example")
+    # Either spelling in a path reaches the same account.
+    for path in ("anna@bücher.example", "anna@xn--bcher-kva.example"):
+        assert root.get(f"/api/v1/accounts/{path}").json() == r.json()
+    r = root.get("/api/v1/accounts/jürgen@bücher.example")
+    assert r.status_code == 404 and "jürgen@bücher.example" in r.json()["message"]
+    r = root.post("/api/v1/accounts", json={"address": "jürgen@bücher.example",
+                                            "password": PASSWORD})
+    assert r.status_code == 422 and "SMTPUTF8" in r.json()["message"]

@@ -43,7 +43,7 @@ def test_import_creates_all_with_audit(acme):
     ([NewAccount("a@nowhere.test", "1M", password=PW)], NotFound, "no domain 'nowhere.test'"),
     ([NewAccount("taken@acme.test", "1M", password=PW)], Conflict, "already exists"),
     ([NewAccount(f"x{i}@acme.test", "1M", password_hash="{BLF-CRYPT}$2y$05$x")
-      for i in range(50)], QuotaExceeded, "may have 50 accounts"),
+      for i in range(50)], QuotaExceeded, "limit of 50 accounts; it has 1 and this adds 50"),
     ([], InvalidInput, "no rows"),
 ])
 def test_import_refuses_whole_batch(acme, rows, error, fragment):

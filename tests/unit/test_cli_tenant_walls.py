@@ -43,6 +43,8 @@ from zenmail.directory.context import Ctx
 OUT_OF_WALK = {
     "init": "creates the state directory and the schema; reads and changes no tenant's data",
     "config": "prints this installation's settings, which belong to no tenant",
+    "db status": "reports the schema's revision, which belongs to no tenant",
+    "db upgrade": "migrates the whole database's schema; reads and changes no tenant's data",
     "serve": "runs the REST API, whose every endpoint test_api_tenant_walls.py walks",
     "up": "starts this machine's daemons",
     "down": "stops this machine's daemons",
@@ -276,10 +278,12 @@ def test_commands_outside_the_walk_refuse_as(
 
     for target in ("zenmail.stack.manager.up", "zenmail.stack.manager.down",
                    "zenmail.stack.manager.status", "zenmail.demo.run_demo",
-                   "zenmail.cli.setup.init_state", "uvicorn.run"):
+                   "zenmail.cli.setup.init_state", "uvicorn.run",
+                   "zenmail.db.Database.migrate", "zenmail.db.Database.schema_state"):
         monkeypatch.setattr(target, must_not_run)
     state = tmp_path / "fresh"
-    for argv in (["--as", "it@b.test", name], [name, "--as", "it@b.test"]):
+    words = name.split()
+    for argv in (["--as", "it@b.test", *words], [*words, "--as", "it@b.test"]):
         r = invoke_in(state, *argv)
         assert r.code == 2, (argv, r.stderr)
         lines = r.stderr.splitlines()

@@ -5,31 +5,48 @@ space before any of them commits.
 """
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
-from zenmail.directory import accounts, domains, quota, tenants
+from zenmail.directory import accounts, auditlog, domains, quota, tenants
+from zenmail.directory.views import PoolInfo
 from zenmail.errors import QuotaExceeded
 
 MiB = 1024 ** 2
 PW = "correct horse battery"
+T = TypeVar("T")
 
 
-def run_together(n, fn):
+def run_together(n: int, fn: Callable[[int], T]) -> list[T | QuotaExceeded]:
+    """Call fn(0..n-1) in n threads released at once; each result, or its QuotaExceeded.
+
+    Any other error, or a thread that does not finish, fails the test: a refusal for
+    another reason must not pass as a success (or as a refusal).
+    """
     barrier = threading.Barrier(n)
-    results: list = [None] * n
+    results: list[T | QuotaExceeded | None] = [None] * n
+    unexpected: list[BaseException] = []
 
-    def worker(i):
+    def worker(i: int) -> None:
         barrier.wait()
         try:
             results[i] = fn(i)
         except QuotaExceeded as exc:
             results[i] = exc
+        except BaseException as exc:  # noqa: B036 - reported to the test below
+            unexpected.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
-    return results
+    assert not any(t.is_alive() for t in threads), "a thread did not finish within 60 s"
+    if unexpected:
+        raise AssertionError(f"{len(unexpected)} thread(s) failed unexpectedly") \
+            from unexpected[0]
+    assert all(r is not None for r in results)
+    return [r for r in results if r is not None]
 
 
 def test_parallel_account_creation_never_overshoots_the_pool(ctx):
@@ -64,8 +81,14 @@ def test_parallel_moves_keep_the_total(ctx):
     domains.add(ctx, "acme", "acme.test")
     accounts.add(ctx, "a@acme.test", password=PW, quota="500M")
     accounts.add(ctx, "b@acme.test", password=PW, quota="500M")
-    run_together(16, lambda i: quota.move(ctx, *(("a@acme.test", "b@acme.test") if i % 2
-                                                 else ("b@acme.test", "a@acme.test")), "10M"))
+    results = run_together(16, lambda i: quota.move(
+        ctx, *(("a@acme.test", "b@acme.test") if i % 2 else ("b@acme.test", "a@acme.test")),
+        "10M"))
+    # Every move has room (each side keeps >= 420M), so every one must succeed; the shares
+    # end where they began only because eight went each way.
+    assert sum(isinstance(r, PoolInfo) for r in results) == 16
     pool = quota.pool(ctx, "acme")
     shares = {a.address: a.quota_bytes for a in pool.accounts}
     assert shares == {"a@acme.test": 500 * MiB, "b@acme.test": 500 * MiB}
+    moves = [e for e in auditlog.entries(ctx, limit=100) if e.action == "quota.move"]
+    assert len(moves) == 16

@@ -19,7 +19,6 @@ from typing import Any
 
 import click
 from click.core import ParameterSource
-from sqlalchemy import select
 
 from zenmail.config import Settings, load_settings
 from zenmail.db import Database
@@ -92,15 +91,14 @@ def actor(db: Database, as_admin: str | None) -> Actor:
     user = f"cli:{unix_user()}"
     if as_admin is None:
         return Actor(user)
-    # Read like admins._admin_by_name reads (names are stored lowercased); this lookup belongs
-    # beside admins.authenticate once the directory offers one for names.
-    with db.reading() as s:
-        row = s.execute(select(Admin.name, Admin.tenant_id)
-                        .where(Admin.name == as_admin.strip().lower())).one_or_none()
-    if row is None:
-        raise NotFound(f"no administrator {as_admin!r} to act as (--as / ZENMAIL_AS); "
-                       "`zenmail admin list` shows them")
-    return Actor(name=f"{user} as {row.name}", tenant_id=row.tenant_id)
+    operator = Ctx(db, Actor(user))  # whoever runs the CLI may read the whole directory
+    with operator.reading() as s:
+        admin = operator.get(s, Admin, as_admin)
+        if admin is None:
+            raise NotFound(f"no administrator {as_admin!r} to act as (--as / ZENMAIL_AS); "
+                           "`zenmail admin list` shows them")
+        return Actor(name=f"{user} as {admin.name}", tenant_id=admin.tenant_id,
+                     admin_id=admin.id)
 
 
 # ---------------------------------------------------------------- the shared options

@@ -7,7 +7,7 @@ import click
 from zenmail.cli.app import App, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.directory import quota
-from zenmail.directory.addresses import normalise_address
+from zenmail.directory.names import address_key
 from zenmail.directory.views import PoolInfo
 from zenmail.sizes import format_size
 
@@ -23,7 +23,7 @@ def moved_text(pool: PoolInfo, source: str, target: str) -> str:
     shares = {a.address: a.quota_bytes for a in pool.accounts}
     parts = []
     for given in (source, target):
-        address = normalise_address(given)
+        address = address_key(given)
         if address not in shares:  # the move is committed: report the pool, never fail
             return (f"moved; pool of {pool.tenant}: {format_size(pool.allocated_bytes)} "
                     f"allocated, {format_size(pool.free_bytes)} free")

@@ -16,12 +16,13 @@ from typing import NoReturn
 import click
 
 from zenmail import __version__
-from zenmail.cli import account, admin, alias, audit, domain, quota, setup, stack, tenant
+from zenmail.cli import account, admin, alias, audit, db, domain, quota, setup, stack, tenant
 from zenmail.cli.app import App, Group, as_option, json_option, state_option
 from zenmail.errors import ZenmailError
 
 MODULES: tuple[ModuleType, ...] = (
     setup,    # init, config, serve
+    db,       # db status, db upgrade
     tenant,
     domain,
     account,

@@ -17,6 +17,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from zenmail.errors import StackError
 
@@ -48,7 +49,7 @@ class PgServer:
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         cmd = list(args)
-        kwargs: dict = {"capture_output": True, "text": True}
+        kwargs: dict[str, Any] = {"capture_output": True, "text": True}
         if self._as_root:
             pw = pwd.getpwnam("postgres")
 
@@ -87,14 +88,17 @@ class PgServer:
     def url(self) -> str:
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/postgres"
 
-    def create_database(self, name: str | None = None) -> str:
-        """A new empty database; returns its postgresql:// URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template`; returns its postgresql:// URL.
+
+        A template must have no open connections while it is copied (PostgreSQL's rule).
+        """
         import psycopg
 
         db = name or f"zm_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(self.url.replace("postgresql://", "postgresql://", 1),
-                             autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{db}"')
+        copy = f' TEMPLATE "{template}"' if template else ""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"{copy}')
         return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{db}"
 
     def stop(self) -> None:

@@ -13,11 +13,11 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zenmail.directory.addresses import normalise_address
-from zenmail.directory.context import Actor, Ctx, audit, tenant_by_name
+from zenmail.directory import names
+from zenmail.directory.context import Actor, Ctx, audit
 from zenmail.directory.models import Admin, ApiToken, Tenant, utcnow
 from zenmail.directory.views import AdminInfo, NewToken, TokenInfo
-from zenmail.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from zenmail.errors import Conflict, InvalidInput, PermissionDenied
 
 TOKEN_PREFIX = "zm_"
 
@@ -29,7 +29,8 @@ def _hash(secret: str) -> str:
 def _admin_info(s: Session, a: Admin) -> AdminInfo:
     tenant = (s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id))
               if a.tenant_id else None)
-    return AdminInfo(name=a.name, tenant=tenant, created_at=a.created_at)
+    return AdminInfo(name=a.name, name_unicode=names.address_display(a.name), tenant=tenant,
+                     created_at=a.created_at)
 
 
 def _token_info(t: ApiToken) -> TokenInfo:
@@ -37,20 +38,13 @@ def _token_info(t: ApiToken) -> TokenInfo:
                      revoked=t.revoked_at is not None)
 
 
-def _admin_by_name(s: Session, ctx: Ctx, name: str) -> Admin:
-    admin = s.scalars(select(Admin).where(Admin.name == name.strip().lower())).one_or_none()
-    if admin is None or not (ctx.actor.is_global or admin.tenant_id == ctx.actor.tenant_id):
-        raise NotFound(f"no administrator {name!r}; create one with `zenmail admin add`")
-    return admin
-
-
 def add(ctx: Ctx, name: str, tenant: str | None = None) -> AdminInfo:
     """A global administrator (no tenant) or one scoped to a tenant."""
-    clean = normalise_address(name, "administrator name")
+    clean = names.valid_address(name, "administrator name")
     if tenant is None and not ctx.actor.is_global:
         raise PermissionDenied("only a global administrator may create global administrators")
-    with ctx.db.transaction() as s:
-        scope = tenant_by_name(s, ctx, tenant) if tenant else None
+    with ctx.unit() as s:
+        scope = ctx.find(s, Tenant, tenant) if tenant else None
         if s.scalar(select(Admin.id).where(Admin.name == clean)) is not None:
             raise Conflict(f"administrator {clean!r} already exists")
         admin = Admin(name=clean, tenant_id=scope.id if scope else None)
@@ -62,16 +56,16 @@ def add(ctx: Ctx, name: str, tenant: str | None = None) -> AdminInfo:
 
 
 def list_all(ctx: Ctx) -> list[AdminInfo]:
-    with ctx.db.reading() as s:
+    with ctx.reading() as s:
         stmt = ctx.scoped(select(Admin).order_by(Admin.name), Admin.tenant_id)
         return [_admin_info(s, a) for a in s.scalars(stmt)]
 
 
 def remove(ctx: Ctx, name: str) -> None:
     """Remove an administrator and, with them, every token they had."""
-    with ctx.db.transaction() as s:
-        admin = _admin_by_name(s, ctx, name)
-        if ctx.actor.name == f"api:{admin.name}":
+    with ctx.unit() as s:
+        admin = ctx.find(s, Admin, name)
+        if ctx.actor.admin_id == admin.id:
             raise Conflict("an administrator cannot remove themselves (that would lock out "
                            "the token in use); ask another administrator")
         tokens = s.scalars(select(ApiToken).where(ApiToken.admin_id == admin.id)).all()
@@ -85,8 +79,8 @@ def remove(ctx: Ctx, name: str) -> None:
 def create_token(ctx: Ctx, admin: str, name: str = "default") -> NewToken:
     if not name.strip():
         raise InvalidInput("a token needs a name saying what it is for (e.g. 'billing-sync')")
-    with ctx.db.transaction() as s:
-        owner = _admin_by_name(s, ctx, admin)
+    with ctx.unit() as s:
+        owner = ctx.find(s, Admin, admin)
         secret = secrets.token_urlsafe(32)
         token = ApiToken(admin=owner, name=name.strip(), token_hash=_hash(secret))
         s.add(token)
@@ -97,17 +91,14 @@ def create_token(ctx: Ctx, admin: str, name: str = "default") -> NewToken:
 
 
 def list_tokens(ctx: Ctx) -> list[TokenInfo]:
-    with ctx.db.reading() as s:
+    with ctx.reading() as s:
         stmt = ctx.scoped(select(ApiToken).join(Admin).order_by(ApiToken.id), Admin.tenant_id)
         return [_token_info(t) for t in s.scalars(stmt)]
 
 
 def revoke_token(ctx: Ctx, token_id: int) -> TokenInfo:
-    with ctx.db.transaction() as s:
-        token = s.get(ApiToken, token_id)
-        if token is None or not (ctx.actor.is_global
-                                 or token.admin.tenant_id == ctx.actor.tenant_id):
-            raise NotFound(f"no token {token_id}; `zenmail token list` shows them")
+    with ctx.unit() as s:
+        token = ctx.find(s, ApiToken, token_id)
         if token.revoked_at is None:
             token.revoked_at = utcnow()
             audit(s, ctx, "token.revoke", f"{token.admin.name}#{token.id}", token.admin.tenant_id)
@@ -121,10 +112,10 @@ def authenticate(ctx: Ctx, presented: str) -> Actor | None:
     ident, _, secret = presented.removeprefix(TOKEN_PREFIX).partition("_")
     if not ident.isdigit() or not secret:
         return None
-    with ctx.db.reading() as s:
+    with ctx.reading() as s:
         token = s.get(ApiToken, int(ident))
         if token is None or token.revoked_at is not None:
             return None
         if not hmac.compare_digest(token.token_hash, _hash(secret)):
             return None
-        return Actor(name=f"api:{token.admin.name}", tenant_id=token.admin.tenant_id)
+        return Actor.of_admin(token.admin)

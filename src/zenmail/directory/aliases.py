@@ -5,27 +5,19 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zenmail.directory.addresses import normalise_address, normalise_domain, split
-from zenmail.directory.context import Ctx, audit, tenant_by_name
-from zenmail.directory.domains import domain_by_name
+from zenmail.directory import names, rules
+from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Alias, AliasTarget, Domain, Tenant
 from zenmail.directory.views import AliasInfo
 from zenmail.errors import Conflict, InvalidInput, NotFound
 
 
-def _normalise_source(raw: str) -> tuple[str, str]:
-    """(address as stored, domain). `@example.com` is the domain's catch-all."""
-    text = raw.strip().lower()
-    if text.startswith("@"):
-        domain = normalise_domain(text[1:])
-        return f"@{domain}", domain
-    clean = normalise_address(text, "alias address")
-    return clean, split(clean)[1]
-
-
 def _info(s: Session, a: Alias) -> AliasInfo:
     tenant = s.scalar(select(Tenant.name).where(Tenant.id == a.tenant_id)) or ""
-    return AliasInfo(address=a.address, tenant=tenant, targets=[t.target for t in a.targets],
+    targets = [t.target for t in a.targets]
+    return AliasInfo(address=a.address, address_unicode=names.address_display(a.address),
+                     tenant=tenant, targets=targets,
+                     targets_unicode=[names.address_display(t) for t in targets],
                      catch_all=a.address.startswith("@"))
 
 
@@ -58,7 +50,7 @@ def _check_local_target(s: Session, target: str, tenant_id: int) -> None:
     Targets in other tenants' domains are treated like outside addresses and not looked up,
     so that an alias cannot be used to probe which addresses another tenant has.
     """
-    domain = split(target)[1]
+    domain = names.domain_of(target)
     owner = s.scalar(select(Domain.tenant_id).where(Domain.name == domain))
     if owner != tenant_id:
         return
@@ -66,23 +58,26 @@ def _check_local_target(s: Session, target: str, tenant_id: int) -> None:
               or s.scalar(select(Alias.id).where(Alias.address.in_([target, f"@{domain}"])))
               is not None)
     if not exists:
-        raise NotFound(f"alias target {target!r} is in local domain {domain!r} but no such "
+        raise NotFound(f"alias target {names.address_display(target)!r} is in local domain "
+                       f"{names.domain_display(domain)!r} but no such "
                        "account or alias exists; create it first")
 
 
 def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
     """Create an alias, or add targets to an existing one. Refuses loops and dangling targets."""
-    source, domain_name = _normalise_source(address)
+    source = names.valid_alias_source(address)
     if not targets:
         raise InvalidInput("an alias needs at least one target address")
-    clean_targets = list(dict.fromkeys(normalise_address(t, "alias target") for t in targets))
+    clean_targets = list(dict.fromkeys(names.valid_address(t, "alias target") for t in targets))
     if source in clean_targets:
-        raise Conflict(f"alias {source!r} cannot point to itself")
-    with ctx.db.transaction() as s:
-        domain = domain_by_name(s, ctx, domain_name)
-        if s.scalar(select(Account.id).where(Account.address == source)) is not None:
-            raise Conflict(f"{source!r} is an account; an alias cannot share its address")
-        alias = s.scalars(select(Alias).where(Alias.address == source)).one_or_none()
+        raise Conflict(f"alias {names.address_display(source)!r} cannot point to itself")
+    with ctx.unit() as s:
+        domain = ctx.find(s, Domain, names.domain_of(source))
+        # The same lock as account creation, so an account and an alias cannot both take
+        # one address in two concurrent units (PostgreSQL; SQLite serialises writers anyway).
+        rules.lock_tenant(s, domain.tenant_id)
+        rules.ensure_addresses_free(s, [source], for_alias=True)
+        alias = ctx.get(s, Alias, source)
         before = [t.target for t in alias.targets] if alias else None
         if alias is None:
             alias = Alias(tenant_id=domain.tenant_id, domain_id=domain.id, address=source)
@@ -94,7 +89,8 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
         s.flush()
         loop = _find_loop(_alias_graph(s), source)
         if loop:
-            raise Conflict("alias loop: " + " -> ".join(loop) + "; point one of them at an "
+            raise Conflict("alias loop: " + " -> ".join(map(names.address_display, loop))
+                           + "; point one of them at an "
                            "account instead")
         audit(s, ctx, "alias.add", source, domain.tenant_id,
               before={"targets": before} if before else None,
@@ -103,30 +99,29 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
 
 
 def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AliasInfo]:
-    with ctx.db.reading() as s:
+    with ctx.reading() as s:
         stmt = select(Alias).order_by(Alias.address)
         if tenant:
-            stmt = stmt.where(Alias.tenant_id == tenant_by_name(s, ctx, tenant).id)
+            stmt = stmt.where(Alias.tenant_id == ctx.find(s, Tenant, tenant).id)
         if domain:
-            stmt = stmt.where(Alias.domain_id == domain_by_name(s, ctx, domain).id)
+            stmt = stmt.where(Alias.domain_id == ctx.find(s, Domain, domain).id)
         stmt = ctx.scoped(stmt, Alias.tenant_id)
         return [_info(s, a) for a in s.scalars(stmt)]
 
 
 def remove(ctx: Ctx, address: str, target: str | None = None) -> AliasInfo | None:
     """Remove one target (the alias goes when none is left) or the whole alias."""
-    source, _ = _normalise_source(address)
-    with ctx.db.transaction() as s:
-        alias = s.scalars(select(Alias).where(Alias.address == source)).one_or_none()
-        if alias is None or not ctx.may_see_tenant(alias.tenant_id):
-            raise NotFound(f"no alias {source!r}; `zenmail alias list` shows the aliases")
+    with ctx.unit() as s:
+        alias = ctx.find(s, Alias, address)
+        source = alias.address
         before = [t.target for t in alias.targets]
         if target is not None:
-            clean = normalise_address(target, "alias target")
+            clean = names.address_key(target)
             match = [t for t in alias.targets if t.target == clean]
             if not match:
-                raise NotFound(f"alias {source!r} has no target {clean!r}; its targets are "
-                               + ", ".join(before))
+                raise NotFound(f"alias {names.address_display(source)!r} has no target "
+                               f"{names.address_display(clean)!r}; its targets are "
+                               + ", ".join(map(names.address_display, before)))
             alias.targets.remove(match[0])
         if target is None or not alias.targets:
             audit(s, ctx, "alias.remove", source, alias.tenant_id, before={"targets": before})

@@ -6,17 +6,17 @@ import json
 
 from sqlalchemy import select
 
-from zenmail.directory.context import Ctx, tenant_by_name
+from zenmail.directory.context import Ctx
 from zenmail.directory.models import AuditEntry, Tenant
 from zenmail.directory.views import AuditInfo
 
 
 def entries(ctx: Ctx, tenant: str | None = None, limit: int = 50) -> list[AuditInfo]:
     """Newest first. A tenant administrator sees only their own tenant's entries."""
-    with ctx.db.reading() as s:
+    with ctx.reading() as s:
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(max(1, min(limit, 10000)))
         if tenant:
-            stmt = stmt.where(AuditEntry.tenant_id == tenant_by_name(s, ctx, tenant).id)
+            stmt = stmt.where(AuditEntry.tenant_id == ctx.find(s, Tenant, tenant).id)
         else:
             stmt = ctx.scoped(stmt, AuditEntry.tenant_id)
         names = dict(s.execute(select(Tenant.id, Tenant.name)).all())

@@ -1,35 +1,111 @@
 """Who is acting, against which database: the context every directory use case receives.
 
 Authorization lives here, in the service layer, so that the CLI, the API and the scheduler
-obey the same walls: a tenant administrator resolves only names inside their tenant, and
-anything outside it looks exactly like something that does not exist.
+obey the same walls: `Ctx.find` resolves a name only inside the actor's tenant, and anything
+outside it looks exactly like something that does not exist; `Ctx.scoped` is the one filter
+for listings.
+
+Units of work also live here. A use case opens `ctx.unit()` (or `ctx.reading()` when it only
+reads). If a unit is already open for this context in this thread — an engine such as an
+import or a restore running several use cases as one — the use case joins it instead of
+committing on its own (the idea of Mailman 3's `@transactional`): the outermost unit commits
+or rolls back everything. A joined write runs inside a savepoint, so a use case that fails
+leaves nothing half-written even if the caller catches its error and carries on.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from zenmail.db import Database
-from zenmail.directory.models import AuditEntry, Tenant
+from zenmail.directory import names
+from zenmail.directory.models import (
+    Account,
+    Admin,
+    Alias,
+    ApiToken,
+    AuditEntry,
+    Base,
+    Domain,
+    Tenant,
+)
 from zenmail.directory.passwords import Hasher
-from zenmail.errors import NotFound, PermissionDenied
+from zenmail.errors import InvalidInput, NotFound, PermissionDenied
+
+Row = TypeVar("Row", bound=Base)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """The one on whose behalf a use case runs. `tenant_id` None means global administrator."""
+    """The one on whose behalf a use case runs.
+
+    `name` is what the audit log records ("cli:root", "api:it@acme.example"); `tenant_id`
+    None means a global administrator; `admin_id` is the administrator an API token belongs
+    to (None for the local operator, the demo, tests), so "is this me" compares ids.
+    """
 
     name: str
     tenant_id: int | None = None
+    admin_id: int | None = None
+
+    @classmethod
+    def of_admin(cls, admin: Admin, via: str = "api") -> Actor:
+        return cls(f"{via}:{admin.name}", admin.tenant_id, admin.id)
 
     @property
     def is_global(self) -> bool:
         return self.tenant_id is None
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """How one kind of row is named, whose tenant it is, and what to say when it is missing."""
+
+    column: InstrumentedAttribute[Any]
+    key: Callable[[Any], Any]
+    tenant_of: Callable[[Any], int | None]
+    missing: Callable[[Any], str]
+
+
+def _token_id(raw: int | str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"token id {raw!r} is not a number; `zenmail token list` shows "
+                           "the ids") from None
+
+
+def _no_domain(key: str) -> str:
+    shown = names.domain_display(key)
+    return f"no domain {shown!r}; add it first with `zenmail domain add TENANT {shown}`"
+
+
+# Messages show names as people write them (Unicode domains); the stored key is ASCII.
+_KINDS: dict[type[Base], _Kind] = {
+    Tenant: _Kind(Tenant.name, names.tenant_key, lambda t: t.id,
+                  lambda k: f"no tenant {k!r}; `zenmail tenant list` shows the tenants you "
+                            "manage"),
+    Domain: _Kind(Domain.name, names.domain_key, lambda d: d.tenant_id, _no_domain),
+    Account: _Kind(Account.address, names.address_key, lambda a: a.tenant_id,
+                   lambda k: f"no account {names.address_display(k)!r}; `zenmail account "
+                             "list` shows the accounts"),
+    Alias: _Kind(Alias.address, names.alias_key, lambda a: a.tenant_id,
+                 lambda k: f"no alias {names.address_display(k)!r}; `zenmail alias list` "
+                           "shows the aliases"),
+    Admin: _Kind(Admin.name, names.address_key, lambda a: a.tenant_id,
+                 lambda k: f"no administrator {names.address_display(k)!r}; create one with "
+                           "`zenmail admin add`"),
+    ApiToken: _Kind(ApiToken.id, _token_id, lambda t: t.admin.tenant_id,
+                    lambda k: f"no token {k}; `zenmail token list` shows them"),
+}
 
 
 @dataclass
@@ -37,41 +113,87 @@ class Ctx:
     db: Database
     actor: Actor
     hasher: Hasher = field(default_factory=Hasher)
+    # The unit of work open in each thread: (session, whether it may write).
+    _open: threading.local = field(default_factory=threading.local, init=False, repr=False,
+                                   compare=False)
+
+    # ---------------------------------------------------------------- units of work
+
+    @contextmanager
+    def unit(self) -> Iterator[Session]:
+        """A unit of work that may write: opened here, or joined if one is open already."""
+        joined: tuple[Session, bool] | None = getattr(self._open, "unit", None)
+        if joined is None:
+            with self.db.transaction() as s, self._opened(s, writes=True):
+                yield s
+            return
+        session, writes = joined
+        if not writes:
+            # SQLite would have to upgrade a plain BEGIN to a write lock mid-way, which can
+            # fail with "database is locked" under load; so the outer unit must be a writer.
+            raise RuntimeError("a use case that writes was called inside ctx.reading(); open "
+                               "the outer unit with ctx.unit()")
+        with session.begin_nested():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit: joins any open unit (seeing its changes), else a snapshot."""
+        joined: tuple[Session, bool] | None = getattr(self._open, "unit", None)
+        if joined is not None:
+            yield joined[0]
+            return
+        with self.db.reading() as s, self._opened(s, writes=False):
+            yield s
+
+    @contextmanager
+    def _opened(self, session: Session, *, writes: bool) -> Iterator[None]:
+        self._open.unit = (session, writes)
+        try:
+            yield
+        finally:
+            self._open.unit = None
+
+    # ---------------------------------------------------------------- the tenant wall
 
     def require_global(self, what: str) -> None:
         if not self.actor.is_global:
             raise PermissionDenied(f"only a global administrator may {what}; ask your hosting "
                                    "provider")
 
-    def may_see_tenant(self, tenant_id: int) -> bool:
+    def may_see_tenant(self, tenant_id: int | None) -> bool:
+        """Global rows (tenant None, e.g. global administrators) only for global actors."""
         return self.actor.is_global or self.actor.tenant_id == tenant_id
+
+    def get(self, s: Session, model: type[Row], key: str | int, *,
+            lock: bool = False) -> Row | None:
+        """The row of `model` named `key` in any accepted spelling, if the actor may see it.
+
+        `lock` holds the row until the unit of work ends (`SELECT … FOR UPDATE`).
+        """
+        kind = _KINDS[model]
+        stmt = select(model).where(kind.column == kind.key(key))
+        if lock:
+            stmt = stmt.with_for_update()
+        row = s.scalars(stmt).one_or_none()
+        if row is None or not self.may_see_tenant(kind.tenant_of(row)):
+            return None
+        return row
+
+    def find(self, s: Session, model: type[Row], key: str | int, *,
+             lock: bool = False) -> Row:
+        """As `get`, but NotFound — the same answer for "missing" and "outside your tenant"."""
+        row = self.get(s, model, key, lock=lock)
+        if row is None:
+            kind = _KINDS[model]
+            raise NotFound(kind.missing(kind.key(key)))
+        return row
 
     def scoped(self, stmt: Select[Any], tenant_column: Any) -> Select[Any]:
         """`stmt` limited to the actor's tenant: the one filter every listing goes through."""
         if self.actor.is_global:
             return stmt
         return stmt.where(tenant_column == self.actor.tenant_id)
-
-
-def tenant_by_name(s: Session, ctx: Ctx, name: str, *, lock: bool = False) -> Tenant:
-    """The tenant called `name`, if the actor may see it; `lock` holds its row until commit."""
-    stmt = select(Tenant).where(Tenant.name == name.strip().lower())
-    if lock:
-        stmt = stmt.with_for_update()
-    tenant = s.scalars(stmt).one_or_none()
-    if tenant is None or not ctx.may_see_tenant(tenant.id):
-        raise NotFound(f"no tenant {name!r}; `zenmail tenant list` shows the tenants you manage")
-    return tenant
-
-
-def count_rows(s: Session, model: Any, *where: Any) -> int:
-    """How many rows of `model` match `where` (e.g. a tenant's accounts)."""
-    return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def lock_tenant(s: Session, tenant_id: int) -> Tenant:
-    """Hold the tenant's row so concurrent changes to its pool are serialised (PostgreSQL)."""
-    return s.scalars(select(Tenant).where(Tenant.id == tenant_id).with_for_update()).one()
 
 
 def audit(s: Session, ctx: Ctx, action: str, target: str, tenant_id: int | None,

@@ -95,6 +95,9 @@ class Account(Base):
                                                  onupdate=utcnow)
 
     domain: Mapped[Domain] = relationship()
+    # Many-to-one by primary key: read from the session's identity map when the tenant is
+    # already loaded (it usually is, locked), so views cost no extra query.
+    tenant: Mapped[Tenant] = relationship()
 
 
 class Alias(Base):

@@ -49,6 +49,6 @@ def check_imported_hash(stored: str) -> str:
     return stored
 
 
-def generate_password(words: int = 4) -> str:
+def generate_password() -> str:
     """A random password for demo accounts: 20 url-safe characters."""
     return secrets.token_urlsafe(15)[:20]

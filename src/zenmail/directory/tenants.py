@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import re
-
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from zenmail.directory.context import Ctx, audit, count_rows, tenant_by_name
+from zenmail.directory import names
+from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Admin, Alias, Domain, Tenant
+from zenmail.directory.rules import allocated_bytes, count_rows
 from zenmail.directory.views import TenantInfo
 from zenmail.errors import Conflict, InvalidInput
 from zenmail.sizes import format_size, parse_size
-
-_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-def _check_name(name: str) -> str:
-    clean = name.strip().lower()
-    if not _NAME.match(clean):
-        raise InvalidInput(f"tenant name {name!r} must be 1-63 letters, digits or hyphens, "
-                           "not starting or ending with a hyphen (e.g. acme-corp)")
-    return clean
-
 
 MAX_ACCOUNTS_LIMIT = 1_000_000
 
@@ -34,11 +23,6 @@ def _check_max_accounts(max_accounts: int | None) -> None:
                            f"{MAX_ACCOUNTS_LIMIT:,}, or no limit")
 
 
-def allocated_bytes(s: Session, tenant_id: int) -> int:
-    return int(s.scalar(select(func.coalesce(func.sum(Account.quota_bytes), 0))
-                        .where(Account.tenant_id == tenant_id)) or 0)
-
-
 def info(s: Session, tenant: Tenant) -> TenantInfo:
     domains = s.scalars(select(Domain.name).where(Domain.tenant_id == tenant.id)
                         .order_by(Domain.name)).all()
@@ -46,15 +30,16 @@ def info(s: Session, tenant: Tenant) -> TenantInfo:
     return TenantInfo(name=tenant.name, pool_bytes=tenant.pool_bytes,
                       allocated_bytes=allocated_bytes(s, tenant.id),
                       max_accounts=tenant.max_accounts, accounts=count, domains=list(domains),
+                      domains_unicode=[names.domain_display(d) for d in domains],
                       created_at=tenant.created_at)
 
 
 def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -> TenantInfo:
     ctx.require_global("create tenants")
-    clean = _check_name(name)
+    clean = names.valid_tenant_name(name)
     pool_bytes = parse_size(pool)
     _check_max_accounts(max_accounts)
-    with ctx.db.transaction() as s:
+    with ctx.unit() as s:
         if s.scalar(select(Tenant.id).where(Tenant.name == clean)) is not None:
             raise Conflict(f"tenant {clean!r} already exists; choose another name")
         tenant = Tenant(name=clean, pool_bytes=pool_bytes, max_accounts=max_accounts)
@@ -69,22 +54,22 @@ def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -
 
 
 def list_all(ctx: Ctx) -> list[TenantInfo]:
-    with ctx.db.reading() as s:
+    with ctx.reading() as s:
         stmt = ctx.scoped(select(Tenant).order_by(Tenant.name), Tenant.id)
         return [info(s, t) for t in s.scalars(stmt)]
 
 
 def show(ctx: Ctx, name: str) -> TenantInfo:
-    with ctx.db.reading() as s:
-        return info(s, tenant_by_name(s, ctx, name))
+    with ctx.reading() as s:
+        return info(s, ctx.find(s, Tenant, name))
 
 
 def set_pool(ctx: Ctx, name: str, pool: str | int) -> TenantInfo:
     """Change the pool; refuses to go below what the accounts already hold."""
     ctx.require_global("change a tenant's storage pool")
     new = parse_size(pool)
-    with ctx.db.transaction() as s:
-        tenant = tenant_by_name(s, ctx, name, lock=True)
+    with ctx.unit() as s:
+        tenant = ctx.find(s, Tenant, name, lock=True)
         used = allocated_bytes(s, tenant.id)
         if new < used:
             raise Conflict(
@@ -102,8 +87,8 @@ def set_pool(ctx: Ctx, name: str, pool: str | int) -> TenantInfo:
 def set_max_accounts(ctx: Ctx, name: str, max_accounts: int | None) -> TenantInfo:
     ctx.require_global("change a tenant's limits")
     _check_max_accounts(max_accounts)
-    with ctx.db.transaction() as s:
-        tenant = tenant_by_name(s, ctx, name, lock=True)
+    with ctx.unit() as s:
+        tenant = ctx.find(s, Tenant, name, lock=True)
         count = count_rows(s, Account, Account.tenant_id == tenant.id)
         if max_accounts is not None and max_accounts < count:
             raise Conflict(f"tenant {tenant.name!r} already has {count} accounts; the limit "
@@ -119,8 +104,8 @@ def set_max_accounts(ctx: Ctx, name: str, max_accounts: int | None) -> TenantInf
 def remove(ctx: Ctx, name: str) -> None:
     """Remove an empty tenant; refuses while it still owns domains (nothing is lost by accident)."""
     ctx.require_global("remove tenants")
-    with ctx.db.transaction() as s:
-        tenant = tenant_by_name(s, ctx, name, lock=True)
+    with ctx.unit() as s:
+        tenant = ctx.find(s, Tenant, name, lock=True)
         counts = {
             "domains": count_rows(s, Domain, Domain.tenant_id == tenant.id),
             "accounts": count_rows(s, Account, Account.tenant_id == tenant.id),

@@ -1,4 +1,10 @@
-"""What use cases return: plain, typed records that the CLI prints and the API serialises."""
+"""What use cases return: plain, typed records that the CLI prints and the API serialises.
+
+Domains and addresses appear twice: `name`/`address` is the stored, ASCII form (IDNA
+A-labels) that scripts can compare and pass back, and the daemons use; `…_unicode` is the
+same name as people write and should read it. They differ only for internationalised
+domains.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 
+@dataclass
 class View:
     def to_dict(self) -> dict[str, Any]:
         def conv(v: Any) -> Any:
@@ -18,7 +25,7 @@ class View:
                 return {k: conv(x) for k, x in v.items()}
             return v
 
-        return {k: conv(v) for k, v in asdict(self).items()}  # type: ignore[call-overload]
+        return {k: conv(v) for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -29,12 +36,14 @@ class TenantInfo(View):
     max_accounts: int | None
     accounts: int
     domains: list[str]
+    domains_unicode: list[str]
     created_at: datetime
 
 
 @dataclass
 class DomainInfo(View):
     name: str
+    name_unicode: str
     tenant: str
     accounts: int
     created_at: datetime
@@ -43,6 +52,7 @@ class DomainInfo(View):
 @dataclass
 class AccountInfo(View):
     address: str
+    address_unicode: str
     tenant: str
     display_name: str
     quota_bytes: int
@@ -54,6 +64,7 @@ class AccountInfo(View):
 @dataclass
 class PoolAccount(View):
     address: str
+    address_unicode: str
     quota_bytes: int
 
 
@@ -69,14 +80,17 @@ class PoolInfo(View):
 @dataclass
 class AliasInfo(View):
     address: str
+    address_unicode: str
     tenant: str
     targets: list[str]
+    targets_unicode: list[str]
     catch_all: bool
 
 
 @dataclass
 class AdminInfo(View):
     name: str
+    name_unicode: str
     tenant: str | None
     created_at: datetime
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from zenmail.config import Settings
 from zenmail.db import Database
-from zenmail.errors import InvalidInput, StackError, ZenmailError
+from zenmail.errors import StackError, ZenmailError
 from zenmail.stack import generations
 from zenmail.stack.base import Service
 from zenmail.stack.dbconf import from_url, share_sqlite
@@ -95,11 +95,11 @@ def _require_system(stack: Stack) -> None:
 
 
 def _require_schema(settings: Settings) -> None:
+    """Every node checks; only `zenmail init` / `zenmail db upgrade` migrate, so nodes never
+    race to change one database's schema."""
     db = Database(settings.db_url)
     try:
-        if not db.is_initialised():
-            raise InvalidInput("the directory database has no schema yet; run `zenmail init` "
-                               "first")
+        db.ensure_current()
     finally:
         db.dispose()
 

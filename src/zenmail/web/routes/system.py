@@ -33,7 +33,7 @@ def health(db: Annotated[Database, Depends(database)]) -> Health:
         log.error("health check: database unreachable: %s", exc)
         # The driver's text can name hosts and users; it goes to the log, not to anonymous
         # callers of a public endpoint.
-        raise StackError("the directory database is unreachable; check database_url and that "
+        raise StackError("the directory database is unreachable; check [database] url and that "
                          "the database server runs (details in the server log)") from exc
     if not ready:
         raise StackError("the directory database has no schema yet; run `zenmail init`")

@@ -1,0 +1,109 @@
+"""The directory's rules, as functions on an open session.
+
+Every use case that could break a rule calls the one function here that checks it, whatever
+the way in (one account, an import of thousands, later a migration or a restore). They
+assume the caller holds the locks the rule needs: `lock_tenant` before any pool or
+account-count check, so concurrent units cannot both see the same free space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from zenmail.directory.models import Account, Alias, Domain, Tenant
+from zenmail.directory.names import address_display, domain_display
+from zenmail.errors import Conflict, InvalidInput, QuotaExceeded
+from zenmail.sizes import format_size
+
+MIN_QUOTA = 1024 * 1024  # Dovecot reads a 0 limit as "unlimited": never write one.
+_CHUNK = 500  # names per IN (...) lookup: well under SQLite's parameter limit
+
+
+def count_rows(s: Session, model: Any, *where: Any) -> int:
+    """How many rows of `model` match `where` (e.g. a tenant's accounts)."""
+    return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def allocated_bytes(s: Session, tenant_id: int) -> int:
+    """The sum of the tenant's account quotas: what its pool has handed out."""
+    return int(s.scalar(select(func.coalesce(func.sum(Account.quota_bytes), 0))
+                        .where(Account.tenant_id == tenant_id)) or 0)
+
+
+def lock_tenant(s: Session, tenant_id: int) -> Tenant:
+    """Hold the tenant's row so concurrent changes to its pool are serialised (PostgreSQL).
+
+    On SQLite a writing unit already holds the database's write lock (BEGIN IMMEDIATE).
+    """
+    return s.scalars(select(Tenant).where(Tenant.id == tenant_id).with_for_update()).one()
+
+
+def check_quota_size(quota: int) -> int:
+    if quota < MIN_QUOTA:
+        raise InvalidInput(f"quota {format_size(quota)} is below the minimum of "
+                           f"{format_size(MIN_QUOTA)}; disable the account instead of "
+                           "giving it no space")
+    return quota
+
+
+def ensure_fits(s: Session, tenant: Tenant, extra: int) -> None:
+    """Raise QuotaExceeded unless `extra` more bytes fit in the (locked) tenant's pool."""
+    free = tenant.pool_bytes - allocated_bytes(s, tenant.id)
+    if extra > free:
+        raise QuotaExceeded(
+            f"tenant {tenant.name!r} has {format_size(free)} free in its pool of "
+            f"{format_size(tenant.pool_bytes)}; {format_size(extra)} more does not fit "
+            f"(short by {format_size(extra - free)}). Lower another account's quota, move "
+            "quota (zenmail quota move) or enlarge the pool (zenmail tenant set-pool)")
+
+
+def ensure_room_for_accounts(s: Session, tenant: Tenant, adding: int) -> None:
+    """Raise QuotaExceeded unless the (locked) tenant may have `adding` more accounts."""
+    if tenant.max_accounts is None:
+        return
+    have = count_rows(s, Account, Account.tenant_id == tenant.id)
+    if have + adding > tenant.max_accounts:
+        raise QuotaExceeded(
+            f"tenant {tenant.name!r} has a limit of {tenant.max_accounts} accounts; it has "
+            f"{have} and this adds {adding}. Raise the limit (zenmail tenant set-max-accounts) "
+            "or remove accounts")
+
+
+def ensure_domain_of(domain: Domain, tenant: Tenant) -> None:
+    """A name given together with a tenant must be in one of that tenant's domains."""
+    if domain.tenant_id != tenant.id:
+        raise Conflict(f"domain {domain_display(domain.name)!r} belongs to another tenant, not "
+                       f"{tenant.name!r}; use one of {tenant.name!r}'s domains")
+
+
+def _one_of(column: Any, values: Sequence[str]) -> Any:
+    # `=` for the common single value: an IN list is compiled anew for every call.
+    return column == values[0] if len(values) == 1 else column.in_(values)
+
+
+def ensure_addresses_free(s: Session, addresses: Sequence[str], *,
+                          for_alias: bool = False) -> None:
+    """No account, and for a new account no alias either, has any of these addresses.
+
+    An alias may gain targets, so `for_alias` only refuses addresses held by accounts.
+    """
+    for start in range(0, len(addresses), _CHUNK):
+        chunk = addresses[start:start + _CHUNK]
+        account = s.scalars(select(Account.address).where(_one_of(Account.address, chunk))
+                            .order_by(Account.address)).first()
+        if account is not None:
+            if for_alias:
+                raise Conflict(f"{address_display(account)!r} is an account; an alias cannot "
+                               "share its address")
+            raise Conflict(f"account {address_display(account)!r} already exists")
+        if for_alias:
+            continue
+        alias = s.scalars(select(Alias.address).where(_one_of(Alias.address, chunk))
+                          .order_by(Alias.address)).first()
+        if alias is not None:
+            raise Conflict(f"{address_display(alias)!r} is already an alias; remove the alias "
+                           "first (zenmail alias remove) or choose another address")
