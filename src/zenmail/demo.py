@@ -177,7 +177,7 @@ def usable_state(settings: Settings) -> Settings:
     sqlite = from_url(settings.db_url).sqlite_path if settings.database.url else None
     if sqlite is not None and blocking_parent(sqlite) is not None:
         raise StackError(f"the SQLite database {sqlite} lies where the mail daemons cannot "
-                         "read it; move it, or leave database_url empty")
+                         "read it; move it, or leave [database] url empty")
     return settings.model_copy(update={"state_dir": FALLBACK_STATE})
 
 

@@ -221,7 +221,7 @@ def test_health_reports_an_unreachable_database(tmp_path: Path) -> None:
     try:
         r = httpx.get(srv.url + "/api/v1/health", timeout=30)
         status, code, message = error_of(r)
-        assert (status, code) == (503, "stack_error") and "database_url" in message
+        assert (status, code) == (503, "stack_error") and "[database] url" in message
         assert "hunter2" not in r.text
         status, code, _ = error_of(httpx.get(srv.url + "/api/v1/tenants", timeout=30,
                                              headers={"Authorization": "Bearer zm_1_x"}))

@@ -45,7 +45,7 @@ def names(out: str) -> list[str]:
 
 # ---------------------------------------------------------------- --state / --json / --as
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # option parsing only
+@pytest.mark.parametrize("migrated_db_url", ["sqlite"], indirect=True)  # option parsing only
 def test_state_and_json_at_the_root_or_after_the_command(
         zenmail: Invoke, seeded: dict[str, str], database: Database, tmp_path: Path) -> None:
     state = write_state(tmp_path / "other", database)
@@ -57,7 +57,7 @@ def test_state_and_json_at_the_root_or_after_the_command(
         "tenant-a", "tenant-b"]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_db_url", ["sqlite"], indirect=True)
 def test_as_at_the_root_after_the_command_or_from_the_environment(
         zenmail: Invoke, seeded: dict[str, str]) -> None:
     admin = seeded["admin"]
@@ -75,7 +75,7 @@ def test_as_at_the_root_after_the_command_or_from_the_environment(
     assert names(out.stdout) == ["tenant-a", "tenant-b"]
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_db_url", ["sqlite"], indirect=True)
 def test_an_unknown_admin_is_a_one_line_error(zenmail: Invoke, seeded: dict[str, str]) -> None:
     for argv, env in ((["--as", "nobody@b.test", "tenant", "list"], None),
                       (["account", "list"], {"ZENMAIL_AS": "nobody@b.test"})):
@@ -96,7 +96,7 @@ def test_changes_made_with_as_name_both_people_in_the_audit_log(
     assert auditlog.entries(ctx, limit=1)[0].actor == f"cli:{unix_user()}"
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_db_url", ["sqlite"], indirect=True)
 def test_json_at_the_root_of_a_command_that_prints_no_data_is_refused(
         zenmail: Invoke, ctx: Ctx, seeded: dict[str, str]) -> None:
     out = zenmail("--json", "account", "disable", seeded["bob"])
@@ -107,7 +107,7 @@ def test_json_at_the_root_of_a_command_that_prints_no_data_is_refused(
 
 # ---------------------------------------------------------------- what moved to services
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("migrated_db_url", ["sqlite"], indirect=True)
 def test_quota_move_reports_the_accounts_whatever_case_and_spaces_were_typed(
         zenmail: Invoke, seeded: dict[str, str]) -> None:
     out = zenmail("quota", "move", "  ALICE@b.test ", "Bob@B.Test\t", "512M")
@@ -117,7 +117,8 @@ def test_quota_move_reports_the_accounts_whatever_case_and_spaces_were_typed(
 
 def test_quota_move_report_never_fails_after_the_move() -> None:
     pool = PoolInfo(tenant="t", pool_bytes=3 * 1024**3, allocated_bytes=2 * 1024**3,
-                    free_bytes=1024**3, accounts=[PoolAccount("x@t.test", 2 * 1024**3)])
+                    free_bytes=1024**3,
+                    accounts=[PoolAccount("x@t.test", "x@t.test", 2 * 1024**3)])
     assert moved_text(pool, "X@T.test", "x@t.test") == ("moved; x@t.test: 2 GiB, "
                                                         "x@t.test: 2 GiB")
     # An account the pool does not list (it cannot happen today): the pool, not a traceback.

@@ -38,7 +38,7 @@ def from_url(url: str) -> DbConf:
     if u.get_backend_name() == "sqlite":
         if not u.database or u.database == ":memory:":
             raise InvalidInput("the mail daemons need a SQLite file, not an in-memory database; "
-                               "leave database_url empty to use STATE/db/directory.db")
+                               "leave [database] url empty to use STATE/db/directory.db")
         path = Path(u.database).resolve()
         return DbConf("sqlite", f"dbpath = {path}", "sqlite", str(path), path)
     if u.get_backend_name() == "postgresql":
