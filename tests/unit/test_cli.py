@@ -161,3 +161,16 @@ def test_schema_is_migrated_only_on_request(run):
     after = json.loads(run("db", "status", "--json").stdout)
     assert after["current"] is True and after["revision"] == after["needed"] == before["needed"]
     run("tenant", "add", "acme", "--pool", "1G")
+
+
+def test_internationalised_names_are_shown_in_unicode_beside_the_ascii_form(run_acme):
+    run_acme("domain", "add", "acme", "bücher.example")
+    run_acme("account", "add", "anna@BÜCHER.example", "--password-stdin",
+             stdin="correct horse battery\n")
+    assert "bücher.example (xn--bcher-kva.example)" in run_acme("domain", "list").stdout
+    shown = run_acme("account", "show", "anna@xn--bcher-kva.example").stdout
+    assert "address:   anna@bücher.example (anna@xn--bcher-kva.example)" in shown
+    assert "anna@bücher.example" in run_acme("account", "list").stdout
+    data = json.loads(run_acme("account", "show", "anna@bücher.example", "--json").stdout)
+    assert data["address"] == "anna@xn--bcher-kva.example"  # scripts get the stored form
+    assert data["address_unicode"] == "anna@bücher.example"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from zenmail.cli.app import App, Group, pass_app
-from zenmail.cli.output import emit, read_password, table
+from zenmail.cli.output import emit, person, read_password, table
 from zenmail.directory import accounts, bulk, quota
 from zenmail.directory.views import AccountInfo
 from zenmail.sizes import format_size
@@ -19,7 +19,7 @@ _password_stdin = click.option("--password-stdin", is_flag=True,
 
 
 def _text(a: AccountInfo) -> None:
-    click.echo(f"address:   {a.address}")
+    click.echo(f"address:   {person(a.address, a.address_unicode)}")
     click.echo(f"name:      {a.display_name or '-'}")
     click.echo(f"tenant:    {a.tenant}")
     click.echo(f"quota:     {format_size(a.quota_bytes)}")
@@ -72,7 +72,7 @@ def list_(app: App, tenant: str | None, domain: str | None) -> None:
     """The accounts, with tenant, quota and state."""
     rows = accounts.list_all(app.ctx(), tenant, domain)
     emit(app, rows, lambda: table(
-        [(a.address, a.tenant, format_size(a.quota_bytes), "yes" if a.enabled else "no",
+        [(a.address_unicode, a.tenant, format_size(a.quota_bytes), "yes" if a.enabled else "no",
           a.display_name) for a in rows], ["ADDRESS", "TENANT", "QUOTA", "ENABLED", "NAME"]))
 
 

@@ -28,8 +28,9 @@ def add(app: App, address: str, targets: tuple[str, ...]) -> None:
 def list_(app: App, tenant: str | None, domain: str | None) -> None:
     """The aliases and their targets."""
     rows = aliases.list_all(app.ctx(), tenant, domain)
-    emit(app, rows, lambda: table([(a.address, a.tenant, ", ".join(a.targets)) for a in rows],
-                                  ["ALIAS", "TENANT", "TARGETS"]))
+    emit(app, rows, lambda: table(
+        [(a.address_unicode, a.tenant, ", ".join(a.targets_unicode)) for a in rows],
+        ["ALIAS", "TENANT", "TARGETS"]))
 
 
 @group.command("remove")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from zenmail.cli.app import App, Group, pass_app
-from zenmail.cli.output import emit, table
+from zenmail.cli.output import emit, person, table
 from zenmail.directory import domains
 
 group = Group("domain", help="Mail domains, each owned by one tenant.")
@@ -27,8 +27,9 @@ def add(app: App, tenant: str, domain: str) -> None:
 def list_(app: App, tenant: str | None) -> None:
     """The domains, with their tenant and number of accounts."""
     rows = domains.list_all(app.ctx(), tenant)
-    emit(app, rows, lambda: table([(d.name, d.tenant, d.accounts) for d in rows],
-                                  ["DOMAIN", "TENANT", "ACCOUNTS"]))
+    emit(app, rows, lambda: table(
+        [(person(d.name, d.name_unicode), d.tenant, d.accounts) for d in rows],
+        ["DOMAIN", "TENANT", "ACCOUNTS"]))
 
 
 @group.command("remove")

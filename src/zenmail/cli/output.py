@@ -56,3 +56,9 @@ def read_password(from_stdin: bool) -> str:
 def safe_url(url: str) -> str:
     """A database URL fit to print: the password replaced by ***."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def person(canonical: str, unicode: str) -> str:
+    """A name as people read it: Unicode, with the ASCII form the mail servers use beside
+    it when the two differ (`user@bücher.example (user@xn--bcher-kva.example)`)."""
+    return unicode if unicode == canonical else f"{unicode} ({canonical})"

@@ -52,7 +52,7 @@ def show(app: App, tenant: str) -> None:
     def text() -> None:
         click.echo(f"pool {format_size(p.pool_bytes)}: {format_size(p.allocated_bytes)} "
                    f"allocated, {format_size(p.free_bytes)} free")
-        table([(a.address, format_size(a.quota_bytes)) for a in p.accounts],
+        table([(a.address_unicode, format_size(a.quota_bytes)) for a in p.accounts],
               ["ACCOUNT", "QUOTA"])
 
     emit(app, p, text)

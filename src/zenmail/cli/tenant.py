@@ -19,7 +19,7 @@ def _text(t: TenantInfo) -> None:
                f"allocated, {format_size(t.pool_bytes - t.allocated_bytes)} free)")
     limit = t.max_accounts if t.max_accounts is not None else "no limit"
     click.echo(f"accounts:  {t.accounts} (max: {limit})")
-    click.echo(f"domains:   {', '.join(t.domains) or '(none)'}")
+    click.echo(f"domains:   {', '.join(t.domains_unicode) or '(none)'}")
 
 
 @group.command("add")
@@ -40,7 +40,7 @@ def list_(app: App) -> None:
     rows = tenants.list_all(app.ctx())
     emit(app, rows, lambda: table(
         [(t.name, format_size(t.pool_bytes), format_size(t.allocated_bytes), t.accounts,
-          ",".join(t.domains)) for t in rows],
+          ",".join(t.domains_unicode)) for t in rows],
         ["TENANT", "POOL", "ALLOCATED", "ACCOUNTS", "DOMAINS"]))
 
 
