@@ -58,7 +58,13 @@ class DatabaseSettings(_Section):
                      "SQLite file in the state directory. Production: "
                      "postgresql://user:pass@host/db")
 
-    @field_validator("url")
+    mail_url: str = Field("", description="What Postfix and Dovecot connect with. Empty: "
+                          "with PostgreSQL, a role `<database>_mail` that zenmail creates and "
+                          "keeps able to SELECT only the columns the mail lookups read (needs "
+                          "CREATEROLE); with SQLite, the database file itself. Set it to a "
+                          "role you manage yourself (docs/security.md lists the columns).")
+
+    @field_validator("url", "mail_url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
         if v and not v.startswith(("sqlite", "postgresql")):

@@ -18,7 +18,7 @@ from zenmail.directory import lookups
 from zenmail.errors import StackError
 from zenmail.stack import proc
 from zenmail.stack.base import Service, run
-from zenmail.stack.dbconf import from_url
+from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import (
     ensure_dir,
     ensure_secret,
@@ -86,7 +86,7 @@ class Dovecot(Service):
 
     def render(self, directory: Path) -> None:
         p = self.plan
-        db = from_url(self.settings.db_url)
+        db = from_url(daemons_url(self.settings, self.layout))
         cert, key = certificate_paths(self.settings)
         submit_host, submit_port = smtp_host(self.stack.endpoint("submit"))
         values: dict[str, object] = {

@@ -22,7 +22,7 @@ from zenmail.directory import lookups
 from zenmail.errors import InvalidInput
 from zenmail.stack import proc
 from zenmail.stack.base import Service, run
-from zenmail.stack.dbconf import from_url
+from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import ensure_dir, render, template, write_atomic
 from zenmail.stack.ports import Port, family, is_wildcard
 from zenmail.stack.tls import certificate_paths, fingerprint
@@ -143,7 +143,7 @@ class Postfix(Service):
 
     def render(self, directory: Path) -> None:
         p = self.plan
-        db = from_url(self.settings.db_url)
+        db = from_url(daemons_url(self.settings, self.layout))
         cert, key = certificate_paths(self.settings)
         # IPv4 always: the loopback listener for Dovecot's mail is on 127.0.0.1.
         families = {family(a) for a in p.listen} | {family("127.0.0.1")}
