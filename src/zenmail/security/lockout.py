@@ -46,7 +46,7 @@ from zenmail.db import Database
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, AuditEntry
 from zenmail.directory.views import View
-from zenmail.errors import InvalidInput, NotFound, StackError
+from zenmail.errors import InvalidInput, StackError
 
 PREFIX = "zm:lockout|"
 Kind = Literal["pair", "client", "account"]
@@ -393,36 +393,33 @@ def locks(ctx: Ctx, guard: Guard) -> list[LockInfo]:
     found = guard.locks()
     if ctx.actor.is_global:
         return found
-    with ctx.db.reading() as s:
-        mine = set(s.scalars(select(Account.address)
-                             .where(Account.tenant_id == ctx.actor.tenant_id)))
+    with ctx.reading() as s:
+        mine = set(s.scalars(ctx.scoped(select(Account.address), Account.tenant_id)))
     return [lk for lk in found if lk.account in mine]
 
 
 def unlock(ctx: Ctx, guard: Guard, account: str | None = None,
            client: str | None = None) -> list[LockInfo]:
-    """Lift the lockouts of an account (every address), of a client address (global
+    """Lift the lockouts of an account (at every address), of a client address (global
     administrators only), or of one account at one address; audited. Returns what was lifted
-    (possibly nothing: unlocking twice is no error)."""
+    (possibly nothing: unlocking twice is no error). A tenant administrator names only its
+    own accounts; a global one may name any login, existing or not (guessers try both)."""
     if account is None and client is None:
         raise InvalidInput("name an account, a client address, or both")
-    name = account.strip().lower() if account else None
     where = client_id(client) if client else None
     if client and not where:
         raise InvalidInput(f"{client!r} is not an IPv4 or IPv6 address")
-    if name is None:
+    if account is None:
         ctx.require_global("unlock a client address")
-    tenant: int | None = None
-    if name is not None:
-        with ctx.db.reading() as s:
-            acc = s.scalars(select(Account).where(Account.address == name)).one_or_none()
-        if acc is not None:
-            tenant = acc.tenant_id
-        if (acc is None and not ctx.actor.is_global) or (
-                acc is not None and not ctx.may_see_tenant(acc.tenant_id)):
-            raise NotFound(f"no account {name!r}; `zenmail account list` shows yours")
-    lifted = guard.lift(name, where)
-    with ctx.db.transaction() as s:
+    with ctx.unit() as s:
+        name: str | None = None
+        tenant: int | None = None
+        if account is not None:
+            found = ctx.get(s, Account, account) if ctx.actor.is_global else ctx.find(
+                s, Account, account)
+            name = found.address if found else account.strip().lower()
+            tenant = found.tenant_id if found else None
+        lifted = guard.lift(name, where)
         audit(s, ctx, "auth.unlocked", " from ".join(p for p in (name, where) if p), tenant,
               before={"locks": [lk.to_dict() for lk in lifted]})
     return lifted
