@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from zenmail.config import LockoutSettings, load_settings
 from zenmail.directory import accounts, auditlog, domains, tenants
 from zenmail.directory.context import Actor, Ctx
+from zenmail.directory.models import Tenant
 from zenmail.errors import NotFound, PermissionDenied
 from zenmail.security import lockout
 from zenmail.security.lockout import Guard, MemoryStore, client_id
@@ -128,8 +130,8 @@ def test_unlock_by_administrators_within_their_walls(ctx: Ctx, guard: Guard) -> 
     accounts.add(ctx, "bert@beta.test", password="long-enough-password", quota="10M")
     fail(guard, "alice@acme.test", NAT, 5)
     fail(guard, "bert@beta.test", ELSEWHERE, 5, start=10)
-    acme_id = ctx.db.engine.connect().exec_driver_sql(
-        "SELECT id FROM tenants WHERE name = 'acme'").scalar()
+    with ctx.reading() as s:
+        acme_id = s.scalar(select(Tenant.id).where(Tenant.name == "acme"))
     acme_admin = Ctx(ctx.db, Actor("api:it@acme.test", acme_id), ctx.hasher)
     assert [lk.account for lk in lockout.locks(acme_admin, guard)] == ["alice@acme.test"]
     with pytest.raises(NotFound):
