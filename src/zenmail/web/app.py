@@ -23,7 +23,16 @@ from zenmail.db import Database
 from zenmail.directory.passwords import Hasher
 from zenmail.web import errors
 from zenmail.web.limits import BodyLimit, TokenFailures
-from zenmail.web.routes import accounts, admins, aliases, audit, domains, system, tenants
+from zenmail.web.routes import (
+    accounts,
+    admins,
+    aliases,
+    audit,
+    domains,
+    lockouts,
+    system,
+    tenants,
+)
 
 API_PREFIX = "/api/v1"
 DOCS_ASSETS = "/api/docs/assets"
@@ -68,7 +77,7 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.token_failures = TokenFailures(settings.lockout.api_token_failures)
     errors.install(app)
     app.add_middleware(BodyLimit)
-    for module in (system, tenants, domains, accounts, aliases, admins, audit):
+    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
         app.include_router(module.router, prefix=API_PREFIX)
     _serve_docs(app)
     return app
