@@ -37,9 +37,9 @@ def test_credential_files_are_closed_to_other_users(stack: MailStack) -> None:
     assert stat.S_IMODE(os.stat(secrets).st_mode) == 0o700
 
 
+# SQLite has no roles (docs/security.md says what the daemons may touch there).
+@pytest.mark.parametrize("stack", ["postgresql"], indirect=True)
 def test_postgres_daemons_may_read_their_lookups_and_nothing_else(stack: MailStack) -> None:
-    if stack.db.is_sqlite:
-        pytest.skip("SQLite has no roles: docs/security.md says what the daemons may touch")
     admin = make_url(stack.settings.db_url)
     mail = make_url(daemons_url(stack.settings, Layout.of(stack.state)))
     assert mail.username == f"{admin.database}_mail" != admin.username
