@@ -91,12 +91,18 @@ class Dovecot(Service):
             "lmtp_port": p["lmtp"], "submit_host": submit_host, "submit_port": submit_port,
             "python": PYTHON, "driver": db.dovecot_driver, "connect": db.dovecot_connect,
             **{name: lookups.for_dovecot(q) for name, q in lookups.DOVECOT.items()},
+            "usage_maps": lookups.dict_maps(),
+            "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
         # Holds the PostgreSQL password, if any: root only (Dovecot reads it as root).
         write_atomic(directory / "sql.conf.ext", render(template("dovecot/sql.conf.ext"),
                                                         values), mode=0o600)
+        # The dict process (user dovecot) reads it; it holds the PostgreSQL password, if any.
+        write_atomic(directory / "dict-usage.conf.ext",
+                     render(template("dovecot/dict-usage.conf.ext"), values), mode=0o640,
+                     group="dovecot")
         write_atomic(directory / "quota-warning",
                      render(template("dovecot/quota-warning"), values), mode=0o755)
 
