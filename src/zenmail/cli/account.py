@@ -101,6 +101,16 @@ def set_quota(app: App, address: str, size: str) -> None:
     click.echo(f"account {a.address}: quota {format_size(a.quota_bytes)}")
 
 
+@group.command("set-name")
+@click.argument("address")
+@click.argument("name")
+@pass_app
+def set_name(app: App, address: str, name: str) -> None:
+    """Change an account's display name ("" removes it); the address stays."""
+    a = accounts.set_name(app.ctx(), address, name)
+    click.echo(f"account {a.address}: name {a.display_name or '(none)'}")
+
+
 @group.command("set-password")
 @click.argument("address")
 @_password_stdin

@@ -21,6 +21,16 @@ def add(app: App, address: str, targets: tuple[str, ...]) -> None:
     click.echo(f"alias {a.address} -> {', '.join(a.targets)}")
 
 
+@group.command("set")
+@click.argument("address")
+@click.argument("targets", nargs=-1, required=True)
+@pass_app
+def set_(app: App, address: str, targets: tuple[str, ...]) -> None:
+    """Replace an existing alias's targets with TARGETS, in one step."""
+    a = aliases.set_targets(app.ctx(), address, list(targets))
+    click.echo(f"alias {a.address} -> {', '.join(a.targets)}")
+
+
 @group.command("list", reads=True)
 @click.option("--tenant", default=None)
 @click.option("--domain", default=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zenmail.directory import bulk, names, usage
+from zenmail.directory import bulk, names, rules, usage
 from zenmail.directory.bulk import DEFAULT_QUOTA as DEFAULT_QUOTA  # re-exported for the API
 from zenmail.directory.bulk import NewAccount
 from zenmail.directory.context import Ctx, audit
@@ -65,6 +65,20 @@ def set_password(ctx: Ctx, address: str, password: str) -> AccountInfo:
         audit(s, ctx, "account.set_password", account.address, account.tenant_id,
               after={"password": "changed"})
         s.flush()
+        return info(s, account)
+
+
+def set_name(ctx: Ctx, address: str, display_name: str) -> AccountInfo:
+    """Change the account's display name ("" removes it); the address stays what it is."""
+    clean = rules.check_display_name(display_name)
+    with ctx.unit() as s:
+        account = ctx.find(s, Account, address, lock=True)
+        before = account.display_name
+        if clean != before:
+            account.display_name = clean
+            audit(s, ctx, "account.set_name", account.address, account.tenant_id,
+                  before={"display_name": before}, after={"display_name": clean})
+            s.flush()
         return info(s, account)
 
 
