@@ -70,8 +70,8 @@ def import_(app: App, csv_file: Path, tenant: str | None) -> None:
 
 
 @group.command("list", reads=True)
-@click.option("--tenant", default=None)
-@click.option("--domain", default=None)
+@click.option("--tenant", default=None, help="Only this tenant's.")
+@click.option("--domain", default=None, help="Only this domain's.")
 @pass_app
 def list_(app: App, tenant: str | None, domain: str | None) -> None:
     """The accounts, with tenant, quota, usage and state."""

@@ -32,8 +32,8 @@ def set_(app: App, address: str, targets: tuple[str, ...]) -> None:
 
 
 @group.command("list", reads=True)
-@click.option("--tenant", default=None)
-@click.option("--domain", default=None)
+@click.option("--tenant", default=None, help="Only this tenant's.")
+@click.option("--domain", default=None, help="Only this domain's.")
 @pass_app
 def list_(app: App, tenant: str | None, domain: str | None) -> None:
     """The aliases and their targets."""

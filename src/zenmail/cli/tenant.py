@@ -26,7 +26,8 @@ def _text(t: TenantInfo) -> None:
 @group.command("add")
 @click.argument("name")
 @click.option("--pool", required=True, help="Storage pool, e.g. 50G.")
-@click.option("--max-accounts", type=click.IntRange(min=0), default=None)
+@click.option("--max-accounts", type=click.IntRange(min=0), default=None,
+              help="Most accounts it may have (default: no limit).")
 @pass_app
 def add(app: App, name: str, pool: str, max_accounts: int | None) -> None:
     """Create a tenant with a storage pool."""
