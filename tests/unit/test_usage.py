@@ -76,3 +76,17 @@ def test_reading_usage_costs_the_same_for_ten_accounts_as_for_two_hundred(ctx) -
                  lambda t: tenants.show(ctx, t)):
         assert statements(lambda r=read: r("small")) == statements(lambda r=read: r("large"))
     assert quota.pool(ctx, "large").used_bytes == 200 * MiB
+
+
+def test_the_sweep_records_dovecots_figures_and_writes_only_changes(ctx) -> None:
+    from zenmail.directory import usage
+
+    a, b = seed(ctx, "acme", "acme.test", 2)
+    dovecot_writes_usage(ctx, a, 5 * MiB, 5)
+    with ctx.db.transaction() as s:  # a as it is, b measured for the first time
+        assert usage.record(s, {a: (5 * MiB, 5), b: (MiB, 1)}) == 1
+    with ctx.db.transaction() as s:  # a corrected (quota_clone's copies out of order)
+        assert usage.record(s, {a: (6 * MiB, 6), b: (MiB, 1)}) == 1
+    with ctx.db.transaction() as s:
+        assert usage.record(s, {a: (6 * MiB, 6), b: (MiB, 1)}) == 0
+    assert tenants.show(ctx, "acme").used_bytes == 7 * MiB

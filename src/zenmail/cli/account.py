@@ -26,8 +26,8 @@ def _text(a: AccountInfo) -> None:
     click.echo("used:      " + (f"{format_size(a.used_bytes)} "
                                 f"({a.used_bytes * 100 // a.quota_bytes} % of the quota)"
                                 if a.used_bytes is not None else
-                                "not measured yet (Dovecot records it at the next delivery "
-                                "or deletion)"))
+                                "not measured yet (Dovecot records it at the next delivery, "
+                                "deletion or sweep)"))
     click.echo(f"enabled:   {'yes' if a.enabled else 'no'}")
     click.echo(f"created:   {a.created_at:%Y-%m-%d %H:%M} UTC")
 

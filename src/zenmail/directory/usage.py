@@ -2,18 +2,21 @@
 
 Dovecot writes that table itself (its quota_clone plugin, through an SQL dict: see
 `lookups.DOVECOT_USAGE` and docs/stack.md), whenever a mailbox's usage changes, so reading
-usage costs one query however many accounts a tenant has — never a call to Dovecot. An
-account with no row yet (its mailbox has not changed since usage was first recorded) is
-"not measured", `None`, rather than a guessed 0.
+usage costs one query however many accounts a tenant has — never a call to Dovecot. Two
+deliveries to one mailbox at once can have their copies land in the wrong order, leaving the
+older figure; the supervisor's periodic sweep (`record`, from one `doveadm` call for all
+users) puts the right one back. An account with no row yet is "not measured", `None`, rather
+than a guessed 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from zenmail.directory import lookups
 from zenmail.directory.models import Account, QuotaUsage
 
 _CHUNK = 500  # addresses per IN (...): well under SQLite's parameter limit
@@ -43,6 +46,23 @@ def of_tenants(s: Session, tenant_ids: Sequence[int]) -> dict[int, int]:
                      .where(Account.tenant_id.in_(list(tenant_ids)))
                      .group_by(Account.tenant_id))
     return {tid: int(total or 0) for tid, total in rows}
+
+
+def record(s: Session, figures: Mapping[str, tuple[int, int]]) -> int:
+    """Store (bytes, messages) per user as Dovecot measured them, with the same upsert as
+    Dovecot's dict; only rows that differ are written. Returns how many were."""
+    users = list(figures)
+    known: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(users), _CHUNK):
+        chunk = users[start:start + _CHUNK]
+        known.update((u, (b, m)) for u, b, m in s.execute(
+            select(QuotaUsage.username, QuotaUsage.used_bytes, QuotaUsage.messages)
+            .where(QuotaUsage.username.in_(chunk))))
+    changed = [{"user": u, "bytes": b, "messages": m}
+               for u, (b, m) in figures.items() if known.get(u) != (b, m)]
+    if changed:
+        s.execute(text(lookups.bound(lookups.USAGE_UPSERT)), changed)
+    return len(changed)
 
 
 def forget(s: Session, address: str) -> None:
