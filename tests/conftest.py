@@ -15,6 +15,7 @@ import pytest
 
 from zenmail.db import Database
 from zenmail.devtools.pgserver import PgServer
+from zenmail.devtools.redisserver import RedisServer
 from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher
 
@@ -30,6 +31,14 @@ def sqlalchemy_url(pg_url: str) -> str:
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     server = PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A private Redis (the lockout store), for tests that run no mail stack."""
+    server = RedisServer().start()
     yield server
     server.stop()
 

@@ -14,8 +14,10 @@ every field, its value and where that value came from.
     [api]       host, port
     [mail]      store = "/srv/mail"
     [tls]       cert, key
-    [endpoints] lmtp, sasl   (where Postfix reaches Dovecot; for a Dovecot on another node)
+    [endpoints] lmtp, sasl, redis   (where Postfix reaches Dovecot; where zenmail reaches Redis)
     [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
+    [limits]    mx_recipients_per_message = 100; ...  (what one SMTP client may ask of us)
+    [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -56,7 +58,13 @@ class DatabaseSettings(_Section):
                      "SQLite file in the state directory. Production: "
                      "postgresql://user:pass@host/db")
 
-    @field_validator("url")
+    mail_url: str = Field("", description="What Postfix and Dovecot connect with. Empty: "
+                          "with PostgreSQL, a role `<database>_mail` that zenmail creates and "
+                          "keeps able to SELECT only the columns the mail lookups read (needs "
+                          "CREATEROLE); with SQLite, the database file itself. Set it to a "
+                          "role you manage yourself (docs/security.md lists the columns).")
+
+    @field_validator("url", "mail_url")
     @classmethod
     def _known_scheme(cls, v: str) -> str:
         if v and not v.startswith(("sqlite", "postgresql")):
@@ -147,8 +155,11 @@ class EndpointSettings(_Section):
                       "Dovecot's unix socket, or inet:HOST:PORT / unix:/PATH for another one.")
     sasl: str = Field("", description="Where Postfix checks submission logins: empty for the "
                       "local Dovecot, or inet:HOST:PORT / unix:/PATH.")
+    redis: str = Field("", description="Where zenmail's own processes (the login-failure "
+                       "policy, the API, the CLI) reach Redis: empty for this stack's Redis on "
+                       "its unix socket, or inet:HOST:PORT / unix:/PATH.")
 
-    @field_validator("lmtp", "sasl")
+    @field_validator("lmtp", "sasl", "redis")
     @classmethod
     def _endpoint(cls, v: str) -> str:
         if v and not (v.startswith("unix:/") or
@@ -211,12 +222,52 @@ class RelaySettings(_Section):
         if self.username and not self.host:
             raise ValueError("a relay login needs the relay's host too")
         return self
+class LimitSettings(_Section):
+    """What one SMTP client may ask of the MX listener (port 25) and the submission ports.
+    Clients in Postfix's mynetworks (127.0.0.1) are exempt from the per-minute limits."""
+
+    mx_recipients_per_message: int = Field(
+        100, ge=100, le=1000, description="Recipients one message may name on the MX listener; "
+        "more are refused with 452 4.5.3 and the sending server retries them in another "
+        "transaction. RFC 5321 (4.5.3.1.8) requires accepting at least 100.")
+    mx_recipients_per_minute: int = Field(
+        600, ge=100, description="RCPT commands one client address may send to the MX listener "
+        "per minute, refused or not; beyond it 450 4.7.1 (a real server retries later).")
+    submission_auths_per_minute: int = Field(
+        100, ge=10, description="AUTH commands one client address may send to the submission "
+        "ports per minute; beyond it 450 4.7.1. A coarse brake on password guessing: the "
+        "lockout rules ([lockout]) are what stop it.")
+
+
+class LockoutSettings(_Section):
+    """When wrong passwords (IMAP, ManageSieve, SMTP AUTH) lock a login out, and for how
+    long. Counted by the login-failure policy in Redis; a wrong password repeated (a phone
+    with an old password) counts once. See docs/security.md."""
+
+    pair_failures: int = Field(10, ge=3, description="Different wrong passwords for one "
+                               "account from one client address that lock that account out "
+                               "for that address.")
+    client_failures: int = Field(30, ge=5, description="Failed logins from one client address "
+                                 "(any accounts) that lock that address out, except for the "
+                                 "accounts that logged in from it before.")
+    account_failures: int = Field(50, ge=5, description="Failed logins for one account (from "
+                                  "any addresses) that lock that account out, except from "
+                                  "addresses it logged in from before.")
+    window_minutes: int = Field(15, ge=1, le=1440, description="Failures count for this long "
+                                "after the first one; a lockout lasts as long.")
+    known_client_days: int = Field(30, ge=1, le=365, description="How long a successful login "
+                                   "makes its address known for that account (exempt from "
+                                   "the address-wide and account-wide lockouts).")
+    api_token_failures: int = Field(10, ge=3, description="Requests with a wrong API token from "
+                                    "one client address per minute before the API answers "
+                                    "429 with Retry-After (a valid token still works).")
 
 
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
+    "limits": LimitSettings, "lockout": LockoutSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -243,6 +294,8 @@ class Settings(BaseModel):
     tls: TlsSettings = Field(default_factory=TlsSettings)
     endpoints: EndpointSettings = Field(default_factory=EndpointSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    lockout: LockoutSettings = Field(default_factory=LockoutSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -281,6 +334,14 @@ class Settings(BaseModel):
     def mail_store(self) -> Path:
         return Path(self.mail.store).resolve() if self.mail.store else (
             self.state_dir.resolve() / "mail")
+
+    @property
+    def redis_endpoint(self) -> str:
+        """Where zenmail's own processes reach Redis: `[endpoints] redis`, or this stack's
+        Redis on its unix socket (where zenmail.stack.daemons.redis puts it; a unit test keeps
+        the two the same)."""
+        return self.endpoints.redis or (
+            f"unix:{self.state_dir.resolve() / 'run' / 'redis' / 'redis.sock'}")
 
     def source_of(self, key: str) -> str:
         """Where the value of `key` ("hostname", "ports.base") came from."""

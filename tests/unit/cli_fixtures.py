@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from zenmail.cli import run
 from zenmail.db import Database
+from zenmail.devtools.redisserver import RedisServer
 
 
 @dataclass
@@ -43,20 +44,22 @@ def invoke_in(state: Path | None, *args: str, stdin: str | None = None,
     return Outcome(code, out.decode(), err.decode())
 
 
-def write_state(state: Path, database: Database) -> Path:
-    """A state directory whose settings point at `database`, with cheap password hashes."""
+def write_state(state: Path, database: Database, redis: str = "") -> Path:
+    """A state directory whose settings point at `database` (and the lockout store at
+    `redis`), with cheap password hashes."""
     state.mkdir(parents=True, exist_ok=True)
     (state / "zenmail.toml").write_text(
         f'database_url = "{database.url}"\n'
-        "argon2_memory_kib = 1024\nargon2_time_cost = 1\n")  # as tests.conftest.FAST_HASHER
+        "argon2_memory_kib = 1024\nargon2_time_cost = 1\n"  # as tests.conftest.FAST_HASHER
+        + (f'[endpoints]\nredis = "{redis}"\n' if redis else ""))
     return state
 
 
 @pytest.fixture(name="zenmail")
-def zenmail_fixture(database: Database, tmp_path: Path) -> Invoke:
+def zenmail_fixture(database: Database, tmp_path: Path, redis_server: RedisServer) -> Invoke:
     """zenmail(*args, stdin=None, env=None) -> Outcome, on the `database` fixture's directory
     (so on SQLite and on PostgreSQL), with `--state` given at the root."""
-    state = write_state(tmp_path / "state", database)
+    state = write_state(tmp_path / "state", database, redis_server.endpoint)
 
     def zenmail(*args: str, stdin: str | None = None,
                 env: dict[str, str] | None = None) -> Outcome:

@@ -22,10 +22,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from tests.conftest import FAST_HASHER
-from zenmail.config import Settings
+from zenmail.config import LockoutSettings, Settings
 from zenmail.db import Database
+from zenmail.devtools.redisserver import RedisServer
 from zenmail.directory import accounts, admins, aliases, domains, tenants
 from zenmail.directory.context import Ctx
+from zenmail.security.lockout import Guard, guard_for
 from zenmail.web.app import create_app
 
 PASSWORD = "correct horse battery"
@@ -34,8 +36,14 @@ PASSWORD = "correct horse battery"
 class Server:
     """A uvicorn serving `create_app` in a thread, on a socket bound before it starts."""
 
-    def __init__(self, database: Database, state_dir: Path) -> None:
-        self.app = create_app(Settings(state_dir=state_dir), database, FAST_HASHER)
+    def __init__(self, database: Database, state_dir: Path,
+                 token_failures: int = 1_000_000, redis: str = "") -> None:
+        # The walks send hundreds of wrong tokens on purpose: the brake on wrong tokens (429)
+        # is lifted here and has its own test (test_api_throttle.py).
+        settings = Settings.model_validate({
+            "state_dir": state_dir, "lockout": {"api_token_failures": token_failures},
+            "endpoints": {"redis": redis}})
+        self.app = create_app(settings, database, FAST_HASHER)
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
@@ -64,8 +72,9 @@ class Server:
 
 
 @pytest.fixture(name="server")
-def server_fixture(database: Database, tmp_path: Path) -> Iterator[Server]:
-    srv = Server(database, tmp_path / "state").start()
+def server_fixture(database: Database, tmp_path: Path,
+                   redis_server: RedisServer) -> Iterator[Server]:
+    srv = Server(database, tmp_path / "state", redis=redis_server.endpoint).start()
     yield srv
     srv.stop()
 
@@ -131,3 +140,17 @@ def all_routes(app: FastAPI) -> set[tuple[str, str, bool]]:
             if method != "HEAD":  # Starlette adds HEAD to every GET
                 found.add((method, str(route.path_format), is_api))
     return found
+
+
+GUESSER = "198.51.100.9"  # a documentation address: the client that guessed passwords
+
+
+def lock_out(redis_endpoint: str, *accounts: str) -> Guard:
+    """Start from no lockouts, then have GUESSER try wrong passwords on each account until
+    the account is locked out for that address (as Dovecot's policy requests would)."""
+    guard = guard_for(redis_endpoint, LockoutSettings())
+    guard.store.delete(guard.store.keys("*"))
+    for account in accounts:
+        for n in range(LockoutSettings().pair_failures):
+            guard.report(account, GUESSER, success=False, password_hash=f"guess-{n}")
+    return guard

@@ -20,11 +20,13 @@ from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by
     PASSWORD,
     Server,
     all_routes,
+    lock_out,
     make_client_fixture,
     seed_tenant,
     server_fixture,
 )
 from zenmail.db import Database
+from zenmail.devtools.redisserver import RedisServer
 from zenmail.directory import accounts, admins, aliases, auditlog, domains, quota, tenants
 from zenmail.directory.context import Ctx
 from zenmail.directory.models import Account
@@ -40,6 +42,7 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "alias": lambda a: [a["alias"], a["catch_all"]],
     "token_id": lambda a: [a["token_id"], a["global_token_id"]],
     "admin": lambda a: [a["admin"], a["global_admin"]],
+    "client": lambda a: ["203.0.113.7"],  # unlocking an address: global administrators only
 }
 
 # Query parameters that name something: aimed at A. Others must be listed as harmless.
@@ -47,6 +50,7 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "tenant": lambda a: a["tenant"],
     "domain": lambda a: a["domain"],
     "target": lambda a: a["alice"],
+    "client": lambda a: "203.0.113.7",
 }
 HARMLESS_QUERY = {"limit"}
 
@@ -110,9 +114,11 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
 
 
 @pytest.fixture
-def two_tenants(ctx: Ctx) -> tuple[dict[str, Any], dict[str, Any]]:
+def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], dict[str, Any]]:
     a = seed_tenant(ctx, "tenant-a", "a.test")
     b = seed_tenant(ctx, "tenant-b", "b.test")
+    # Each tenant has a locked-out account, so lockout listings have something to hide.
+    lock_out(redis_server.endpoint, a["alice"], b["alice"])
     a["token_id"] = next(t.id for t in admins.list_tokens(ctx) if t.admin == a["admin"])
     # A global administrator's token: a tenant admin must not reach it either (escalation).
     a["global_admin"] = "root@ops.test"

@@ -116,6 +116,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                          ([a["global_admin"]], None)],
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
+        "lockout unlock": [(["--account", a["alice"]], None),
+                           (["--client", "203.0.113.7"], None),
+                           (["--account", a["alice"], "--client", "203.0.113.7"], None)],
     }
 
 
@@ -132,6 +135,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "admin list": [[]],
         "token list": [[]],
         "audit": [[], ["--limit", "10000"]],
+        "lockout list": [[]],
     }
 
 

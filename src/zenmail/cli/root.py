@@ -16,7 +16,19 @@ from typing import NoReturn
 import click
 
 from zenmail import __version__
-from zenmail.cli import account, admin, alias, audit, db, domain, quota, setup, stack, tenant
+from zenmail.cli import (
+    account,
+    admin,
+    alias,
+    audit,
+    db,
+    domain,
+    lockout,
+    quota,
+    setup,
+    stack,
+    tenant,
+)
 from zenmail.cli.app import App, Group, as_option, json_option, state_option
 from zenmail.errors import ZenmailError
 
@@ -30,6 +42,7 @@ MODULES: tuple[ModuleType, ...] = (
     alias,
     admin,    # admin, token
     audit,
+    lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
 )
 

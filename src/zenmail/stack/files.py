@@ -10,6 +10,7 @@ import grp
 import os
 import pwd
 import re
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
@@ -58,6 +59,17 @@ class Layout:
     def started(self) -> Path:
         """The names of the services the last `up` started."""
         return self.run / "services.json"
+
+    @property
+    def secrets(self) -> Path:
+        """Keys zenmail makes for itself (root only); rendered files that need one get it
+        in a file only root reads."""
+        return self.state / "secrets"
+
+    @property
+    def policy_key(self) -> Path:
+        """What Dovecot presents to the login-failure policy (zenmail.security.authpolicy)."""
+        return self.secrets / "auth-policy.key"
 
     def daemon_dir(self, name: str) -> Path:
         """Where daemon `name` keeps its configuration and working files."""
@@ -112,6 +124,14 @@ def write_atomic(path: Path, content: str, mode: int = 0o644, owner: str | None 
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def ensure_secret(path: Path) -> str:
+    """A random key at `path` (0600 root, in a 0700 directory), made once; returns it."""
+    ensure_dir(path.parent, 0o700)
+    if not path.exists():
+        write_atomic(path, secrets.token_hex(32) + "\n", mode=0o600)
+    return path.read_text().strip()
 
 
 def uid(user: str) -> int:

@@ -26,7 +26,7 @@ from zenmail.db import Database
 from zenmail.errors import StackError, ZenmailError
 from zenmail.stack import generations
 from zenmail.stack.base import Service
-from zenmail.stack.dbconf import from_url, share_sqlite
+from zenmail.stack.dbconf import daemons_url, ensure_mail_role, from_url, share_sqlite
 from zenmail.stack.files import Layout, check_traversable, ensure_dir, write_atomic
 from zenmail.stack.ports import ensure_free
 from zenmail.stack.registry import DAEMONS, Stack
@@ -113,6 +113,9 @@ def prepare(settings: Settings, stack: Stack) -> None:
     db_conf = from_url(settings.db_url)
     if db_conf.sqlite_path is not None:
         share_sqlite(db_conf.sqlite_path)
+    elif not settings.database.mail_url:
+        # Postfix and Dovecot connect as a role that can only read what they look up.
+        ensure_mail_role(settings.db_url, daemons_url(settings, layout))
     if not settings.tls.cert:
         ensure_certificate(layout.tls, settings.hostname)
     check_pair(*certificate_paths(settings))

@@ -14,13 +14,14 @@ from zenmail.config import Settings
 from zenmail.errors import InvalidInput, StackError
 from zenmail.stack.base import Service
 from zenmail.stack.daemons.api import Api
+from zenmail.stack.daemons.authpolicy import AuthPolicy
 from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.daemons.postfix import Postfix
 from zenmail.stack.daemons.redis import Redis
 from zenmail.stack.files import Layout
 from zenmail.stack.ports import PortPlan, make_plan
 
-DAEMONS: tuple[type[Service], ...] = (Dovecot, Postfix, Redis, Api)
+DAEMONS: tuple[type[Service], ...] = (Dovecot, Postfix, Redis, AuthPolicy, Api)
 
 
 def ordered(classes: Iterable[type[Service]]) -> list[type[Service]]:

@@ -22,8 +22,17 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.passwords import Hasher
 from zenmail.web import errors
-from zenmail.web.limits import BodyLimit
-from zenmail.web.routes import accounts, admins, aliases, audit, domains, system, tenants
+from zenmail.web.limits import BodyLimit, TokenFailures
+from zenmail.web.routes import (
+    accounts,
+    admins,
+    aliases,
+    audit,
+    domains,
+    lockouts,
+    system,
+    tenants,
+)
 
 API_PREFIX = "/api/v1"
 DOCS_ASSETS = "/api/docs/assets"
@@ -69,9 +78,10 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.settings = settings
     app.state.database = db
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)
+    app.state.token_failures = TokenFailures(settings.lockout.api_token_failures)
     errors.install(app)
     app.add_middleware(BodyLimit)
-    for module in (system, tenants, domains, accounts, aliases, admins, audit):
+    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
         app.include_router(module.router, prefix=API_PREFIX)
     _serve_docs(app)
     return app

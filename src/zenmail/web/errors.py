@@ -51,6 +51,17 @@ class Unauthenticated(ZenmailError):
                         if invalid_token else 'Bearer realm="zenmail"'}
 
 
+class TooManyRequests(ZenmailError):
+    """Too many wrong API tokens from one client address; `Retry-After` says when to retry."""
+
+    code = "too_many_requests"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 def _body(code: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "message": message}
     if details is not None:

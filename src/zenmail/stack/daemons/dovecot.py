@@ -10,6 +10,7 @@ and instance name, so several stacks coexist with each other and with a system D
 from __future__ import annotations
 
 import hashlib
+import hmac
 import subprocess
 from pathlib import Path
 
@@ -18,8 +19,15 @@ from zenmail.directory import lookups, usage
 from zenmail.errors import StackError
 from zenmail.stack import proc
 from zenmail.stack.base import Service, run
-from zenmail.stack.dbconf import from_url
-from zenmail.stack.files import ensure_dir, render, tail, template, write_atomic
+from zenmail.stack.dbconf import daemons_url, from_url
+from zenmail.stack.files import (
+    ensure_dir,
+    ensure_secret,
+    render,
+    tail,
+    template,
+    write_atomic,
+)
 from zenmail.stack.ports import Port
 from zenmail.stack.tls import certificate_paths, fingerprint
 
@@ -102,10 +110,11 @@ class Dovecot(Service):
         ensure_dir(self.layout.log)
         ensure_dir(self.home / "lib")
         ensure_dir(self.settings.mail_store, 0o770, owner="mail", group="mail")
+        ensure_secret(self.layout.policy_key)
 
     def render(self, directory: Path) -> None:
         p = self.plan
-        db = from_url(self.settings.db_url)
+        db = from_url(daemons_url(self.settings, self.layout))
         cert, key = certificate_paths(self.settings)
         submit_host, submit_port = smtp_host(self.stack.endpoint("submit"))
         values: dict[str, object] = {
@@ -121,6 +130,7 @@ class Dovecot(Service):
             **{name: lookups.for_dovecot(q) for name, q in lookups.DOVECOT.items()},
             "usage_maps": lookups.dict_maps(),
             "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
+            "policy_url": self.stack.endpoint("auth-policy"),
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
@@ -131,6 +141,15 @@ class Dovecot(Service):
         write_atomic(directory / "dict-usage.conf.ext",
                      render(template("dovecot/dict-usage.conf.ext"), values), mode=0o640,
                      group="dovecot")
+        # The login-failure policy's key, and the nonce that keys the password hashes Dovecot
+        # sends it: root only, like the database password.
+        secret = self.layout.policy_key.read_text().strip()
+        nonce = hmac.new(secret.encode(), b"auth_policy_hash_nonce", hashlib.sha256).hexdigest()
+        write_atomic(directory / "policy.conf.ext",
+                     "# Rendered by zenmail: secrets of the login-failure policy.\n"
+                     f"auth_policy_hash_nonce = {nonce}\n"
+                     f"auth_policy_server_api_header = X-Zenmail-Policy-Key: {secret}\n",
+                     mode=0o600)
         write_atomic(directory / "quota-warning",
                      render(template("dovecot/quota-warning"), values), mode=0o755)
 

@@ -22,7 +22,7 @@ from zenmail.directory import lookups
 from zenmail.errors import InvalidInput
 from zenmail.stack import proc
 from zenmail.stack.base import Service, run
-from zenmail.stack.dbconf import from_url
+from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import ensure_dir, render, template, write_atomic
 from zenmail.stack.ports import Port, family, is_wildcard
 from zenmail.stack.tls import certificate_paths, fingerprint
@@ -117,6 +117,10 @@ class Postfix(Service):
     def provides(self) -> dict[str, str]:
         return {"submit": f"inet:127.0.0.1:{self.plan['submit']}"}
 
+    @property
+    def dh_params(self) -> Path:
+        return self.home / "dh2048.pem"
+
     def prepare(self) -> None:
         ensure_dir(self.queue_dir)  # not the data directory: Postfix makes it, owned by itself
         ensure_dir(self.layout.log)
@@ -128,10 +132,18 @@ class Postfix(Service):
                                    "cannot be checked; point [relay] ca_file at the PEM file "
                                    "of its certificate authority (or install "
                                    "ca-certificates)")
+        if not self.dh_params.exists():
+            # RFC 7919's ffdhe2048: a named, well-studied 2048-bit group, made instantly (no
+            # prime search), public, so no secret to guard.
+            tmp = self.dh_params.with_suffix(".tmp")
+            run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
+                 "group:ffdhe2048", "-out", str(tmp)], "making Postfix's DH parameters")
+            tmp.chmod(0o644)
+            tmp.replace(self.dh_params)
 
     def render(self, directory: Path) -> None:
         p = self.plan
-        db = from_url(self.settings.db_url)
+        db = from_url(daemons_url(self.settings, self.layout))
         cert, key = certificate_paths(self.settings)
         # IPv4 always: the loopback listener for Dovecot's mail is on 127.0.0.1.
         families = {family(a) for a in p.listen} | {family("127.0.0.1")}
@@ -151,6 +163,10 @@ class Postfix(Service):
             "sasl": self.stack.endpoint("sasl").removeprefix("unix:"),
             "quota_status": self.stack.endpoint("quota-status"),
             "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),
+            "dh_params": self.dh_params,
+            "mx_recipients_per_message": self.settings.limits.mx_recipients_per_message,
+            "mx_recipients_per_minute": self.settings.limits.mx_recipients_per_minute,
+            "submission_auths_per_minute": self.settings.limits.submission_auths_per_minute,
         }
         hosts = [""] if wildcard else [_listener_host(a) for a in p.listen]
         values["listeners"] = "".join(

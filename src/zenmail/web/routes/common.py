@@ -13,4 +13,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Not found, or outside your tenant"},
     409: {"model": ErrorBody, "description": "Breaks a directory rule (duplicate, pool, loop)"},
     422: {"model": ErrorBody, "description": "Malformed request or value"},
+    429: {"model": ErrorBody, "description": "Too many wrong tokens from your address; retry "
+          "after the seconds in Retry-After (a valid token is never refused so)"},
 }
