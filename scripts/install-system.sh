@@ -11,6 +11,7 @@ PACKAGES=(
   dovecot-imapd dovecot-lmtpd dovecot-sqlite dovecot-pgsql dovecot-sieve dovecot-managesieved
   redis-server
   postgresql sqlite3 openssl ca-certificates python3-venv
+  chromium
 )
 
 if [ "$(id -u)" != 0 ] || [ ! -f /etc/debian_version ]; then

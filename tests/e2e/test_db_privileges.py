@@ -61,7 +61,13 @@ def test_postgres_daemons_may_read_their_lookups_and_nothing_else(stack: MailSta
                 sql = sql.replace(f":{name}", f"%({name})s")
             conn.execute(sql, {"key": alice, "user": alice, "domain": "acme.test",
                                "service": "quota-status"})
-        # ...and nothing else: no secrets, no writes.
+        # ...and the one write Dovecot makes: its usage dict's upsert (quota_clone)...
+        upsert = lookups.bound(lookups.USAGE_UPSERT).replace("\\:", ":")
+        for name in ("user", "bytes", "messages"):
+            upsert = upsert.replace(f":{name}", f"%({name})s")
+        conn.execute(upsert, {"user": alice, "bytes": 5, "messages": 1})
+        conn.execute(upsert, {"user": alice, "bytes": 6, "messages": 2})
+        # ...and nothing else: no secrets, no other writes.
         for forbidden in [
             "INSERT INTO admins (name, created_at) VALUES ('evil@x.test', now())",
             "SELECT token_hash FROM api_tokens",
@@ -69,6 +75,7 @@ def test_postgres_daemons_may_read_their_lookups_and_nothing_else(stack: MailSta
             "UPDATE accounts SET password_hash = 'x'",
             "UPDATE accounts SET enabled = true",
             "DELETE FROM aliases",
+            "DELETE FROM quota_usage",
             "SELECT display_name FROM accounts",
             "SELECT * FROM audit_log",
             "CREATE TABLE mine (x int)",

@@ -43,7 +43,7 @@ def test_tenant_lifecycle(root: httpx.Client) -> None:
     assert r.status_code == 200 and r.json()["max_accounts"] is None
     pool = root.get("/api/v1/tenants/acme/pool").json()
     assert pool == {"tenant": "acme", "pool_bytes": 3 * GiB, "allocated_bytes": 0,
-                    "free_bytes": 3 * GiB, "accounts": []}
+                    "free_bytes": 3 * GiB, "used_bytes": 0, "accounts": []}
 
     r = root.delete("/api/v1/tenants/acme")
     assert r.status_code == 204 and r.content == b""

@@ -77,6 +77,7 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         ],
         "QuotaSet": [{"quota": "1M"}, {"quota": "9G"}],
         "PasswordSet": [{"password": "mallory was here!"}],
+        "NameSet": [{"display_name": "Mallory"}, {"display_name": ""}],
         "QuotaMove": [
             {"from": a["alice"], "to": a["bob"], "size": "1M"},
             {"from": a["alice"], "to": b["alice"], "size": "1G"},
@@ -87,6 +88,7 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
             {"address": a["alias"], "targets": [b["alice"]]},
             {"address": a["catch_all"], "targets": [b["alice"]]},
         ],
+        "AliasTargetsSet": [{"targets": [b["alice"]]}, {"targets": [a["alice"]]}],
         "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
                         {"name": "mallory@b.test"}],
         "TokenCreate": [{"admin": a["admin"], "name": "stolen"},

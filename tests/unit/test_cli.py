@@ -70,7 +70,8 @@ def test_a_session_of_an_administrator(run):
     aliases = json.loads(run("alias", "list", "--json").stdout)
     assert aliases[0]["targets"] == ["alice@acme.test", "bob@acme.test"]
     listing = run("account", "list").stdout.splitlines()
-    assert listing[0].split() == ["ADDRESS", "TENANT", "QUOTA", "ENABLED", "NAME"]
+    assert listing[0].split() == ["ADDRESS", "TENANT", "QUOTA", "USED", "ENABLED",
+                                   "NAME"]
     run("account", "disable", "bob@acme.test")
     assert json.loads(run("account", "show", "bob@acme.test", "--json").stdout)["enabled"] is False
     run("admin", "add", "ops@acme.test", "--tenant", "acme")

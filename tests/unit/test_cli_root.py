@@ -117,8 +117,8 @@ def test_quota_move_reports_the_accounts_whatever_case_and_spaces_were_typed(
 
 def test_quota_move_report_never_fails_after_the_move() -> None:
     pool = PoolInfo(tenant="t", pool_bytes=3 * 1024**3, allocated_bytes=2 * 1024**3,
-                    free_bytes=1024**3,
-                    accounts=[PoolAccount("x@t.test", "x@t.test", 2 * 1024**3)])
+                    free_bytes=1024**3, used_bytes=0,
+                    accounts=[PoolAccount("x@t.test", "x@t.test", 2 * 1024**3, None)])
     assert moved_text(pool, "X@T.test", "x@t.test") == ("moved; x@t.test: 2 GiB, "
                                                         "x@t.test: 2 GiB")
     # An account the pool does not list (it cannot happen today): the pool, not a traceback.

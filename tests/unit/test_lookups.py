@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from zenmail.directory import accounts, aliases, domains, lookups, tenants
 
@@ -43,6 +43,7 @@ def test_every_query_is_covered_below() -> None:
     assert set(lookups.POSTFIX) == {"domains", "mailboxes", "aliases", "senders",
                                     "hosted-senders"}
     assert set(lookups.DOVECOT) == {"password_query", "user_query", "iterate_query"}
+    assert set(lookups.DOVECOT_USAGE) == {"priv/quota/storage", "priv/quota/messages"}
 
 
 def test_postfix_maps(directory) -> None:
@@ -89,3 +90,23 @@ def test_renderings_use_each_daemons_variables() -> None:
     assert "{" not in user_query
     with pytest.raises(KeyError, match="no meaning in a Postfix query"):
         lookups.for_postfix(lookups.DOVECOT["password_query"])
+
+
+def dovecot_writes_usage(ctx, user: str, used: int, messages: int) -> None:
+    """What Dovecot's dict process runs when quota_clone reports a user's usage."""
+    with ctx.db.transaction() as s:
+        s.execute(text(lookups.bound(lookups.USAGE_UPSERT)),
+                  {"user": user, "bytes": used, "messages": messages})
+
+
+def test_dovecot_usage_dict_writes_the_usage_table(directory) -> None:
+    columns = {c["name"] for c in inspect(directory.db.engine).get_columns(lookups.USAGE_TABLE)}
+    assert {lookups.USAGE_USER_FIELD, *lookups.DOVECOT_USAGE.values()} <= columns
+    maps = lookups.dict_maps()
+    for pattern, column in lookups.DOVECOT_USAGE.items():
+        assert f"pattern = {pattern}\n  table = quota_usage\n" in maps
+        assert f"value_field = {column}\n" in maps
+    dovecot_writes_usage(directory, "alice@acme.test", 1000, 1)
+    dovecot_writes_usage(directory, "alice@acme.test", 5000, 3)  # the same row, updated
+    assert _rows(directory, "SELECT username, bytes, messages FROM quota_usage") == [
+        ("alice@acme.test", 5000, 3)]

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from zenmail.directory.passwords import Hasher, check_imported_hash
+from zenmail.directory.passwords import URL_SAFE, Hasher, check_imported_hash, generate_password
 from zenmail.errors import InvalidInput
 
 DOVEADM = shutil.which("doveadm") or "/usr/bin/doveadm"
@@ -40,3 +40,14 @@ def test_imported_hash_must_be_a_scheme_dovecot_knows():
     assert check_imported_hash("{BLF-CRYPT}$2y$05$abc").startswith("{BLF-CRYPT}")
     with pytest.raises(InvalidInput, match="must start with"):
         check_imported_hash("{PLAIN}secret")
+
+
+def test_generated_passwords_are_url_safe_and_never_look_like_an_option():
+    """swaks and other tools read a password that starts with `-` as an option."""
+    made = [generate_password() for _ in range(5000)]  # 1/64 of them started with "-" before
+    assert not [p for p in made if p.startswith("-")]
+    assert all(len(p) >= 20 and set(p) <= set(URL_SAFE) for p in made)
+    assert len(set(made)) == len(made)
+    # Still the whole url-safe alphabet after the first character, and good enough to use.
+    assert {"-", "_"} <= set("".join(p[1:] for p in made))
+    Hasher(1024, 1).hash(made[0])

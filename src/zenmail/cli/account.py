@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from zenmail.cli.app import App, Group, pass_app
-from zenmail.cli.output import emit, person, read_password, table
+from zenmail.cli.output import emit, person, read_password, table, used
 from zenmail.directory import accounts, bulk, quota
 from zenmail.directory.views import AccountInfo
 from zenmail.sizes import format_size
@@ -23,6 +23,11 @@ def _text(a: AccountInfo) -> None:
     click.echo(f"name:      {a.display_name or '-'}")
     click.echo(f"tenant:    {a.tenant}")
     click.echo(f"quota:     {format_size(a.quota_bytes)}")
+    click.echo("used:      " + (f"{format_size(a.used_bytes)} "
+                                f"({a.used_bytes * 100 // a.quota_bytes} % of the quota)"
+                                if a.used_bytes is not None else
+                                "not measured yet (Dovecot records it at the next delivery, "
+                                "deletion or sweep)"))
     click.echo(f"enabled:   {'yes' if a.enabled else 'no'}")
     click.echo(f"created:   {a.created_at:%Y-%m-%d %H:%M} UTC")
 
@@ -65,22 +70,23 @@ def import_(app: App, csv_file: Path, tenant: str | None) -> None:
 
 
 @group.command("list", reads=True)
-@click.option("--tenant", default=None)
-@click.option("--domain", default=None)
+@click.option("--tenant", default=None, help="Only this tenant's.")
+@click.option("--domain", default=None, help="Only this domain's.")
 @pass_app
 def list_(app: App, tenant: str | None, domain: str | None) -> None:
-    """The accounts, with tenant, quota and state."""
+    """The accounts, with tenant, quota, usage and state."""
     rows = accounts.list_all(app.ctx(), tenant, domain)
     emit(app, rows, lambda: table(
-        [(a.address_unicode, a.tenant, format_size(a.quota_bytes), "yes" if a.enabled else "no",
-          a.display_name) for a in rows], ["ADDRESS", "TENANT", "QUOTA", "ENABLED", "NAME"]))
+        [(a.address_unicode, a.tenant, format_size(a.quota_bytes), used(a.used_bytes),
+          "yes" if a.enabled else "no", a.display_name) for a in rows],
+        ["ADDRESS", "TENANT", "QUOTA", "USED", "ENABLED", "NAME"]))
 
 
 @group.command("show", reads=True)
 @click.argument("address")
 @pass_app
 def show(app: App, address: str) -> None:
-    """One account."""
+    """One account: name, quota and usage, state."""
     a = accounts.show(app.ctx(), address)
     emit(app, a, lambda: _text(a))
 
@@ -93,6 +99,16 @@ def set_quota(app: App, address: str, size: str) -> None:
     """Change an account's quota (it must fit in the tenant's pool)."""
     a = quota.set_quota(app.ctx(), address, size)
     click.echo(f"account {a.address}: quota {format_size(a.quota_bytes)}")
+
+
+@group.command("set-name")
+@click.argument("address")
+@click.argument("name")
+@pass_app
+def set_name(app: App, address: str, name: str) -> None:
+    """Change an account's display name ("" removes it); the address stays."""
+    a = accounts.set_name(app.ctx(), address, name)
+    click.echo(f"account {a.address}: name {a.display_name or '(none)'}")
 
 
 @group.command("set-password")

@@ -21,9 +21,19 @@ def add(app: App, address: str, targets: tuple[str, ...]) -> None:
     click.echo(f"alias {a.address} -> {', '.join(a.targets)}")
 
 
+@group.command("set")
+@click.argument("address")
+@click.argument("targets", nargs=-1, required=True)
+@pass_app
+def set_(app: App, address: str, targets: tuple[str, ...]) -> None:
+    """Replace an existing alias's targets with TARGETS, in one step."""
+    a = aliases.set_targets(app.ctx(), address, list(targets))
+    click.echo(f"alias {a.address} -> {', '.join(a.targets)}")
+
+
 @group.command("list", reads=True)
-@click.option("--tenant", default=None)
-@click.option("--domain", default=None)
+@click.option("--tenant", default=None, help="Only this tenant's.")
+@click.option("--domain", default=None, help="Only this domain's.")
 @pass_app
 def list_(app: App, tenant: str | None, domain: str | None) -> None:
     """The aliases and their targets."""

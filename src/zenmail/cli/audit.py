@@ -22,8 +22,9 @@ def _change(e: AuditInfo) -> str:
 
 
 @click.command("audit", cls=Command, reads=True)
-@click.option("--tenant", default=None)
-@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True)
+@click.option("--tenant", default=None, help="Only entries about this tenant.")
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="How many of the newest entries.")
 @pass_app
 def audit(app: App, tenant: str | None, limit: int) -> None:
     """Who changed what, newest first."""

@@ -22,7 +22,7 @@ def add(app: App, tenant: str, domain: str) -> None:
 
 
 @group.command("list", reads=True)
-@click.option("--tenant", default=None)
+@click.option("--tenant", default=None, help="Only this tenant's.")
 @pass_app
 def list_(app: App, tenant: str | None) -> None:
     """The domains, with their tenant and number of accounts."""

@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from zenmail.cli.app import App
 from zenmail.directory.views import View
 from zenmail.errors import InvalidInput
+from zenmail.sizes import format_size
 
 
 def emit(app: App, data: View | Sequence[View] | dict[str, Any],
@@ -62,3 +63,9 @@ def person(canonical: str, unicode: str) -> str:
     """A name as people read it: Unicode, with the ASCII form the mail servers use beside
     it when the two differ (`user@bücher.example (user@xn--bcher-kva.example)`)."""
     return unicode if unicode == canonical else f"{unicode} ({canonical})"
+
+
+def used(used_bytes: int | None) -> str:
+    """An account's usage as people read it; "-" while Dovecot has not measured it yet."""
+    return "-" if used_bytes is None else format_size(used_bytes)
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from zenmail.cli.app import App, Group, pass_app
-from zenmail.cli.output import emit, table
+from zenmail.cli.output import emit, table, used
 from zenmail.directory import quota
 from zenmail.directory.names import address_key
 from zenmail.directory.views import PoolInfo
@@ -46,14 +46,15 @@ def move(app: App, source: str, target: str, size: str) -> None:
 @click.argument("tenant")
 @pass_app
 def show(app: App, tenant: str) -> None:
-    """The pool: size, allocated, free, and each account's share."""
+    """The pool: size, allocated, free, used, and each account's share and usage."""
     p = quota.pool(app.ctx(), tenant)
 
     def text() -> None:
-        click.echo(f"pool {format_size(p.pool_bytes)}: {format_size(p.allocated_bytes)} "
-                   f"allocated, {format_size(p.free_bytes)} free")
-        table([(a.address_unicode, format_size(a.quota_bytes)) for a in p.accounts],
-              ["ACCOUNT", "QUOTA"])
+        click.echo(f"pool of {p.tenant}: allocated {format_size(p.allocated_bytes)} of "
+                   f"{format_size(p.pool_bytes)} ({format_size(p.free_bytes)} free), "
+                   f"used {format_size(p.used_bytes)}")
+        table([(a.address_unicode, format_size(a.quota_bytes), used(a.used_bytes))
+               for a in p.accounts], ["ACCOUNT", "QUOTA", "USED"])
 
     emit(app, p, text)
 

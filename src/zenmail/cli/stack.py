@@ -21,11 +21,13 @@ def print_status(st: StackStatus) -> None:
 
 @click.command("up", cls=Command, acts=False)
 @click.option("--ports", type=click.Choice(["dev", "standard"]), default=None,
-              help="dev: high loopback ports (default); standard: 25/587/143/993.")
+              help="dev: base (10000) + each standard port, on loopback; standard: 25, 465, "
+                   "587, 143, 993, 4190 and the API's 8080. Default: [ports] plan in "
+                   "STATE/zenmail.toml (dev unless set there).")
 @click.option("--no-api", is_flag=True, help="Start only the mail daemons.")
 @pass_app
 def up(app: App, ports: str | None, no_api: bool) -> None:
-    """Render the daemons' configuration and start the stack; returns when it answers."""
+    """Check, render and start the stack, or reload a running one; returns when it answers."""
     settings = app.settings()
     if ports is not None:
         settings = settings.with_values({"ports.plan": ports})

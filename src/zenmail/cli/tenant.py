@@ -17,6 +17,7 @@ def _text(t: TenantInfo) -> None:
     click.echo(f"tenant:    {t.name}")
     click.echo(f"pool:      {format_size(t.pool_bytes)} ({format_size(t.allocated_bytes)} "
                f"allocated, {format_size(t.pool_bytes - t.allocated_bytes)} free)")
+    click.echo(f"used:      {format_size(t.used_bytes)} (the mail its accounts store)")
     limit = t.max_accounts if t.max_accounts is not None else "no limit"
     click.echo(f"accounts:  {t.accounts} (max: {limit})")
     click.echo(f"domains:   {', '.join(t.domains_unicode) or '(none)'}")
@@ -25,7 +26,8 @@ def _text(t: TenantInfo) -> None:
 @group.command("add")
 @click.argument("name")
 @click.option("--pool", required=True, help="Storage pool, e.g. 50G.")
-@click.option("--max-accounts", type=click.IntRange(min=0), default=None)
+@click.option("--max-accounts", type=click.IntRange(min=0), default=None,
+              help="Most accounts it may have (default: no limit).")
 @pass_app
 def add(app: App, name: str, pool: str, max_accounts: int | None) -> None:
     """Create a tenant with a storage pool."""
@@ -36,19 +38,19 @@ def add(app: App, name: str, pool: str, max_accounts: int | None) -> None:
 @group.command("list", reads=True)
 @pass_app
 def list_(app: App) -> None:
-    """The tenants, with their pools and domains."""
+    """The tenants, with their pools, usage and domains."""
     rows = tenants.list_all(app.ctx())
     emit(app, rows, lambda: table(
-        [(t.name, format_size(t.pool_bytes), format_size(t.allocated_bytes), t.accounts,
-          ",".join(t.domains_unicode)) for t in rows],
-        ["TENANT", "POOL", "ALLOCATED", "ACCOUNTS", "DOMAINS"]))
+        [(t.name, format_size(t.pool_bytes), format_size(t.allocated_bytes),
+          format_size(t.used_bytes), t.accounts, ",".join(t.domains_unicode)) for t in rows],
+        ["TENANT", "POOL", "ALLOCATED", "USED", "ACCOUNTS", "DOMAINS"]))
 
 
 @group.command("show", reads=True)
 @click.argument("name")
 @pass_app
 def show(app: App, name: str) -> None:
-    """One tenant: pool, accounts, domains."""
+    """One tenant: pool, usage, accounts, domains."""
     t = tenants.show(app.ctx(), name)
     emit(app, t, lambda: _text(t))
 

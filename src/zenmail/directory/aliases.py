@@ -63,14 +63,27 @@ def _check_local_target(s: Session, target: str, tenant_id: int) -> None:
                        "account or alias exists; create it first")
 
 
+def _clean_targets(source: str, targets: list[str]) -> list[str]:
+    """The targets in canonical form, duplicates dropped, order kept; never the alias itself."""
+    if not targets:
+        raise InvalidInput("an alias needs at least one target address")
+    clean = list(dict.fromkeys(names.valid_address(t, "alias target") for t in targets))
+    if source in clean:
+        raise Conflict(f"alias {names.address_display(source)!r} cannot point to itself")
+    return clean
+
+
+def _ensure_no_loop(s: Session, source: str) -> None:
+    loop = _find_loop(_alias_graph(s), source)
+    if loop:
+        raise Conflict("alias loop: " + " -> ".join(map(names.address_display, loop))
+                       + "; point one of them at an account instead")
+
+
 def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
     """Create an alias, or add targets to an existing one. Refuses loops and dangling targets."""
     source = names.valid_alias_source(address)
-    if not targets:
-        raise InvalidInput("an alias needs at least one target address")
-    clean_targets = list(dict.fromkeys(names.valid_address(t, "alias target") for t in targets))
-    if source in clean_targets:
-        raise Conflict(f"alias {names.address_display(source)!r} cannot point to itself")
+    clean_targets = _clean_targets(source, targets)
     with ctx.unit() as s:
         domain = ctx.find(s, Domain, names.domain_of(source))
         # The same lock as account creation, so an account and an alias cannot both take
@@ -87,14 +100,35 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
             if t not in [x.target for x in alias.targets]:
                 alias.targets.append(AliasTarget(target=t))
         s.flush()
-        loop = _find_loop(_alias_graph(s), source)
-        if loop:
-            raise Conflict("alias loop: " + " -> ".join(map(names.address_display, loop))
-                           + "; point one of them at an "
-                           "account instead")
+        _ensure_no_loop(s, source)
         audit(s, ctx, "alias.add", source, domain.tenant_id,
               before={"targets": before} if before else None,
               after={"targets": [t.target for t in alias.targets]})
+        return _info(s, alias)
+
+
+def set_targets(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
+    """Replace an existing alias's targets with `targets`, in that order (Postfix delivers to
+    all; the RCPT-time quota check looks at the first). Never creates an alias: a mistyped
+    address is "not found", not a new alias. The same checks as `add`: no loop, no dangling
+    local target."""
+    source = names.valid_alias_source(address)
+    clean_targets = _clean_targets(source, targets)
+    with ctx.unit() as s:
+        alias = ctx.find(s, Alias, source)
+        rules.lock_tenant(s, alias.tenant_id)
+        before = [t.target for t in alias.targets]
+        if clean_targets == before:
+            return _info(s, alias)
+        for t in clean_targets:
+            _check_local_target(s, t, alias.tenant_id)
+        alias.targets.clear()
+        s.flush()  # the old rows go first: a kept target is inserted again, (alias, target) unique
+        alias.targets.extend(AliasTarget(target=t) for t in clean_targets)
+        s.flush()
+        _ensure_no_loop(s, alias.address)
+        audit(s, ctx, "alias.set", alias.address, alias.tenant_id,
+              before={"targets": before}, after={"targets": clean_targets})
         return _info(s, alias)
 
 

@@ -90,8 +90,8 @@ def _prepare_row(row: NewAccount) -> tuple[Prepared, str | None]:
         stored = ""
     else:
         stored = check_imported_hash(row.password_hash or "")
-    return (Prepared(address, names.domain_of(address), quota_bytes, row.display_name.strip(),
-                     stored), row.password)
+    return (Prepared(address, names.domain_of(address), quota_bytes,
+                     rules.check_display_name(row.display_name), stored), row.password)
 
 
 def prepare(ctx: Ctx, rows: Sequence[NewAccount], *, batch: bool = True,

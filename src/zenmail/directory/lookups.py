@@ -11,6 +11,8 @@ Queries are written once with neutral placeholders, each standing where a quoted
     {user}     the user Dovecot looks up (lowercase)  Dovecot: '%u'
     {domain}   that user's domain                     Dovecot: '%d'
     {service}  the Dovecot service asking             Dovecot: '%s'
+    {bytes}, {messages}   what Dovecot's dict writes (USAGE_UPSERT; Dovecot builds that
+               statement itself from the dict maps, so it is rendered only for tests)
 
 Both daemons quote the values they substitute; `bound()` renders bind parameters instead.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-_PLACEHOLDER = re.compile(r"\{(key|user|domain|service)\}")
+_PLACEHOLDER = re.compile(r"\{(key|user|domain|service|bytes|messages)\}")
 
 # Postfix maps, by the name of their file (STATE/postfix/etc/sql/<name>.cf).
 POSTFIX: dict[str, str] = {
@@ -63,6 +65,33 @@ DOVECOT: dict[str, str] = {
         ") u ORDER BY u.rank, u.tid LIMIT 1"),
     "iterate_query": "SELECT address AS user FROM accounts WHERE enabled",
 }
+
+# What Dovecot writes: its quota_clone plugin copies each user's usage, as the quota `count`
+# backend counts it, into the directory through Dovecot's SQL dict
+# (STATE/dovecot/etc/dict-usage.conf.ext), at every change (a delivery, a save, an expunge).
+# One map per dict key, each into a column of one row per user (models.QuotaUsage).
+USAGE_TABLE = "quota_usage"
+USAGE_USER_FIELD = "username"
+DOVECOT_USAGE: dict[str, str] = {
+    "priv/quota/storage": "bytes",
+    "priv/quota/messages": "messages",
+}
+# The statement Dovecot 2.3's dict-sql makes of one such change (both keys in one dict
+# transaction, so one row): an upsert, which SQLite (3.24 and later) and PostgreSQL both run.
+USAGE_UPSERT = (
+    f"INSERT INTO {USAGE_TABLE} (bytes, messages, {USAGE_USER_FIELD})"
+    " VALUES ({bytes}, {messages}, {user})"
+    f" ON CONFLICT ({USAGE_USER_FIELD}) DO UPDATE SET bytes = {{bytes}},"
+    " messages = {messages}")
+
+
+def dict_maps() -> str:
+    """The `map { … }` blocks of Dovecot's dict-sql file, from DOVECOT_USAGE."""
+    return "\n".join(
+        f"map {{\n  pattern = {pattern}\n  table = {USAGE_TABLE}\n"
+        f"  username_field = {USAGE_USER_FIELD}\n  value_field = {column}\n"
+        "  value_type = uint\n}" for pattern, column in DOVECOT_USAGE.items())
+
 
 _POSTFIX_VARS = {"key": "'%s'"}
 _DOVECOT_VARS = {"user": "'%u'", "domain": "'%d'", "service": "'%s'"}

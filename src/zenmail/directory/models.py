@@ -2,7 +2,8 @@
 
 Postfix and Dovecot query these tables themselves (see zenmail.stack), so column names and
 meanings are part of a contract: `domains.name`, `accounts.address`, `accounts.password_hash`,
-`accounts.quota_bytes`, `accounts.enabled`, `aliases.address`, `alias_targets.target`.
+`accounts.quota_bytes`, `accounts.enabled`, `aliases.address`, `alias_targets.target`; and
+Dovecot writes `quota_usage` (see lookups.DOVECOT_USAGE).
 Addresses are stored lowercased; a catch-all alias has the address `@domain`.
 """
 
@@ -98,6 +99,22 @@ class Account(Base):
     # Many-to-one by primary key: read from the session's identity map when the tenant is
     # already loaded (it usually is, locked), so views cost no extra query.
     tenant: Mapped[Tenant] = relationship()
+
+
+class QuotaUsage(Base):
+    """What one mailbox stores, as Dovecot counts it: written by Dovecot's quota_clone plugin
+    through its SQL dict at every change (delivery, save, expunge), read by zenmail.
+
+    Keyed by Dovecot's user name, the account's address; no foreign key, so that Dovecot's
+    write for an account removed meanwhile cannot fail. An account without a row has not
+    changed since usage was first recorded (`None` in the views: not measured yet).
+    """
+
+    __tablename__ = "quota_usage"
+
+    username: Mapped[str] = mapped_column(String(320), primary_key=True)
+    used_bytes: Mapped[int] = mapped_column("bytes", BigInteger, default=0, server_default="0")
+    messages: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Alias(Base):

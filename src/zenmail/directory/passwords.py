@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import string
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -49,6 +50,12 @@ def check_imported_hash(stored: str) -> str:
     return stored
 
 
+URL_SAFE = string.ascii_letters + string.digits + "-_"  # base64url (RFC 4648 section 5)
+GENERATED_LENGTH = 20
+
+
 def generate_password() -> str:
-    """A random password for demo accounts: 20 url-safe characters."""
-    return secrets.token_urlsafe(15)[:20]
+    """A random password for demo accounts: 20 url-safe characters (≈120 bits), the first a
+    letter or digit, so that no command line (swaks, curl -u) reads it as an option."""
+    first = secrets.choice(string.ascii_letters + string.digits)
+    return first + "".join(secrets.choice(URL_SAFE) for _ in range(GENERATED_LENGTH - 1))

@@ -11,8 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from zenmail.directory import names, rules
-from zenmail.directory.accounts import account_info
+from zenmail.directory import accounts, names, rules, usage
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Tenant
 from zenmail.directory.views import AccountInfo, PoolAccount, PoolInfo
@@ -33,7 +32,7 @@ def set_quota(ctx: Ctx, address: str, size: str | int) -> AccountInfo:
         audit(s, ctx, "account.set_quota", account.address, tenant.id,
               before={"quota_bytes": before}, after={"quota_bytes": new})
         s.flush()
-        return account_info(account)
+        return accounts.info(s, account)
 
 
 def move(ctx: Ctx, source: str, target: str, size: str | int) -> PoolInfo:
@@ -70,10 +69,12 @@ def _pool(s: Session, tenant: Tenant) -> PoolInfo:
     rows = s.execute(select(Account.address, Account.quota_bytes)
                      .where(Account.tenant_id == tenant.id).order_by(Account.address)).all()
     allocated = sum(q for _, q in rows)
+    used = usage.of_accounts(s, [a for a, _ in rows])
     return PoolInfo(tenant=tenant.name, pool_bytes=tenant.pool_bytes, allocated_bytes=allocated,
-                    free_bytes=tenant.pool_bytes - allocated,
+                    free_bytes=tenant.pool_bytes - allocated, used_bytes=sum(used.values()),
                     accounts=[PoolAccount(address=a, address_unicode=names.address_display(a),
-                                                quota_bytes=q) for a, q in rows])
+                                          quota_bytes=q, used_bytes=used.get(a))
+                              for a, q in rows])
 
 
 def pool(ctx: Ctx, tenant: str) -> PoolInfo:

@@ -20,6 +20,7 @@ from zenmail.errors import Conflict, InvalidInput, QuotaExceeded
 from zenmail.sizes import format_size
 
 MIN_QUOTA = 1024 * 1024  # Dovecot reads a 0 limit as "unlimited": never write one.
+MAX_DISPLAY_NAME = 200  # accounts.display_name
 _CHUNK = 500  # names per IN (...) lookup: well under SQLite's parameter limit
 
 
@@ -48,6 +49,18 @@ def check_quota_size(quota: int) -> int:
                            f"{format_size(MIN_QUOTA)}; disable the account instead of "
                            "giving it no space")
     return quota
+
+
+def check_display_name(name: str) -> str:
+    """A display name as stored: trimmed, one line, at most MAX_DISPLAY_NAME characters;
+    empty means none. (It ends up in mail headers and in clients' address books.)"""
+    clean = name.strip()
+    if any(ch in clean for ch in "\r\n\0"):
+        raise InvalidInput("a display name is one line; remove the line break")
+    if len(clean) > MAX_DISPLAY_NAME:
+        raise InvalidInput(f"display name has {len(clean)} characters; at most "
+                           f"{MAX_DISPLAY_NAME} fit")
+    return clean
 
 
 def ensure_fits(s: Session, tenant: Tenant, extra: int) -> None:

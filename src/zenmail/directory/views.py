@@ -1,5 +1,8 @@
 """What use cases return: plain, typed records that the CLI prints and the API serialises.
 
+`used_bytes` is what a mailbox stores as Dovecot counts it (see directory/usage.py): `None`
+for an account not measured yet; a tenant's or pool's figure adds up its measured accounts.
+
 Domains and addresses appear twice: `name`/`address` is the stored, ASCII form (IDNA
 A-labels) that scripts can compare and pass back, and the daemons use; `…_unicode` is the
 same name as people write and should read it. They differ only for internationalised
@@ -33,6 +36,7 @@ class TenantInfo(View):
     name: str
     pool_bytes: int
     allocated_bytes: int
+    used_bytes: int
     max_accounts: int | None
     accounts: int
     domains: list[str]
@@ -56,6 +60,7 @@ class AccountInfo(View):
     tenant: str
     display_name: str
     quota_bytes: int
+    used_bytes: int | None
     enabled: bool
     created_at: datetime
     updated_at: datetime
@@ -66,6 +71,7 @@ class PoolAccount(View):
     address: str
     address_unicode: str
     quota_bytes: int
+    used_bytes: int | None
 
 
 @dataclass
@@ -74,6 +80,7 @@ class PoolInfo(View):
     pool_bytes: int
     allocated_bytes: int
     free_bytes: int
+    used_bytes: int
     accounts: list[PoolAccount]
 
 

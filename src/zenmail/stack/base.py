@@ -9,6 +9,7 @@ A daemon is one module under `stack/daemons/` with one `Service` subclass that d
     binaries        programs `up` checks for before anything starts
     start_timeout   how long a cold start may take before it counts as failed
     after_restart_of  daemons whose restart this one reacts to (`on_peer_restarted`)
+    chore_every     seconds between runs of its `chore()` by the supervisor (None: no chore)
 
 and implements `render(directory)` (its configuration, into a staged generation), `check`
 (the daemon's own checker on that generation), `_launch`, `healthy`, `pidfile`. A daemon
@@ -52,6 +53,7 @@ class Service(ABC):
     after_restart_of: ClassVar[tuple[str, ...]] = ()
     has_config: ClassVar[bool] = True
     optional: ClassVar[bool] = False   # may be left out of a stack (`up --no-api`)
+    chore_every: ClassVar[float | None] = None
 
     def __init__(self, stack: StackView) -> None:
         self.stack = stack
@@ -95,6 +97,10 @@ class Service(ABC):
 
     def on_peer_restarted(self, peer: str) -> None:
         """Called after a daemon named in `after_restart_of` was restarted."""
+
+    def chore(self) -> None:
+        """Periodic work for a running daemon: the supervisor calls it soon after it starts
+        and then every `chore_every` seconds, in a thread of its own (one run at a time)."""
 
     # ------------------------------------------------------------ common behaviour
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from zenmail.config import Settings
+from zenmail.directory import lookups
 from zenmail.errors import InvalidInput, StackError
 from zenmail.stack.files import Layout, ensure_secret, gid
 
@@ -91,6 +92,11 @@ MAIL_COLUMNS: dict[str, tuple[str, ...]] = {
     "aliases": ("id", "address"),
     "alias_targets": ("id", "alias_id", "target"),
 }
+# What Dovecot writes (its usage dict, lookups.DOVECOT_USAGE): the upsert needs INSERT and
+# UPDATE on these columns, and SELECT for its conflict target. No DELETE, no other table.
+MAIL_WRITES: dict[str, tuple[str, ...]] = {
+    lookups.USAGE_TABLE: (lookups.USAGE_USER_FIELD, *lookups.DOVECOT_USAGE.values()),
+}
 
 
 def mail_role_name(url: str) -> str:
@@ -129,7 +135,8 @@ def _ident(name: str) -> str:
 
 def ensure_mail_role(admin_url: str, role_url: str) -> None:
     """Create or refresh the mail role of `role_url` with the rights of `admin_url`: log in,
-    SELECT on MAIL_COLUMNS, nothing else. Idempotent (run by every `up`)."""
+    SELECT on MAIL_COLUMNS, SELECT/INSERT/UPDATE on MAIL_WRITES, nothing else. Idempotent
+    (run by every `up`)."""
     import psycopg  # the PostgreSQL driver; only this path needs it here
 
     admin, role = make_url(admin_url), make_url(role_url)
@@ -156,6 +163,10 @@ def ensure_mail_role(admin_url: str, role_url: str) -> None:
                 for table, columns in MAIL_COLUMNS.items():
                     conn.execute(f"GRANT SELECT ({', '.join(map(_ident, columns))}) ON "
                                  f"{_ident(table)} TO {quoted}")
+                for table, columns in MAIL_WRITES.items():
+                    cols = ", ".join(map(_ident, columns))
+                    conn.execute(f"GRANT SELECT ({cols}), INSERT ({cols}), UPDATE ({cols}) "
+                                 f"ON {_ident(table)} TO {quoted}")
     except psycopg.errors.InsufficientPrivilege as exc:
         raise StackError(
             f"the database user {admin.username!r} may not create or change the role {name!r} "

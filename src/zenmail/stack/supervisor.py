@@ -8,6 +8,10 @@ restart and failed restart is appended to STATE/log/events.jsonl and to the dire
 audit log (actor `supervisor`). After a restart, the daemons that declared they react to it
 are told (`after_restart_of`): Postfix flushes its queue when Dovecot is back, so mail that
 waited meanwhile is delivered at once — Postfix kept it, nothing is lost.
+A daemon with a `chore` (Dovecot: copying every mailbox's usage into the directory) has it
+run CHORE_DELAY seconds after the supervisor starts and then every `chore_every` seconds,
+in a thread, so a slow chore never delays a restart; a failed one is logged and retried at
+its next time.
 `zenmail down` stops the supervisor first, so an intended stop is never "repaired".
 """
 
@@ -17,6 +21,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -35,6 +40,7 @@ MIN_BACKOFF = 1.0
 MAX_BACKOFF = 60.0
 HEALTHY_RESET = 300.0
 TICK = 0.5
+CHORE_DELAY = 10.0  # the stack settles first (up runs several reloads)
 
 
 def record(layout: Layout, settings: Settings | None, event: dict[str, Any]) -> None:
@@ -72,6 +78,8 @@ class _Watch:
     next_try: float = 0.0
     up_since: float = field(default_factory=time.monotonic)
     down: bool = False
+    next_chore: float = field(default_factory=lambda: time.monotonic() + CHORE_DELAY)
+    chore: threading.Thread | None = None
 
 
 class Supervisor:
@@ -114,6 +122,26 @@ class Supervisor:
             w.next_try = time.monotonic() + w.backoff
             w.backoff = min(w.backoff * 2, MAX_BACKOFF)
             self._tell_peers(svc.name)
+        self._chores(now)
+
+    def _chores(self, now: float) -> None:
+        for w in self.watches:
+            every = w.service.chore_every
+            if (every is None or now < w.next_chore or self.stopping
+                    or (w.chore is not None and w.chore.is_alive())
+                    or w.service.pid() is None):
+                continue
+            w.next_chore = now + every
+            w.chore = threading.Thread(target=self._run_chore, args=(w.service,),
+                                       name=f"chore-{w.service.name}", daemon=True)
+            w.chore.start()
+
+    @staticmethod
+    def _run_chore(svc: Service) -> None:
+        try:
+            svc.chore()
+        except Exception as exc:  # the next run tries again; the supervisor carries on
+            print(f"supervisor: {svc.name} chore failed: {exc}", file=sys.stderr, flush=True)
 
     def _tell_peers(self, restarted: str) -> None:
         for peer in self.stack.reacting_to(restarted):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from swagger_ui_bundle import swagger_ui_path
 
 from zenmail import __version__
 from zenmail.config import Settings
@@ -36,6 +36,10 @@ from zenmail.web.routes import (
 
 API_PREFIX = "/api/v1"
 DOCS_ASSETS = "/api/docs/assets"
+# Swagger UI 5 from the npm package swagger-ui-dist, committed with its licence by
+# scripts/vendor-swagger-ui.sh (version in VERSION): the 4.x of the swagger-ui-bundle wheel
+# cannot display OpenAPI 3.1, which FastAPI publishes.
+SWAGGER_UI = Path(__file__).parent / "static" / "swagger-ui"
 
 DESCRIPTION = """\
 Manage zenmail's directory: tenants, their storage pools, domains, accounts, aliases,
@@ -84,15 +88,18 @@ def create_app(settings: Settings, database: Database | None = None,
 
 
 def _serve_docs(app: FastAPI) -> None:
-    """Swagger UI at /api/docs from files shipped in a Python package, not from a CDN:
-    zenmail is often run where browsers have no internet (a pilot network, a test box)."""
-    app.mount(DOCS_ASSETS, StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+    """Swagger UI at /api/docs from files shipped in the package, not from a CDN: zenmail is
+    often run where browsers have no internet (a pilot network, a test box)."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=SWAGGER_UI), name="docs-assets")
 
     async def docs(_request: Request) -> HTMLResponse:
         return get_swagger_ui_html(openapi_url=app.openapi_url or "", title="zenmail API",
                                    swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
                                    swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
-                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png")
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon-32x32.png",
+                                   # No badge from validator.swagger.io: it would send the
+                                   # document's URL out to the internet from every browser.
+                                   swagger_ui_parameters={"validatorUrl": None})
 
     # A plain route, like FastAPI's own docs page: public, and not an API operation.
     app.add_route("/api/docs", docs, include_in_schema=False)

@@ -97,6 +97,11 @@ class QuotaSet(Body):
     quota: Size
 
 
+class NameSet(Body):
+    display_name: str = Field(max_length=200, description='The new display name; "" removes '
+                              "it. The address does not change.", examples=["Alice Martin"])
+
+
 class PasswordSet(Body):
     password: str = Field(description="At least 12 characters.")
 
@@ -111,6 +116,12 @@ class AliasCreate(Body):
     address: str = Field(description='The alias, or "@domain" for the domain\'s catch-all.',
                          examples=["sales@acme.example", "@acme.example"])
     targets: list[str] = Field(min_length=1, examples=[["alice@acme.example"]])
+
+
+class AliasTargetsSet(Body):
+    targets: list[str] = Field(min_length=1, description="The alias's new targets, replacing "
+                               "all of the old ones, in this order.",
+                               examples=[["alice@acme.example", "bob@acme.example"]])
 
 
 class AdminCreate(Body):

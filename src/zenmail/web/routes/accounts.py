@@ -16,6 +16,7 @@ from zenmail.web.routes.common import ERRORS
 from zenmail.web.schemas import (
     AccountCreate,
     AccountsImport,
+    NameSet,
     PasswordSet,
     QuotaMove,
     QuotaSet,
@@ -50,6 +51,12 @@ def import_accounts(ctx: CtxDep, body: AccountsImport) -> dict[str, int]:
 @router.put("/accounts/{address:path}/quota", summary="Set the account's quota")
 def set_quota(ctx: CtxDep, address: str, body: QuotaSet) -> AccountInfo:
     return quota.set_quota(ctx, address, body.quota)
+
+
+@router.put("/accounts/{address:path}/name",
+            summary="Set the account's display name (the address stays)")
+def set_name(ctx: CtxDep, address: str, body: NameSet) -> AccountInfo:
+    return accounts.set_name(ctx, address, body.display_name)
 
 
 @router.put("/accounts/{address:path}/password", summary="Set the account's password")

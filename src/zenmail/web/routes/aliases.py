@@ -14,7 +14,7 @@ from zenmail.directory import aliases
 from zenmail.directory.views import AliasInfo
 from zenmail.web.deps import CtxDep
 from zenmail.web.routes.common import ERRORS
-from zenmail.web.schemas import AliasCreate, AliasRemoval
+from zenmail.web.schemas import AliasCreate, AliasRemoval, AliasTargetsSet
 
 router = APIRouter(prefix="/aliases", tags=["aliases"], responses=ERRORS)
 
@@ -28,6 +28,11 @@ def list_aliases(ctx: CtxDep, tenant: str | None = None,
 @router.post("", summary="Create an alias, or add targets to an existing one")
 def add_alias(ctx: CtxDep, body: AliasCreate) -> AliasInfo:
     return aliases.add(ctx, body.address, body.targets)
+
+
+@router.put("/{alias:path}", summary="Replace an existing alias's targets in one step")
+def set_alias(ctx: CtxDep, alias: str, body: AliasTargetsSet) -> AliasInfo:
+    return aliases.set_targets(ctx, alias, body.targets)
 
 
 @router.delete("/{alias:path}", summary="Remove one target, or the whole alias")
