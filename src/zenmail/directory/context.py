@@ -38,7 +38,7 @@ from zenmail.directory.models import (
     Tenant,
 )
 from zenmail.directory.passwords import Hasher
-from zenmail.errors import InvalidInput, NotFound, PermissionDenied
+from zenmail.errors import NotFound, PermissionDenied
 
 Row = TypeVar("Row", bound=Base)
 
@@ -75,14 +75,6 @@ class _Kind:
     missing: Callable[[Any], str]
 
 
-def _token_id(raw: int | str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"token id {raw!r} is not a number; `zenmail token list` shows "
-                           "the ids") from None
-
-
 def _no_domain(key: str) -> str:
     shown = names.domain_display(key)
     return f"no domain {shown!r}; add it first with `zenmail domain add TENANT {shown}`"
@@ -103,7 +95,7 @@ _KINDS: dict[type[Base], _Kind] = {
     Admin: _Kind(Admin.name, names.address_key, lambda a: a.tenant_id,
                  lambda k: f"no administrator {names.address_display(k)!r}; create one with "
                            "`zenmail admin add`"),
-    ApiToken: _Kind(ApiToken.id, _token_id, lambda t: t.admin.tenant_id,
+    ApiToken: _Kind(ApiToken.id, names.token_key, lambda t: t.admin.tenant_id,
                     lambda k: f"no token {k}; `zenmail token list` shows them"),
 }
 

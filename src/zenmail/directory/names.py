@@ -19,9 +19,41 @@ import re
 import idna
 from email_validator import EmailNotValidError, validate_email
 
-from zenmail.errors import InvalidInput
+from zenmail.errors import InvalidInput, NotFound
 
 _TENANT = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+# A whole number as people and programs write it: ASCII digits, no sign, no leading zero.
+# Python's int() also takes " 12", "+12", "1_2" and fullwidth "１２", so one number would
+# have many spellings (`zm_01_…` and `zm_1_…` the same token); those are refused instead.
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_DECIMAL_DIGITS = 20  # more than any id or count here; int() of 5,000 digits is not even tried
+MAX_ROW_ID = 2**31 - 1  # row ids are 32-bit INTEGER columns on PostgreSQL
+
+
+def decimal(text: str) -> int | None:
+    """`text` as a whole number if written canonically (see `_DECIMAL`), else None."""
+    if len(text) > _DECIMAL_DIGITS or not _DECIMAL.fullmatch(text):
+        return None
+    return int(text)
+
+
+def token_key(raw: int | str) -> int:
+    """A token's id, from its number (`12`) or an int; the one spelling, in range.
+
+    A malformed number is InvalidInput; one no token can have (0, beyond 32 bits) is the
+    NotFound of a missing token, so it never reaches the database driver.
+    """
+    shown = str(raw) if len(str(raw)) <= 40 else f"{str(raw)[:40]}…"  # not 5,000 digits
+    if isinstance(raw, int):
+        number = raw
+    elif _DECIMAL.fullmatch(raw):
+        number = int(raw) if len(raw) <= _DECIMAL_DIGITS else MAX_ROW_ID + 1
+    else:
+        raise InvalidInput(f"token id {shown!r} is not a number as `zenmail token list` "
+                           "shows the ids (digits only, no leading zero)")
+    if not 1 <= number <= MAX_ROW_ID:
+        raise NotFound(f"no token {shown}; `zenmail token list` shows them")
+    return number
 
 
 def tenant_key(raw: str) -> str:

@@ -1,0 +1,83 @@
+"""Input an attacker tries first, refused with a clear answer and never a 500: ids and counts
+in one canonical spelling, strict JSON types, passwords and imported hashes that can work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from tests.unit.cli_fixtures import Invoke, zenmail_fixture  # noqa: F401  (a fixture)
+from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by name)
+    error_of,
+    make_client_fixture,
+    root_fixture,
+    server_fixture,
+    token_for,
+)
+from zenmail.directory import admins, names
+from zenmail.directory.context import Ctx
+from zenmail.errors import InvalidInput, NotFound
+
+BEYOND_64_BITS = "9223372036854775808"
+HUGE = "9" * 5000
+
+
+# ---------------------------------------------------------------- ids (issue 8, item 5)
+
+@pytest.mark.parametrize("text, number", [("0", 0), ("1", 1), ("2147483647", 2**31 - 1),
+                                          (BEYOND_64_BITS, 2**63)])
+def test_canonical_decimals_are_read(text: str, number: int) -> None:
+    assert names.decimal(text) == number
+
+
+@pytest.mark.parametrize("text", ["", "01", "+1", "-1", " 1", "1 ", "1_0", "１", "٣", "1.0",
+                                  "0x1", HUGE])
+def test_other_spellings_of_numbers_are_not(text: str) -> None:
+    assert names.decimal(text) is None
+
+
+def test_a_token_id_beyond_what_a_row_can_have_is_not_found(ctx: Ctx) -> None:
+    token = admins.create_token(ctx, token_for(ctx, "root@ops.test") and "root@ops.test")
+    for missing in (2**31, 2**63, int(BEYOND_64_BITS) * 10, BEYOND_64_BITS, HUGE, 0, "0"):
+        with pytest.raises(NotFound, match="no token"):
+            admins.revoke_token(ctx, missing)
+    for malformed in ("01", "１", " 1", "x"):
+        with pytest.raises(InvalidInput, match="is not a number as"):
+            admins.revoke_token(ctx, malformed)
+    assert admins.revoke_token(ctx, str(token.info.id)).revoked
+
+
+def test_bearer_tokens_have_one_spelling_and_bounded_ids(
+        ctx: Ctx, make_client: Callable[[str | None], httpx.Client]) -> None:
+    valid = token_for(ctx, "root@ops.test")
+    ident, secret = valid.removeprefix("zm_").split("_", 1)
+    assert make_client(valid).get("/api/v1/tenants").status_code == 200
+    for token in (f"zm_{BEYOND_64_BITS}_x", f"zm_{HUGE}_x", f"zm_0{ident}_{secret}",
+                  f"zm_+{ident}_{secret}", f"zm_{ident}.0_{secret}"):
+        r = make_client(token).get("/api/v1/tenants")
+        assert r.status_code == 401, (token[:40], r.text)
+        assert r.json()["error"] == "unauthenticated"
+    # Headers are bytes on the wire; the service sees what a client could decode.
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in ident)
+    assert admins.authenticate(ctx, f"zm_{fullwidth}_{secret}") is None
+    assert admins.authenticate(ctx, valid) is not None
+
+
+def test_revoking_an_impossible_token_id_is_404_not_500(root: httpx.Client) -> None:
+    for ident in (BEYOND_64_BITS, HUGE, "2147483648"):
+        status, code, message = error_of(root.delete(f"/api/v1/tokens/{ident}"))
+        assert (status, code) == (404, "not_found"), message
+    for ident in ("01", "１", "+1"):
+        status, code, _ = error_of(root.delete(f"/api/v1/tokens/{ident}"))
+        assert (status, code) == (422, "invalid_input"), ident
+
+
+def test_the_cli_revokes_by_canonical_number_only(zenmail: Invoke) -> None:
+    r = zenmail("token", "revoke", "99999999999999999999999")
+    assert (r.code, r.stderr) == (2, "zenmail: error: no token 99999999999999999999999; "
+                                     "`zenmail token list` shows them\n")
+    r = zenmail("token", "revoke", "０1")
+    assert r.code == 2 and "is not a number as" in r.stderr
+    assert "internal error" not in r.stderr
