@@ -81,3 +81,38 @@ def test_the_cli_revokes_by_canonical_number_only(zenmail: Invoke) -> None:
     r = zenmail("token", "revoke", "０1")
     assert r.code == 2 and "is not a number as" in r.stderr
     assert "internal error" not in r.stderr
+
+
+# ---------------------------------------------------------------- JSON types (item 10)
+
+@pytest.mark.parametrize("value", [True, False, "5", 5.0, "５", [5], {"n": 5}])
+def test_counts_must_be_json_integers(root: httpx.Client, value: object) -> None:
+    for r in (root.post("/api/v1/tenants", json={"name": "loose", "pool": "1G",
+                                                  "max_accounts": value}),
+              root.put("/api/v1/tenants/loose/max-accounts", json={"max_accounts": value})):
+        status, code, message = error_of(r)
+        assert (status, code) == (422, "invalid_input"), (value, message)
+        assert "max_accounts" in message
+    assert root.get("/api/v1/tenants/loose").status_code == 404  # nothing was created
+
+
+@pytest.mark.parametrize("body", [{"name": 5, "pool": "1G"}, {"name": "x", "pool": "1G",
+                                                              "max_accounts": 5, "extra": 1}])
+def test_strings_are_not_made_from_numbers(root: httpx.Client, body: dict[str, object]) -> None:
+    assert error_of(root.post("/api/v1/tenants", json=body))[:2] == (422, "invalid_input")
+
+
+def test_a_json_integer_still_works(root: httpx.Client) -> None:
+    r = root.post("/api/v1/tenants", json={"name": "strict", "pool": "1G", "max_accounts": 5})
+    assert r.status_code == 201 and r.json()["max_accounts"] == 5
+
+
+@pytest.mark.parametrize("value", ["９", "+5", "1_0", " 5", "05", "5.0", "-1"])
+def test_the_cli_reads_counts_as_strictly(zenmail: Invoke, value: str) -> None:
+    r = zenmail("tenant", "add", "loose", "--pool", "1G", "--max-accounts", value)
+    assert r.code == 2 and "is not a whole number written in ASCII digits" in r.stderr, r.stderr
+    r = zenmail("audit", "--limit", value)
+    assert r.code == 2 and "is not a whole number" in r.stderr, r.stderr
+    assert zenmail("tenant", "show", "loose").code == 2  # not created
+    assert zenmail("tenant", "add", "loose", "--pool", "1G", "--max-accounts", "5").code == 0
+    assert zenmail("tenant", "set-max-accounts", "loose", value).code == 2

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from zenmail.directory.accounts import DEFAULT_QUOTA
+from zenmail.directory.tenants import MAX_ACCOUNTS_LIMIT
 from zenmail.directory.views import AliasInfo
 
 
@@ -35,14 +36,11 @@ Size = Annotated[
 ]
 
 
-# tenants.max_accounts is a 32-bit column; PostgreSQL would refuse more with a driver error.
-MAX_ACCOUNTS_LIMIT = 2**31 - 1
-
-
 class Body(BaseModel):
     # A misspelt field ("poool") would otherwise be ignored silently and the request would do
-    # something other than what the caller meant.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # something other than what the caller meant. Strict: JSON true is not 1, "5" and 5.0 are
+    # not 5 — a value of the wrong JSON type is refused, not guessed at.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class TenantCreate(Body):
