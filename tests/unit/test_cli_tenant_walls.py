@@ -31,6 +31,7 @@ from tests.unit.cli_fixtures import (  # noqa: F401  (fixtures are found by name
 from tests.unit.test_api_fixtures import PASSWORD
 from tests.unit.test_api_tenant_walls import (  # noqa: F401  (two_tenants: a fixture)
     FOREIGN_NAMES,
+    leaked,
     snapshot,
     two_tenants,
 )
@@ -102,7 +103,8 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "quota show": [([a["tenant"]], None)],
         "alias add": [(["evil@a.test", b["alice"]], None),
                       ([a["alias"], b["alice"]], None),
-                      ([a["catch_all"], b["alice"]], None)],
+                      ([a["catch_all"], b["alice"]], None),
+                      ([a["loops_back"], a["forward"]], None)],
         "alias list": [(["--tenant", a["tenant"]], None), (["--domain", a["domain"]], None)],
         "alias remove": [([a["alias"]], None), ([a["alias"], a["bob"]], None),
                          ([a["catch_all"]], None)],
@@ -145,7 +147,9 @@ def ab(request: pytest.FixtureRequest) -> Walled:
 
 REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token) "
                      r"|only a global administrator may "
-                     r"|domain '[^']+' already belongs to another tenant)")
+                     r"|domain '[^']+' already belongs to another tenant"
+                     r"|alias '[^']+' would create a loop through an address outside your "
+                     r"tenant)")
 PROGRESS = re.compile(r"\r[a-z ]+: \d+/\d+")  # `account import` counts on stderr
 
 
@@ -168,15 +172,21 @@ def params_set(cmd: click.Command, name: str, args: list[str]) -> set[str]:
                 and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE}
 
 
-def without(text: str, args: list[str]) -> str:
-    """`text` with what the caller typed taken out (the arguments, the addresses in a CSV
-    file given, and the domains of both): echoing one's own input is no leak."""
-    typed = list(args)
+def typed(args: list[str]) -> list[str]:
+    """What the caller typed: the arguments and the addresses in a CSV file given."""
+    out = list(args)
     for arg in args:
         if arg.endswith(".csv"):
-            typed += [line.split(",")[0] for line in Path(arg).read_text().splitlines()]
-    typed += [t.rpartition("@")[2] for t in typed if "@" in t]
-    for value in sorted(typed, key=len, reverse=True):
+            out += [line.split(",")[0] for line in Path(arg).read_text().splitlines()]
+    return out
+
+
+def without(text: str, args: list[str]) -> str:
+    """`text` with what the caller typed taken out (see `typed`, and the domains of what
+    was typed): echoing one's own input is no leak."""
+    values = typed(args)
+    values += [t.rpartition("@")[2] for t in values if "@" in t]
+    for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, "")
     return text
 
@@ -217,6 +227,7 @@ def test_every_command_refuses_another_tenants_admin(
             assert len(errors) == 1 and REFUSED.match(errors[0]), what
             left = without(r.stderr, args)
             assert not any(n in left for n in FOREIGN_NAMES), what
+            assert not leaked(r.stderr, typed(args), a), what
             denied += 1
 
     shown = 0
