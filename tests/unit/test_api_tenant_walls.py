@@ -85,7 +85,9 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         "PoolSet": [{"pool": "1T"}, {"pool": "1M"}],
         "MaxAccountsSet": [{"max_accounts": 0}, {"max_accounts": None}],
         "DomainCreate": [{"tenant": a["tenant"], "name": "new-a.test"},
-                         {"tenant": b["tenant"], "name": a["domain"]}],
+                         {"tenant": b["tenant"], "name": a["domain"]},
+                         {"tenant": b["tenant"], "name": "x." + a["domain"]},
+                         {"tenant": b["tenant"], "name": "\u0430." + a["domain"][2:]}],
         "AccountCreate": [
             {"address": "mallory@a.test", "password": PASSWORD},
             {"address": "mallory@a.test", "password": PASSWORD, "tenant": b["tenant"]},

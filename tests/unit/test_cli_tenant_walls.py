@@ -76,7 +76,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "tenant set-max-accounts": [([a["tenant"], "0"], None), ([a["tenant"]], None)],
         "tenant remove": [([a["tenant"]], None)],
         "domain add": [([a["tenant"], "new-a.test"], None),
-                       ([b["tenant"], a["domain"]], None)],
+                       ([b["tenant"], a["domain"]], None),
+                       ([b["tenant"], "x." + a["domain"]], None),
+                       ([b["tenant"], "\u0430." + a["domain"][2:]], None)],  # Cyrillic а
         "domain list": [(["--tenant", a["tenant"]], None)],
         "domain remove": [([a["domain"]], None)],
         "account add": [
@@ -148,6 +150,8 @@ def ab(request: pytest.FixtureRequest) -> Walled:
 REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token) "
                      r"|only a global administrator may "
                      r"|domain '[^']+' already belongs to another tenant"
+                     r"|domain '[^']+' is a parent or a subdomain of a domain another tenant "
+                     r"|domain '[^']+': the label '[^']+' is written in letters that all look "
                      r"|alias '[^']+' would create a loop through an address outside your "
                      r"tenant)")
 PROGRESS = re.compile(r"\r[a-z ]+: \d+/\d+")  # `account import` counts on stderr

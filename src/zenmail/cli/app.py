@@ -23,7 +23,7 @@ from click.core import ParameterSource
 from zenmail.config import Settings, load_settings
 from zenmail.db import Database
 from zenmail.directory import names
-from zenmail.directory.context import Actor, Ctx
+from zenmail.directory.context import Actor, Ctx, Platform
 from zenmail.directory.models import Admin
 from zenmail.directory.passwords import Hasher
 from zenmail.errors import InvalidInput, NotFound
@@ -64,7 +64,7 @@ class App:
             s = self.settings()
             db = self.database()
             self._ctx = Ctx(db, actor(db, self.as_admin),
-                            Hasher(s.argon2_memory_kib, s.argon2_time_cost))
+                            Hasher(s.argon2_memory_kib, s.argon2_time_cost), Platform.of(s))
         return self._ctx
 
     def close(self) -> None:

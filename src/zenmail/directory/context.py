@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory import names
 from zenmail.directory.models import (
@@ -63,6 +64,19 @@ class Actor:
     @property
     def is_global(self) -> bool:
         return self.tenant_id is None
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What the directory knows of the installation it serves: the host names that are the
+    platform's own (settings `hostname`), which no tenant may hold. The default is the
+    default setting's, so a context built without settings refuses that one too."""
+
+    hostnames: tuple[str, ...] = (str(Settings.model_fields["hostname"].default),)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Platform:
+        return cls((settings.hostname,))
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,7 @@ class Ctx:
     db: Database
     actor: Actor
     hasher: Hasher = field(default_factory=Hasher)
+    platform: Platform = field(default_factory=Platform)
     # The unit of work open in each thread: (session, whether it may write).
     _open: threading.local = field(default_factory=threading.local, init=False, repr=False,
                                    compare=False)

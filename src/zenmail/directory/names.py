@@ -15,8 +15,11 @@ the same reason.
 from __future__ import annotations
 
 import re
+import string
+from functools import lru_cache
 
 import idna
+from confusable_homoglyphs import categories, confusables
 from email_validator import EmailNotValidError, validate_email
 
 from zenmail.errors import InvalidInput, NotFound
@@ -80,8 +83,22 @@ def domain_key(raw: str) -> str:
                            f"name ({exc}); check its spelling") from exc
 
 
+# Names no tenant may hold, with every name under them: special-use names that never reach
+# anyone on the internet (RFC 6761 localhost and invalid, RFC 6762 local, RFC 7686 onion,
+# RFC 9476 alt, ICANN's internal, the reverse-mapping arpa with RFC 8375 home.arpa) and the
+# `localdomain` of `localhost.localdomain`. A tenant holding one would receive the mail
+# daemons' own local mail, or look like them. `test` and `example` (RFC 6761, RFC 2606) stay
+# allowed: demos and test set-ups use them, and they impersonate no one.
+SPECIAL_USE = ("localhost", "localdomain", "invalid", "local", "onion", "alt", "internal",
+               "arpa")
+
+
 def valid_domain(raw: str) -> str:
     text = domain_key(raw)
+    special = next((r for r in SPECIAL_USE if text == r or text.endswith("." + r)), None)
+    if special is not None:
+        raise InvalidInput(f"domain {raw.strip()!r} is a special-use name (.{special}) that "
+                           "no one on the internet can send mail to; choose a real domain")
     try:
         # Checks the A-label form too: an `xn--` label must decode to a valid name.
         validate_email(f"postmaster@{text}", check_deliverability=False, test_environment=True)
@@ -100,6 +117,50 @@ def domain_display(key: str) -> str:
         return idna.decode(key)
     except idna.IDNAError:
         return key  # stored before it was checked; the ASCII form is still the truth
+
+
+# ---------------------------------------------------------------- look-alike domains
+#
+# Unicode's confusables data (UTS #39, through the `confusable_homoglyphs` package) says
+# which characters look like which. Two uses: a label that mixes scripts (Latin `acm` and a
+# Cyrillic `е`) is the classic spoof and refused outright, except the mixes UTS #39 calls
+# "highly restrictive" (Japanese, Chinese and Korean writing beside Latin); and a domain is
+# compared with the other tenants' by its *look-alike key*, each character replaced by the
+# ASCII letter or digit it imitates.
+
+_NEUTRAL_SCRIPTS = {"COMMON", "INHERITED"}  # digits, hyphens, marks: part of any script
+_SCRIPT_MIXES = ({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}, {"LATIN", "HAN", "BOPOMOFO"},
+                 {"LATIN", "HAN", "HANGUL"})
+_ASCII_LABEL_CHARS = set(string.ascii_lowercase + string.digits)
+
+
+def scripts(label: str) -> set[str]:
+    """The scripts a Unicode label is written in (`{"LATIN"}`), digits and hyphens aside."""
+    return {str(s) for s in categories.unique_aliases(label)} - _NEUTRAL_SCRIPTS
+
+
+def mixes_scripts(label: str) -> bool:
+    """Whether a Unicode label mixes scripts beyond what one language writes together."""
+    found = scripts(label)
+    return len(found) > 1 and not any(found <= mix for mix in _SCRIPT_MIXES)
+
+
+@lru_cache(maxsize=4096)
+def _imitated(char: str) -> str:
+    """The ASCII letter or digit `char` looks like (Cyrillic `е` -> `e`), else `char`."""
+    if char.isascii():
+        return char
+    found = confusables.is_confusable(char, greedy=True) or []
+    ascii_twins = {g["c"] for f in found for g in f["homoglyphs"]
+                   if g["c"] in _ASCII_LABEL_CHARS}
+    return ascii_twins.pop() if len(ascii_twins) == 1 else char
+
+
+def lookalike_key(key: str) -> str:
+    """The look-alike key of a stored domain: equal keys look the same to a reader
+    (`xn--acm-...` for a Cyrillic-e `acmе.test` gives `acme.test`). ASCII names are their
+    own key: `rn` and `m` stay apart, as the domain registries keep them."""
+    return "".join(_imitated(c) for c in domain_display(key))
 
 
 def address_key(raw: str) -> str:

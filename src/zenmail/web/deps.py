@@ -40,7 +40,7 @@ def get_ctx(request: Request,
     if actor is None:
         raise Unauthenticated("the API token is unknown, malformed or revoked; create a new one "
                               "with `zenmail token create ADMIN`", invalid_token=True)
-    return Ctx(db, actor, hasher)
+    return Ctx(db, actor, hasher, request.app.state.platform)
 
 
 CtxDep = Annotated[Ctx, Depends(get_ctx)]
