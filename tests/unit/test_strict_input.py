@@ -116,3 +116,38 @@ def test_the_cli_reads_counts_as_strictly(zenmail: Invoke, value: str) -> None:
     assert zenmail("tenant", "show", "loose").code == 2  # not created
     assert zenmail("tenant", "add", "loose", "--pool", "1G", "--max-accounts", "5").code == 0
     assert zenmail("tenant", "set-max-accounts", "loose", value).code == 2
+
+
+# ---------------------------------------------------------------- local parts (item 6)
+
+@pytest.mark.parametrize("local", ["o'brien", "first.last", "a-b", "x_y", "x" * 64, "7"])
+def test_local_parts_that_work_end_to_end_are_accepted(local: str) -> None:
+    # tests/e2e/test_odd_input.py sends mail to each and logs in as it.
+    assert names.valid_address(f"{local}@acme.test", hosted=True) == f"{local}@acme.test"
+
+
+@pytest.mark.parametrize("local, words", [
+    ("x" * 65, "has 65 characters before the @; mail servers accept at most 64"),
+    ("team+ops", "separates an address from its detail"),
+    ("team/ops", "contains '/', which the mail servers here do not accept"),
+    ("a!b", "contains '!'"), ("50%", "contains '%'"), ("{x}", "contains '{ }'"),
+])
+def test_local_parts_the_servers_cannot_serve_are_refused(local: str, words: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        names.valid_address(f"{local}@acme.test", hosted=True)
+    assert words in str(err.value)
+
+
+def test_outside_targets_keep_every_legal_local_part() -> None:
+    # An alias may forward to team/ops@elsewhere: the other side decides what it accepts.
+    assert names.valid_address("team/ops@elsewhere.test") == "team/ops@elsewhere.test"
+    with pytest.raises(InvalidInput, match="at most 64"):
+        names.valid_address(f"{'x' * 65}@elsewhere.test")
+
+
+def test_dovecot_is_told_the_same_characters() -> None:
+    from zenmail.stack.daemons.dovecot import _username_chars
+    chars = _username_chars()
+    assert chars.startswith('"') and chars.endswith('"')
+    assert set(chars.strip('"')) == (names.LOCAL_PART_CHARS
+                                     | {c.upper() for c in names.LOCAL_PART_CHARS} | {"@"})

@@ -171,8 +171,24 @@ def address_key(raw: str) -> str:
     return f"{local.lower()}@{domain_key(domain)}"
 
 
-def valid_address(raw: str, what: str = "address") -> str:
-    """The key of a new `local@domain`, or InvalidInput naming what is wrong."""
+# The characters of a local part hosted here (accounts, aliases), lowercase: letters, digits
+# and the punctuation real names and systems use (o'brien, first.last, a-b, x_y). Not `+`:
+# it separates an address from its detail (bob+news@ is delivered to bob@, Postfix's and
+# Dovecot's recipient_delimiter), so mail to an account `team+ops` would go to `team`.
+# Dovecot is told to accept exactly these in user names (`auth_username_chars`, rendered by
+# stack/daemons/dovecot.py), so every address the directory accepts can also log in and
+# receive: the rest of RFC 5322's atext (`/`, `%`, `!`, `{`, ...) would either be refused by
+# Dovecot or nest one mailbox's directory inside another's, and is refused here instead.
+LOCAL_PART_CHARS = frozenset(string.ascii_lowercase + string.digits + ".-_'")
+MAX_LOCAL_PART = 64  # RFC 5321 section 4.5.3.1.1
+
+
+def valid_address(raw: str, what: str = "address", *, hosted: bool = False) -> str:
+    """The key of a new `local@domain`, or InvalidInput naming what is wrong.
+
+    `hosted`: the address is to be an account or an alias here, so its local part must be
+    one Dovecot and Postfix both handle (LOCAL_PART_CHARS), not merely valid.
+    """
     text = raw.strip()
     local, at, _ = text.rpartition("@")
     if at and not local.isascii():
@@ -184,7 +200,19 @@ def valid_address(raw: str, what: str = "address") -> str:
                                 test_environment=True)
     except EmailNotValidError as exc:
         raise InvalidInput(f"{what} {text!r} is not a valid mail address: {exc}") from exc
-    return f"{result.local_part.lower()}@{result.ascii_domain.lower()}"
+    local = result.local_part.lower()
+    if len(local) > MAX_LOCAL_PART:
+        raise InvalidInput(f"{what} {text!r} has {len(local)} characters before the @; mail "
+                           f"servers accept at most {MAX_LOCAL_PART} (RFC 5321)")
+    odd = sorted(set(local) - LOCAL_PART_CHARS)
+    if hosted and "+" in odd:
+        raise InvalidInput(f"{what} {text!r} contains '+', which separates an address from "
+                           "its detail here (bob+news@… is delivered to bob@…); leave it out")
+    if hosted and odd:
+        raise InvalidInput(f"{what} {text!r} contains {' '.join(odd)!r}, which the mail "
+                           "servers here do not accept in a mailbox name; use letters, digits "
+                           "and . - _ '")
+    return f"{local}@{result.ascii_domain.lower()}"
 
 
 def address_display(key: str) -> str:
@@ -203,7 +231,7 @@ def valid_alias_source(raw: str) -> str:
     text = raw.strip()
     if text.startswith("@"):
         return "@" + valid_domain(text[1:])
-    return valid_address(text, "alias address")
+    return valid_address(text, "alias address", hosted=True)
 
 
 def domain_of(address: str) -> str:

@@ -13,7 +13,7 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from zenmail.directory import lookups
+from zenmail.directory import lookups, names
 from zenmail.errors import StackError
 from zenmail.stack import proc
 from zenmail.stack.base import Service, run
@@ -90,6 +90,7 @@ class Dovecot(Service):
             "imap_port": p["imap"], "imaps_port": p["imaps"], "sieve_port": p["sieve"],
             "lmtp_port": p["lmtp"], "submit_host": submit_host, "submit_port": submit_port,
             "python": PYTHON, "driver": db.dovecot_driver, "connect": db.dovecot_connect,
+            "username_chars": _username_chars(),
             **{name: lookups.for_dovecot(q) for name, q in lookups.DOVECOT.items()},
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
@@ -132,3 +133,10 @@ class Dovecot(Service):
 
     def doveadm(self, *args: str) -> str:
         return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}")
+
+
+def _username_chars() -> str:
+    """Dovecot's `auth_username_chars`: every character of a hosted address, in both cases
+    (users may type capitals; `%Lu` lowercases after the check), quoted for the `'`."""
+    upper = "".join(c.upper() for c in sorted(names.LOCAL_PART_CHARS) if c.isalpha())
+    return '"' + "".join(sorted(names.LOCAL_PART_CHARS)) + upper + "@" + '"'
