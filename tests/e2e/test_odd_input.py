@@ -1,7 +1,10 @@
-"""Hostile and odd input at the mail listeners (issue 8, item 6): every address the
-directory accepts receives mail over SMTP and logs in over IMAP."""
+"""Hostile and odd input at the mail listeners (issue 8, items 6 and 12): every address the
+directory accepts receives mail over SMTP and logs in over IMAP, and a message carrying a
+NUL is refused whole rather than stored changed."""
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
@@ -32,6 +35,45 @@ def test_every_accepted_address_receives_and_logs_in(stack: MailStack, local: st
         assert m.select("INBOX", readonly=True)[0] == "OK"
     finally:
         m.logout()
+
+
+def _raw_smtp(stack: MailStack, rcpt: str, data: bytes) -> list[bytes]:
+    """One SMTP transaction over a plain socket, sending `data` byte for byte; the replies."""
+    replies: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", stack.ports["smtp"]), timeout=30) as sock:
+        f = sock.makefile("rb")
+
+        def reply() -> bytes:
+            lines = [f.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(f.readline())
+            replies.append(lines[-1])
+            return lines[-1]
+
+        reply()
+        for command in (b"EHLO client.outside.test", b"MAIL FROM:<sender@outside.test>",
+                        f"RCPT TO:<{rcpt}>".encode(), b"DATA"):
+            sock.sendall(command + b"\r\n")
+            reply()
+        sock.sendall(data + b"\r\n.\r\n")
+        reply()
+        sock.sendall(b"QUIT\r\n")
+        reply()
+    return replies
+
+
+def test_a_nul_in_a_header_is_refused_not_truncated(stack: MailStack) -> None:
+    address = stack.account("nul")
+    with_nul = (f"From: <sender@outside.test>\r\nTo: <{address}>\r\n"
+                "Subject: before\0after\r\n\r\nbody\r\n").encode()
+    replies = _raw_smtp(stack, address, with_nul)
+    assert replies[4].startswith(b"354"), replies
+    assert replies[5][:1] == b"5", replies  # refused at the end of DATA, permanently
+    # The same message without the NUL arrives, byte for byte in its Subject.
+    clean = with_nul.replace(b"\0", b"")
+    assert _raw_smtp(stack, address, clean)[5].startswith(b"250")
+    [raw] = stack.wait_messages(address, 1)
+    assert b"Subject: beforeafter\r\n" in raw
 
 
 def test_an_odd_login_spelling_reaches_the_same_account(stack: MailStack) -> None:
