@@ -125,8 +125,8 @@ def ensure_domain_may_be_held(s: Session, name: str, tenant_id: int,
     and never another tenant or its domains (a tenant administrator asks).
 
     Refused (special-use names are already invalid, `names.valid_domain`): the platform's
-    own host names, their parents and what lies
-    under them (its notices come from `postmaster@<hostname>`, which must stay unforgeable);
+    own host names, their parents and what lies under them (its notices come from
+    `postmaster@<hostname>`, which must stay unforgeable);
     a parent or a subdomain of a domain another tenant holds (a domain tree has one owner);
     a label mixing scripts; a non-ASCII label made only of letters that imitate ASCII ones;
     and a look-alike of another tenant's domain. Equality with a held domain is the
