@@ -21,7 +21,7 @@ from pathlib import Path
 from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory import accounts, admins, aliases, domains, tenants
-from zenmail.directory.context import Actor, Ctx
+from zenmail.directory.context import Actor, Ctx, Platform
 from zenmail.directory.passwords import Hasher, generate_password
 from zenmail.errors import Conflict, StackError
 from zenmail.stack import manager
@@ -51,7 +51,7 @@ def create_directory(settings: Settings) -> tuple[dict[str, str], str]:
     try:
         db.migrate()
         ctx = Ctx(db, Actor("demo"), Hasher(settings.argon2_memory_kib,
-                                            settings.argon2_time_cost))
+                                            settings.argon2_time_cost), Platform.of(settings))
         try:
             tenants.add(ctx, TENANT, "5G", max_accounts=50)
         except Conflict:

@@ -19,7 +19,9 @@ from zenmail.directory import admins
 from zenmail.directory.context import Ctx
 
 PUBLIC = {("GET", "/api/v1/health")}
-DUMMY_PATH_VALUE = "1"  # any value: authentication must fail before anything is looked up
+# Any value the routes take (an address needs its @): authentication must fail before
+# anything is looked up or validated.
+DUMMY_PATH_VALUE = "1@x.test"
 
 
 def _api_operations(server: Server) -> list[tuple[str, str]]:

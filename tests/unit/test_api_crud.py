@@ -110,17 +110,21 @@ def test_account_list_filters(ctx: Ctx, root: httpx.Client) -> None:
     assert [a["address"] for a in by_domain] == ["alice@acme.test", "bob@acme.test"]
 
 
-def test_address_with_a_slash_and_encoded_at(root: httpx.Client) -> None:
-    # RFC 5322 allows "/" in a local part; the path converter must keep it in one address.
+def test_address_with_an_apostrophe_and_encoded_at(root: httpx.Client) -> None:
+    # The path converter keeps an address whole, whatever its local part holds.
     root.post("/api/v1/tenants", json={"name": "acme", "pool": "4G"}).raise_for_status()
     root.post("/api/v1/domains", json={"tenant": "acme", "name": "acme.test"}).raise_for_status()
-    address = "team/ops@acme.test"
+    r = root.post("/api/v1/accounts", json={"address": "team/ops@acme.test",
+                                            "password": PASSWORD})
+    # RFC 5322 allows "/", but Dovecot could not serve it: refused (issue 8, item 6).
+    assert r.status_code == 422 and "contains '/'" in r.json()["message"], r.text
+    address = "o'brien@acme.test"
     r = root.post("/api/v1/accounts", json={"address": address, "password": PASSWORD})
     assert r.status_code == 201, r.text
     assert root.get(f"/api/v1/accounts/{address}").json()["address"] == address
     r = root.put(f"/api/v1/accounts/{address}/quota", json={"quota": "2G"})
     assert r.status_code == 200 and r.json()["quota_bytes"] == 2 * GiB
-    assert root.get("/api/v1/accounts/team%2Fops%40acme.test").json()["address"] == address
+    assert root.get("/api/v1/accounts/o%27brien%40acme.test").json()["address"] == address
     assert root.delete(f"/api/v1/accounts/{address}").status_code == 204
     assert root.get("/api/v1/accounts").json() == []
 

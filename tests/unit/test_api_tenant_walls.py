@@ -34,6 +34,32 @@ from zenmail.directory.models import Account
 # Every name of tenant A, and of the global administrator, contains one of these.
 FOREIGN_NAMES = ("tenant-a", "a.test", "ops.test")
 
+
+def a_names(a: dict[str, Any]) -> list[str]:
+    """Every name of tenant A (and of the global administrator) that B could learn."""
+    return [a[k] for k in ("tenant", "alice", "bob", "alias", "catch_all", "admin",
+                           "global_admin", "forward", "hop")]
+
+
+def leaked(text: str, typed: list[str], a: dict[str, Any]) -> list[str]:
+    """A's names in an answer that the caller did not type itself: an error message may
+    echo what was asked ("no account 'alice@a.test'"), never reveal more of A (the hop of
+    a loop, the owner of a domain)."""
+    return [n for n in a_names(a) if n in text and not any(n in t for t in typed)]
+
+
+def typed_in(*values: Any) -> list[str]:
+    """The strings of a request: path, query values, and every string in a JSON body."""
+    out: list[str] = []
+    for v in values:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            out += typed_in(*v.values())
+        elif isinstance(v, list):
+            out += typed_in(*v)
+    return out
+
 # Values that aim a path parameter at tenant A's objects (several where the kind differs).
 PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "tenant": lambda a: [a["tenant"]],
@@ -62,7 +88,10 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
                          {"name": a["tenant"], "pool": "1G"}],
         "PoolSet": [{"pool": "1T"}, {"pool": "1M"}],
         "MaxAccountsSet": [{"max_accounts": 0}, {"max_accounts": None}],
-        "DomainCreate": [{"tenant": a["tenant"], "name": "new-a.test"}],
+        "DomainCreate": [{"tenant": a["tenant"], "name": "new-a.test"},
+                         {"tenant": b["tenant"], "name": a["domain"]},
+                         {"tenant": b["tenant"], "name": "x." + a["domain"]},
+                         {"tenant": b["tenant"], "name": "\u0430." + a["domain"][2:]}],
         "AccountCreate": [
             {"address": "mallory@a.test", "password": PASSWORD},
             {"address": "mallory@a.test", "password": PASSWORD, "tenant": b["tenant"]},
@@ -87,6 +116,9 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
             {"address": "evil@a.test", "targets": [b["alice"]]},
             {"address": a["alias"], "targets": [b["alice"]]},
             {"address": a["catch_all"], "targets": [b["alice"]]},
+            # B's own alias, into A's forward whose hop leads back to B: a loop, refused
+            # without naming the hop.
+            {"address": a["loops_back"], "targets": [a["forward"]]},
         ],
         "AliasTargetsSet": [{"targets": [b["alice"]]}, {"targets": [a["alice"]]}],
         "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
@@ -124,6 +156,10 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
     a["global_admin"] = "root@ops.test"
     admins.add(ctx, a["global_admin"])
     a["global_token_id"] = admins.create_token(ctx, a["global_admin"]).info.id
+    # A forwards to an address of B through an alias chain: fw -> hop -> loop@b.test.
+    a["forward"], a["hop"], a["loops_back"] = "fw@a.test", "hop@a.test", "loop@b.test"
+    aliases.add(ctx, a["hop"], [a["loops_back"]])
+    aliases.add(ctx, a["forward"], [a["hop"]])
     return a, b
 
 
@@ -187,8 +223,11 @@ def test_every_endpoint_refuses_another_tenants_admin(
                 r = intruder.request(method.upper(), url, params=query, json=body)
                 what = f"{method.upper()} {url} {query} {body} -> {r.status_code} {r.text}"
                 if aimed:
-                    assert r.status_code in (403, 404), what
-                    assert r.json()["error"] in ("forbidden", "not_found"), what
+                    # 409: a name unique on the whole platform that A holds, or a loop
+                    # through A's aliases; refused all the same.
+                    assert r.status_code in (403, 404, 409), what
+                    assert r.json()["error"] in ("forbidden", "not_found", "conflict"), what
+                    assert not leaked(r.text, typed_in(url, query, body), a), what
                     denied += 1
                 else:
                     assert r.status_code == 200, what

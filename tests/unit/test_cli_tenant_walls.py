@@ -31,6 +31,7 @@ from tests.unit.cli_fixtures import (  # noqa: F401  (fixtures are found by name
 from tests.unit.test_api_fixtures import PASSWORD
 from tests.unit.test_api_tenant_walls import (  # noqa: F401  (two_tenants: a fixture)
     FOREIGN_NAMES,
+    leaked,
     snapshot,
     two_tenants,
 )
@@ -75,7 +76,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "tenant set-max-accounts": [([a["tenant"], "0"], None), ([a["tenant"]], None)],
         "tenant remove": [([a["tenant"]], None)],
         "domain add": [([a["tenant"], "new-a.test"], None),
-                       ([b["tenant"], a["domain"]], None)],
+                       ([b["tenant"], a["domain"]], None),
+                       ([b["tenant"], "x." + a["domain"]], None),
+                       ([b["tenant"], "\u0430." + a["domain"][2:]], None)],  # Cyrillic а
         "domain list": [(["--tenant", a["tenant"]], None)],
         "domain remove": [([a["domain"]], None)],
         "account add": [
@@ -103,7 +106,8 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "quota show": [([a["tenant"]], None)],
         "alias add": [(["evil@a.test", b["alice"]], None),
                       ([a["alias"], b["alice"]], None),
-                      ([a["catch_all"], b["alice"]], None)],
+                      ([a["catch_all"], b["alice"]], None),
+                      ([a["loops_back"], a["forward"]], None)],
         "alias set": [([a["alias"], b["alice"]], None), ([a["catch_all"], b["alice"]], None),
                       ([a["alias"], a["alice"]], None)],
         "alias list": [(["--tenant", a["tenant"]], None), (["--domain", a["domain"]], None)],
@@ -152,7 +156,11 @@ def ab(request: pytest.FixtureRequest) -> Walled:
 
 REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token) "
                      r"|only a global administrator may "
-                     r"|domain '[^']+' already belongs to another tenant)")
+                     r"|domain '[^']+' already belongs to another tenant"
+                     r"|domain '[^']+' is a parent or a subdomain of a domain another tenant "
+                     r"|domain '[^']+': the label '[^']+' is written in letters that all look "
+                     r"|alias '[^']+' would create a loop through an address outside your "
+                     r"tenant)")
 PROGRESS = re.compile(r"\r[a-z ]+: \d+/\d+")  # `account import` counts on stderr
 
 
@@ -175,15 +183,21 @@ def params_set(cmd: click.Command, name: str, args: list[str]) -> set[str]:
                 and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE}
 
 
-def without(text: str, args: list[str]) -> str:
-    """`text` with what the caller typed taken out (the arguments, the addresses in a CSV
-    file given, and the domains of both): echoing one's own input is no leak."""
-    typed = list(args)
+def typed(args: list[str]) -> list[str]:
+    """What the caller typed: the arguments and the addresses in a CSV file given."""
+    out = list(args)
     for arg in args:
         if arg.endswith(".csv"):
-            typed += [line.split(",")[0] for line in Path(arg).read_text().splitlines()]
-    typed += [t.rpartition("@")[2] for t in typed if "@" in t]
-    for value in sorted(typed, key=len, reverse=True):
+            out += [line.split(",")[0] for line in Path(arg).read_text().splitlines()]
+    return out
+
+
+def without(text: str, args: list[str]) -> str:
+    """`text` with what the caller typed taken out (see `typed`, and the domains of what
+    was typed): echoing one's own input is no leak."""
+    values = typed(args)
+    values += [t.rpartition("@")[2] for t in values if "@" in t]
+    for value in sorted(values, key=len, reverse=True):
         text = text.replace(value, "")
     return text
 
@@ -224,6 +238,7 @@ def test_every_command_refuses_another_tenants_admin(
             assert len(errors) == 1 and REFUSED.match(errors[0]), what
             left = without(r.stderr, args)
             assert not any(n in left for n in FOREIGN_NAMES), what
+            assert not leaked(r.stderr, typed(args), a), what
             denied += 1
 
     shown = 0

@@ -69,9 +69,9 @@ def token_list(app: App) -> None:
 
 
 @token_group.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id")
 @pass_app
-def token_revoke(app: App, token_id: int) -> None:
+def token_revoke(app: App, token_id: str) -> None:
     """Revoke a token by its number (see `zenmail token list`)."""
     t = admins.revoke_token(app.ctx(), token_id)
     click.echo(f"token {t.id} revoked")

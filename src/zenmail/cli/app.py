@@ -22,7 +22,8 @@ from click.core import ParameterSource
 
 from zenmail.config import Settings, load_settings
 from zenmail.db import Database
-from zenmail.directory.context import Actor, Ctx
+from zenmail.directory import names
+from zenmail.directory.context import Actor, Ctx, Platform
 from zenmail.directory.models import Admin
 from zenmail.directory.passwords import Hasher
 from zenmail.errors import InvalidInput, NotFound
@@ -63,7 +64,7 @@ class App:
             s = self.settings()
             db = self.database()
             self._ctx = Ctx(db, actor(db, self.as_admin),
-                            Hasher(s.argon2_memory_kib, s.argon2_time_cost))
+                            Hasher(s.argon2_memory_kib, s.argon2_time_cost), Platform.of(s))
         return self._ctx
 
     def close(self) -> None:
@@ -178,3 +179,29 @@ class Group(click.Group):
 
 
 pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+class WholeNumber(click.ParamType):
+    """A count on the command line, in the one spelling the API takes too: ASCII digits
+    without sign or leading zero (`int()` would also take "９", "+5" and "1_000"). The range
+    is the service's to check, so both ways in refuse the same values in the same words."""
+
+    name = "number"
+
+    def __init__(self, minimum: int | None = None, maximum: int | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum  # for options the service clamps
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> int:
+        number = (value if isinstance(value, int) and not isinstance(value, bool)
+                  else names.decimal(str(value)))
+        if number is None:
+            self.fail(f"{value!r} is not a whole number written in ASCII digits (e.g. 25)",
+                      param, ctx)
+        if ((self.minimum is not None and number < self.minimum)
+                or (self.maximum is not None and number > self.maximum)):
+            self.fail(f"{number} is not in the range {self.minimum}-{self.maximum}", param, ctx)
+        return number
+
+
+WHOLE_NUMBER = WholeNumber()

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from zenmail.cli.app import App, Command, pass_app
+from zenmail.cli.app import App, Command, WholeNumber, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.directory import auditlog
 from zenmail.directory.views import AuditInfo
@@ -23,7 +23,7 @@ def _change(e: AuditInfo) -> str:
 
 @click.command("audit", cls=Command, reads=True)
 @click.option("--tenant", default=None, help="Only entries about this tenant.")
-@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+@click.option("--limit", type=WholeNumber(1, 10000), default=50, show_default=True,
               help="How many of the newest entries.")
 @pass_app
 def audit(app: App, tenant: str | None, limit: int) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from zenmail.cli.app import App, Group, pass_app
+from zenmail.cli.app import WHOLE_NUMBER, App, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.directory import tenants
 from zenmail.directory.views import TenantInfo
@@ -26,7 +26,7 @@ def _text(t: TenantInfo) -> None:
 @group.command("add")
 @click.argument("name")
 @click.option("--pool", required=True, help="Storage pool, e.g. 50G.")
-@click.option("--max-accounts", type=click.IntRange(min=0), default=None,
+@click.option("--max-accounts", type=WHOLE_NUMBER, default=None,
               help="Most accounts it may have (default: no limit).")
 @pass_app
 def add(app: App, name: str, pool: str, max_accounts: int | None) -> None:
@@ -68,7 +68,7 @@ def set_pool(app: App, name: str, size: str) -> None:
 
 @group.command("set-max-accounts")
 @click.argument("name")
-@click.argument("limit", type=click.IntRange(min=0), required=False)
+@click.argument("limit", type=WHOLE_NUMBER, required=False)
 @pass_app
 def set_max_accounts(app: App, name: str, limit: int | None) -> None:
     """Limit the number of accounts (no LIMIT: unlimited)."""

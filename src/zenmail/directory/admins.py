@@ -96,7 +96,8 @@ def list_tokens(ctx: Ctx) -> list[TokenInfo]:
         return [_token_info(t) for t in s.scalars(stmt)]
 
 
-def revoke_token(ctx: Ctx, token_id: int) -> TokenInfo:
+def revoke_token(ctx: Ctx, token_id: int | str) -> TokenInfo:
+    """Revoke a token by its id (an int, or its number as written: strictly parsed)."""
     with ctx.unit() as s:
         token = ctx.find(s, ApiToken, token_id)
         if token.revoked_at is None:
@@ -110,10 +111,13 @@ def authenticate(ctx: Ctx, presented: str) -> Actor | None:
     if not presented.startswith(TOKEN_PREFIX):
         return None
     ident, _, secret = presented.removeprefix(TOKEN_PREFIX).partition("_")
-    if not ident.isdigit() or not secret:
+    # One spelling per token: `zm_01_…` is not `zm_1_…`, and an id no row can have is
+    # refused here, before it reaches the database driver (an OverflowError, a 500).
+    token_id = names.decimal(ident)
+    if token_id is None or not 1 <= token_id <= names.MAX_ROW_ID or not secret:
         return None
     with ctx.reading() as s:
-        token = s.get(ApiToken, int(ident))
+        token = s.get(ApiToken, token_id)
         if token is None or token.revoked_at is not None:
             return None
         if not hmac.compare_digest(token.token_hash, _hash(secret)):

@@ -44,6 +44,22 @@ def _find_loop(graph: dict[str, list[str]], start: str) -> list[str] | None:
     return None
 
 
+def _loop_message(s: Session, ctx: Ctx, loop: list[str]) -> str:
+    """What to say about a loop, naming nothing outside the actor's tenant.
+
+    A loop may run through another tenant's aliases (b's info -> a's fw -> b's info): the
+    caller learns that it would loop, as mail sent around it would show, but not through
+    which of the other tenant's addresses.
+    """
+    owners = dict(s.execute(select(Domain.name, Domain.tenant_id).where(
+        Domain.name.in_({names.domain_of(a) for a in loop}))).all())
+    if all(ctx.may_see_tenant(owners.get(names.domain_of(a))) for a in loop):
+        return ("alias loop: " + " -> ".join(map(names.address_display, loop))
+                + "; point one of them at an account instead")
+    return (f"alias {names.address_display(loop[0])!r} would create a loop through an "
+            "address outside your tenant; point it at an account instead")
+
+
 def _check_local_target(s: Session, target: str, tenant_id: int) -> None:
     """A target in one of the tenant's domains must exist, or mail to the alias would bounce.
 
@@ -73,11 +89,11 @@ def _clean_targets(source: str, targets: list[str]) -> list[str]:
     return clean
 
 
-def _ensure_no_loop(s: Session, source: str) -> None:
+def _ensure_no_loop(s: Session, ctx: Ctx, source: str) -> None:
+    # The whole graph, every tenant's aliases: Postfix expands them all the same way.
     loop = _find_loop(_alias_graph(s), source)
     if loop:
-        raise Conflict("alias loop: " + " -> ".join(map(names.address_display, loop))
-                       + "; point one of them at an account instead")
+        raise Conflict(_loop_message(s, ctx, loop))
 
 
 def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
@@ -100,7 +116,7 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
             if t not in [x.target for x in alias.targets]:
                 alias.targets.append(AliasTarget(target=t))
         s.flush()
-        _ensure_no_loop(s, source)
+        _ensure_no_loop(s, ctx, source)
         audit(s, ctx, "alias.add", source, domain.tenant_id,
               before={"targets": before} if before else None,
               after={"targets": [t.target for t in alias.targets]})
@@ -126,7 +142,7 @@ def set_targets(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
         s.flush()  # the old rows go first: a kept target is inserted again, (alias, target) unique
         alias.targets.extend(AliasTarget(target=t) for t in clean_targets)
         s.flush()
-        _ensure_no_loop(s, alias.address)
+        _ensure_no_loop(s, ctx, alias.address)
         audit(s, ctx, "alias.set", alias.address, alias.tenant_id,
               before={"targets": before}, after={"targets": clean_targets})
         return _info(s, alias)

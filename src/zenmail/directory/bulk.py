@@ -81,7 +81,7 @@ def read_csv(path: Path) -> list[NewAccount]:
 
 def _prepare_row(row: NewAccount) -> tuple[Prepared, str | None]:
     """The checked row, and the password still to hash (if one was given)."""
-    address = names.valid_address(row.address)
+    address = names.valid_address(row.address, hosted=True)
     quota_bytes = rules.check_quota_size(parse_size(row.quota))
     if (row.password is None) == (row.password_hash is None):
         raise InvalidInput("give exactly one of a password or a password hash")

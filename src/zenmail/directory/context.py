@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory import names
 from zenmail.directory.models import (
@@ -38,7 +39,7 @@ from zenmail.directory.models import (
     Tenant,
 )
 from zenmail.directory.passwords import Hasher
-from zenmail.errors import InvalidInput, NotFound, PermissionDenied
+from zenmail.errors import NotFound, PermissionDenied
 
 Row = TypeVar("Row", bound=Base)
 
@@ -66,6 +67,19 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class Platform:
+    """What the directory knows of the installation it serves: the host names that are the
+    platform's own (settings `hostname`), which no tenant may hold. The default is the
+    default setting's, so a context built without settings refuses that one too."""
+
+    hostnames: tuple[str, ...] = (str(Settings.model_fields["hostname"].default),)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Platform:
+        return cls((settings.hostname,))
+
+
+@dataclass(frozen=True)
 class _Kind:
     """How one kind of row is named, whose tenant it is, and what to say when it is missing."""
 
@@ -73,14 +87,6 @@ class _Kind:
     key: Callable[[Any], Any]
     tenant_of: Callable[[Any], int | None]
     missing: Callable[[Any], str]
-
-
-def _token_id(raw: int | str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise InvalidInput(f"token id {raw!r} is not a number; `zenmail token list` shows "
-                           "the ids") from None
 
 
 def _no_domain(key: str) -> str:
@@ -103,7 +109,7 @@ _KINDS: dict[type[Base], _Kind] = {
     Admin: _Kind(Admin.name, names.address_key, lambda a: a.tenant_id,
                  lambda k: f"no administrator {names.address_display(k)!r}; create one with "
                            "`zenmail admin add`"),
-    ApiToken: _Kind(ApiToken.id, _token_id, lambda t: t.admin.tenant_id,
+    ApiToken: _Kind(ApiToken.id, names.token_key, lambda t: t.admin.tenant_id,
                     lambda k: f"no token {k}; `zenmail token list` shows them"),
 }
 
@@ -113,6 +119,7 @@ class Ctx:
     db: Database
     actor: Actor
     hasher: Hasher = field(default_factory=Hasher)
+    platform: Platform = field(default_factory=Platform)
     # The unit of work open in each thread: (session, whether it may write).
     _open: threading.local = field(default_factory=threading.local, init=False, repr=False,
                                    compare=False)

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from zenmail.directory import names
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Alias, Domain, Tenant
-from zenmail.directory.rules import count_rows
+from zenmail.directory.rules import count_rows, ensure_domain_may_be_held
 from zenmail.directory.views import DomainInfo
 from zenmail.errors import Conflict
 
@@ -30,6 +30,7 @@ def add(ctx: Ctx, tenant: str, name: str) -> DomainInfo:
                      else "another tenant")
             raise Conflict(f"domain {names.domain_display(clean)!r} already belongs to {whose}; "
                            "a domain has one owner")
+        ensure_domain_may_be_held(s, clean, owner.id, ctx.platform.hostnames)
         domain = Domain(name=clean, tenant=owner)
         s.add(domain)
         s.flush()

@@ -8,12 +8,13 @@ account-count check, so concurrent units cannot both see the same free space.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from zenmail.directory import names
 from zenmail.directory.models import Account, Alias, Domain, Tenant
 from zenmail.directory.names import address_display, domain_display
 from zenmail.errors import Conflict, InvalidInput, QuotaExceeded
@@ -120,3 +121,61 @@ def ensure_addresses_free(s: Session, addresses: Sequence[str], *,
         if alias is not None:
             raise Conflict(f"{address_display(alias)!r} is already an alias; remove the alias "
                            "first (zenmail alias remove) or choose another address")
+
+
+def _under(name: str, parent: str) -> bool:
+    return name == parent or name.endswith("." + parent)
+
+
+def _parents(name: str) -> list[str]:
+    labels = name.split(".")
+    return [".".join(labels[i:]) for i in range(1, len(labels))]
+
+
+def ensure_domain_may_be_held(s: Session, name: str, tenant_id: int,
+                              platform_hosts: Iterable[str]) -> None:
+    """May tenant `tenant_id` hold domain `name` (stored form)? Conflict naming the reason,
+    and never another tenant or its domains (a tenant administrator asks).
+
+    Refused (special-use names are already invalid, `names.valid_domain`): the platform's
+    own host names, their parents and what lies under them (its notices come from
+    `postmaster@<hostname>`, which must stay unforgeable);
+    a parent or a subdomain of a domain another tenant holds (a domain tree has one owner);
+    a label mixing scripts; a non-ASCII label made only of letters that imitate ASCII ones;
+    and a look-alike of another tenant's domain. Equality with a held domain is the
+    caller's check (with the owner named when the actor may see it).
+    """
+    shown = domain_display(name)
+    for host in platform_hosts:
+        if _under(name, host) or _under(host, name):
+            raise Conflict(f"domain {shown!r} is, contains or lies under this platform's own "
+                           f"host name {host!r}, which sends the platform's notices; no "
+                           "tenant may hold it. Choose another domain")
+    unicode_labels = shown.split(".")
+    for label in unicode_labels:
+        if names.mixes_scripts(label):
+            found = " and ".join(sorted(x.title() for x in names.scripts(label)))
+            raise Conflict(f"domain {shown!r} mixes scripts ({found}) in the label {label!r}, "
+                           "the trick of look-alike domains; write each label in one script")
+    tld_scripts = names.scripts(unicode_labels[-1])
+    for label, key in zip(unicode_labels, names.lookalike_key(name).split("."), strict=True):
+        # A Cyrillic label whose letters all look Latin (`асе`) is a spoof of the Latin
+        # name, unless the top-level domain is written in that script too (`.рф`).
+        if not label.isascii() and key.isascii() and names.scripts(label) != tld_scripts:
+            raise Conflict(f"domain {shown!r}: the label {label!r} is written in letters "
+                           f"that all look like the ASCII {key!r}; use the ASCII name")
+    nearby = s.scalars(select(Domain.name).where(
+        Domain.tenant_id != tenant_id,
+        or_(Domain.name.in_(_parents(name)),
+            Domain.name.endswith("." + name, autoescape=True))).limit(1)).first()
+    if nearby is not None:
+        raise Conflict(f"domain {shown!r} is a parent or a subdomain of a domain another "
+                       "tenant holds; a domain and the names under it have one owner. If it "
+                       "is yours, ask your provider")
+    key = names.lookalike_key(name)
+    candidates = s.scalars(select(Domain.name).where(
+        Domain.tenant_id != tenant_id, Domain.name != name,
+        or_(Domain.name == key, Domain.name.contains("xn--", autoescape=True))))
+    if any(names.lookalike_key(other) == key for other in candidates):
+        raise Conflict(f"domain {shown!r} looks like a domain another tenant holds (its "
+                       "letters imitate that name's); choose a name that imitates no other")

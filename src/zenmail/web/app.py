@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from zenmail import __version__
 from zenmail.config import Settings
 from zenmail.db import Database
+from zenmail.directory.context import Platform
 from zenmail.directory.passwords import Hasher
 from zenmail.web import errors
 from zenmail.web.limits import BodyLimit, TokenFailures
@@ -79,6 +80,7 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.database = db
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)
     app.state.token_failures = TokenFailures(settings.lockout.api_token_failures)
+    app.state.platform = Platform.of(settings)
     errors.install(app)
     app.add_middleware(BodyLimit)
     for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):

@@ -44,7 +44,7 @@ def get_ctx(request: Request,
         _count_failure(request, gatekeeper)
         raise Unauthenticated("the API token is unknown, malformed or revoked; create a new one "
                               "with `zenmail token create ADMIN`", invalid_token=True)
-    return Ctx(db, actor, hasher)
+    return Ctx(db, actor, hasher, request.app.state.platform)
 
 
 def _count_failure(request: Request, gatekeeper: Ctx) -> None:

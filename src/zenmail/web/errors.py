@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -114,11 +115,33 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
     elif exc.status_code == 405:
         code, message = "method_not_allowed", (f"{request.url.path} does not accept "
                                                f"{request.method}; {DOCS_HINT}")
+        # Starlette names the methods of the first route that matched the path; a path
+        # served by several routes (GET and DELETE /tenants/{tenant}) has all of theirs.
+        return JSONResponse(_body(code, message), status_code=405,
+                            headers={"Allow": ", ".join(_methods_of(request))})
     elif exc.status_code == 413:
         return too_large_response()
+    elif exc.status_code == 400:
+        # FastAPI's "error parsing the body": bytes that are not UTF-8 (JSON is UTF-8, RFC
+        # 8259) or not text at all. A malformed request like any other: 422, as documented.
+        problem = ("is not UTF-8 text; send JSON encoded in UTF-8"
+                   if isinstance(exc.__cause__, UnicodeDecodeError) else "cannot be read as JSON")
+        return JSONResponse(_body("invalid_input", f"invalid request: request body: {problem} "
+                                  f"({DOCS_HINT})", [{"field": "request body",
+                                                      "problem": problem}]), status_code=422)
     else:
         code, message = "http_error", str(exc.detail)
     return JSONResponse(_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route serves at this request's path."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(request.url.path):
+            methods |= set(route.methods or ())
+    return sorted(methods)
 
 
 def too_large_response() -> JSONResponse:

@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from zenmail.directory.accounts import DEFAULT_QUOTA
+from zenmail.directory.passwords import MIN_PASSWORD_LENGTH
+from zenmail.directory.rules import MIN_QUOTA
+from zenmail.directory.tenants import MAX_ACCOUNTS_LIMIT
 from zenmail.directory.views import AliasInfo
 
 
@@ -25,24 +28,30 @@ def _size_shape(value: Any) -> str | int:
     return value
 
 
-Size = Annotated[
-    str | int,
-    PlainValidator(_size_shape),
-    WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}],
-                    "description": 'Binary units as Dovecot reads them: "500M", "2G", "2GB", '
-                                   '"1.5GiB", or bytes.',
-                    "examples": ["2G", 2147483648]}),
-]
+def _size_schema(minimum: int, note: str = "") -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer", "minimum": minimum}],
+                           "description": 'Binary units as Dovecot reads them: "500M", "2G", '
+                                          f'"2GB", "1.5GiB", or bytes. {note}'.rstrip(),
+                           "examples": ["2G", 2147483648]})
 
 
-# tenants.max_accounts is a 32-bit column; PostgreSQL would refuse more with a driver error.
-MAX_ACCOUNTS_LIMIT = 2**31 - 1
+# The limits the service enforces are written into the document from the same constants,
+# so that a client (or a schema-driven fuzzer) knows them before it is refused.
+Size = Annotated[str | int, PlainValidator(_size_shape), _size_schema(0)]
+Quota = Annotated[str | int, PlainValidator(_size_shape), _size_schema(
+    MIN_QUOTA, "At least 1 MiB: disable an account rather than give it no space.")]
+MoveSize = Annotated[str | int, PlainValidator(_size_shape), _size_schema(1)]
+# In the document only: the service checks the length, saying how long the password was.
+Password = Annotated[str, Field(json_schema_extra={"minLength": MIN_PASSWORD_LENGTH},
+                                description=f"At least {MIN_PASSWORD_LENGTH} characters; "
+                                            "stored as an Argon2id hash.")]
 
 
 class Body(BaseModel):
     # A misspelt field ("poool") would otherwise be ignored silently and the request would do
-    # something other than what the caller meant.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # something other than what the caller meant. Strict: JSON true is not 1, "5" and 5.0 are
+    # not 5 — a value of the wrong JSON type is refused, not guessed at.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class TenantCreate(Body):
@@ -68,11 +77,10 @@ class DomainCreate(Body):
 
 class AccountCreate(Body):
     address: str = Field(examples=["alice@acme.example"])
-    password: str | None = Field(None, description="At least 12 characters; stored as an "
-                                 "Argon2id hash. Give this or password_hash.")
+    password: Password | None = Field(None, description="Give this or password_hash.")
     password_hash: str | None = Field(None, description="An existing hash ({ARGON2ID}, "
                                       "{BLF-CRYPT} or {SHA512-CRYPT}), e.g. when migrating.")
-    quota: Size = DEFAULT_QUOTA
+    quota: Quota = DEFAULT_QUOTA
     display_name: str = Field("", max_length=200)
     tenant: str | None = Field(None, description="If given, the address's domain must belong "
                                "to this tenant (a guard against typos).")
@@ -80,9 +88,9 @@ class AccountCreate(Body):
 
 class AccountImportRow(Body):
     address: str = Field(examples=["alice@acme.example"])
-    password: str | None = Field(None, description="Give this or password_hash.")
+    password: Password | None = Field(None, description="Give this or password_hash.")
     password_hash: str | None = None
-    quota: Size = DEFAULT_QUOTA
+    quota: Quota = DEFAULT_QUOTA
     display_name: str = Field("", max_length=200)
 
 
@@ -94,7 +102,7 @@ class AccountsImport(Body):
 
 
 class QuotaSet(Body):
-    quota: Size
+    quota: Quota
 
 
 class NameSet(Body):
@@ -103,13 +111,13 @@ class NameSet(Body):
 
 
 class PasswordSet(Body):
-    password: str = Field(description="At least 12 characters.")
+    password: Password
 
 
 class QuotaMove(Body):
     source: str = Field(alias="from", examples=["alice@acme.example"])
     target: str = Field(alias="to", examples=["bob@acme.example"])
-    size: Size
+    size: MoveSize
 
 
 class AliasCreate(Body):

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from zenmail.db import Database
-from zenmail.directory import lookups, usage
+from zenmail.directory import lookups, names, usage
 from zenmail.errors import StackError
 from zenmail.stack import proc
 from zenmail.stack.base import Service, run
@@ -127,6 +127,7 @@ class Dovecot(Service):
             "imap_port": p["imap"], "imaps_port": p["imaps"], "sieve_port": p["sieve"],
             "lmtp_port": p["lmtp"], "submit_host": submit_host, "submit_port": submit_port,
             "python": PYTHON, "driver": db.dovecot_driver, "connect": db.dovecot_connect,
+            "username_chars": _username_chars(),
             **{name: lookups.for_dovecot(q) for name, q in lookups.DOVECOT.items()},
             "usage_maps": lookups.dict_maps(),
             "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
@@ -203,3 +204,10 @@ class Dovecot(Service):
 
     def doveadm(self, *args: str) -> str:
         return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}")
+
+
+def _username_chars() -> str:
+    """Dovecot's `auth_username_chars`: every character of a hosted address, in both cases
+    (users may type capitals; `%Lu` lowercases after the check), quoted for the `'`."""
+    upper = "".join(c.upper() for c in sorted(names.LOCAL_PART_CHARS) if c.isalpha())
+    return '"' + "".join(sorted(names.LOCAL_PART_CHARS)) + upper + "@" + '"'

@@ -1,8 +1,8 @@
 """Mail accounts and quota moves.
 
-Addresses sit in the path as they are (`/accounts/alice@acme.example`); the `:path` converter
-lets a local part contain `/`, which RFC 5322 allows, and stays unambiguous because an address
-always ends in a domain, which never contains `/`.
+Addresses sit in the path as they are (`/accounts/alice@acme.example`); the `:address`
+converter (routes/common.py) lets a local part contain `/`, which RFC 5322 allows, and stays
+unambiguous because an address always ends in a domain, which never contains `/`.
 """
 
 from __future__ import annotations
@@ -47,39 +47,39 @@ def import_accounts(ctx: CtxDep, body: AccountsImport) -> dict[str, int]:
     return {"created": bulk.add_many(ctx, rows, tenant=body.tenant)}
 
 
-# The routes with a suffix come first: `{address:path}` alone would also match ".../quota".
-@router.put("/accounts/{address:path}/quota", summary="Set the account's quota")
+@router.put("/accounts/{address:address}/quota", summary="Set the account's quota")
 def set_quota(ctx: CtxDep, address: str, body: QuotaSet) -> AccountInfo:
     return quota.set_quota(ctx, address, body.quota)
 
 
-@router.put("/accounts/{address:path}/name",
+@router.put("/accounts/{address:address}/name",
             summary="Set the account's display name (the address stays)")
 def set_name(ctx: CtxDep, address: str, body: NameSet) -> AccountInfo:
     return accounts.set_name(ctx, address, body.display_name)
 
 
-@router.put("/accounts/{address:path}/password", summary="Set the account's password")
+@router.put("/accounts/{address:address}/password", summary="Set the account's password")
 def set_password(ctx: CtxDep, address: str, body: PasswordSet) -> AccountInfo:
     return accounts.set_password(ctx, address, body.password)
 
 
-@router.post("/accounts/{address:path}/enable", summary="Let the account log in and receive")
+@router.post("/accounts/{address:address}/enable", summary="Let the account log in and receive")
 def enable_account(ctx: CtxDep, address: str) -> AccountInfo:
     return accounts.set_enabled(ctx, address, True)
 
 
-@router.post("/accounts/{address:path}/disable", summary="Disable the account (its data is kept)")
+@router.post("/accounts/{address:address}/disable",
+             summary="Disable the account (its data is kept)")
 def disable_account(ctx: CtxDep, address: str) -> AccountInfo:
     return accounts.set_enabled(ctx, address, False)
 
 
-@router.get("/accounts/{address:path}", summary="Show an account")
+@router.get("/accounts/{address:address}", summary="Show an account")
 def show_account(ctx: CtxDep, address: str) -> AccountInfo:
     return accounts.show(ctx, address)
 
 
-@router.delete("/accounts/{address:path}", status_code=status.HTTP_204_NO_CONTENT,
+@router.delete("/accounts/{address:address}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Remove an account from the directory (its mail stays on disk)")
 def delete_account(ctx: CtxDep, address: str) -> None:
     accounts.remove(ctx, address)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from zenmail.directory import admins
 from zenmail.directory.views import AdminInfo, NewToken, TokenInfo
@@ -42,5 +44,8 @@ def create_token(ctx: CtxDep, body: TokenCreate) -> NewToken:
 
 
 @router.delete("/tokens/{token_id}", tags=["tokens"], summary="Revoke a token")
-def revoke_token(ctx: CtxDep, token_id: int) -> TokenInfo:
+def revoke_token(ctx: CtxDep, token_id: Annotated[str, Path(
+        pattern=r"^[1-9][0-9]*$", examples=["2"],
+        description="The token's id as `GET /tokens` gives it: digits, no leading zero. "
+                    "An id no token can have answers 404.")]) -> TokenInfo:
     return admins.revoke_token(ctx, token_id)

@@ -30,12 +30,12 @@ def add_alias(ctx: CtxDep, body: AliasCreate) -> AliasInfo:
     return aliases.add(ctx, body.address, body.targets)
 
 
-@router.put("/{alias:path}", summary="Replace an existing alias's targets in one step")
+@router.put("/{alias:address}", summary="Replace an existing alias's targets in one step")
 def set_alias(ctx: CtxDep, alias: str, body: AliasTargetsSet) -> AliasInfo:
     return aliases.set_targets(ctx, alias, body.targets)
 
 
-@router.delete("/{alias:path}", summary="Remove one target, or the whole alias")
+@router.delete("/{alias:address}", summary="Remove one target, or the whole alias")
 def remove_alias(ctx: CtxDep, alias: str,
                  target: Annotated[str | None, Query(
                      description="Remove only this target; the alias goes when none is left. "

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.convertors import PathConvertor, register_url_convertor
+
 from zenmail.web.errors import ErrorBody
+
+
+class AddressConvertor(PathConvertor):
+    """`{address:address}` in a route: a mail address as written, `/` allowed in its local
+    part (RFC 5322), but everything after the last `@` is a domain, which has no `/`. So
+    `/accounts/bob@acme.test/quota` is never read as an account `bob@acme.test/quota`: a
+    method that route lacks gets 405 naming the methods it has, as the document says."""
+
+    regex = "[^@]*@[^/@]*"
+
+
+register_url_convertor("address", AddressConvertor())
 
 # Documented once so that every operation in the OpenAPI document shows the error format.
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -22,7 +22,7 @@ def list_lockouts(ctx: CtxDep, request: Request) -> list[LockInfo]:
     return lockout.locks(ctx, _guard(request))
 
 
-@router.delete("/lockouts/accounts/{address:path}",
+@router.delete("/lockouts/accounts/{address:address}",
                summary="Lift an account's lockouts (with `client`: at that address only)")
 def unlock_account(ctx: CtxDep, request: Request, address: str,
                    client: str | None = None) -> list[LockInfo]:
