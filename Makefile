@@ -35,6 +35,7 @@ e2e: install
 bench: install
 	$(BIN)/python bench/directory.py
 	$(BIN)/python bench/delivery.py
+	$(BIN)/python bench/imap.py
 
 lint: install
 	$(LINT)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import imaplib
 import re
+import time
 
 import pytest
 
-from tests.e2e.conftest import MailStack
+from tests.e2e.conftest import MailStack, wait_for
+from zenmail.stack.daemons.dovecot import Dovecot
 
 pytestmark = pytest.mark.e2e
 
@@ -84,3 +86,44 @@ def test_deleted_mail_counts_until_expunged_is_emptied_and_deleting_works_when_f
         assert m.append("INBOX", None, None, stack.message(user, user, "fits", body))[0] == "OK"
     finally:
         m.logout()
+
+
+def test_a_fresh_accounts_first_session_logs_no_error(stack: MailStack) -> None:
+    """A client that logs in and out without opening a mailbox (imaptest does) leaves an
+    account without a home directory; Dovecot's per-session autoexpunge then logged an error
+    for its lock file. Expunged is purged by the supervisor's chore instead."""
+    log = stack.state / "log" / "dovecot.log"
+    start = len(log.read_bytes())
+    fresh = stack.account("fresh")
+    stack.imap(fresh).logout()  # LOGIN, LOGOUT: no mailbox touched
+    m = stack.imap(fresh)
+    m.select("INBOX")
+    m.logout()
+
+    def mine() -> list[str]:
+        written = log.read_bytes()[start:].decode(errors="replace")
+        return [line for line in written.splitlines() if fresh in line]
+
+    # Dovecot writes the end of a session a moment after the client has gone.
+    wait_for(lambda: sum("Logged out" in line for line in mine()) == 2, "both sessions logged")
+    bad = [line for line in mine() if re.search(r"\b(Error|Warning|Panic|Fatal)\b", line)]
+    assert bad == [], bad
+
+
+def test_the_chore_purges_expunged_mail_past_its_keep(stack: MailStack) -> None:
+    user = stack.account("purged")
+    m = stack.imap(user)
+    for n in range(2):
+        m.append("INBOX", None, None, stack.message("partner@example.org", user, f"old {n}"))
+    m.select("INBOX")
+    m.store("1:2", "+FLAGS", "(\\Deleted)")
+    m.expunge()
+    m.logout()
+    assert len(stack.messages(user, "Expunged")) == 2
+    dovecot = stack.daemon("dovecot")
+    assert isinstance(dovecot, Dovecot)
+    dovecot.purge_expunged()  # kept 30 days: nothing goes yet
+    assert len(stack.messages(user, "Expunged")) == 2
+    time.sleep(2)
+    dovecot.purge_expunged("1s")
+    assert stack.messages(user, "Expunged") == []

@@ -75,13 +75,18 @@ def smtp_host(endpoint: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+# How long deleted mail stays restorable in the Expunged folder.
+EXPUNGED_KEEP = "30d"
+
+
 class Dovecot(Service):
     name = "dovecot"
     process_name = "dovecot"
     ports = (Port("imap", 143), Port("imaps", 993), Port("sieve", 4190),
              Port("lmtp", 24, "loopback"))  # LMTP has no authentication: loopback only
     binaries = ("dovecot", "doveconf", "doveadm", PYTHON)
-    # The usage sweep: ~0.3 s of doveadm for 1,000 accounts (docs/stack.md, "the sweep").
+    # The usage sweep and the purge of Expunged: each ~0.3 s of doveadm for 1,000 accounts
+    # (docs/stack.md, "the sweep").
     chore_every = 600.0
 
     @property
@@ -185,7 +190,14 @@ class Dovecot(Service):
         self.doveadm("reload")
 
     def chore(self) -> None:
+        self.purge_expunged()
         self.sweep_usage()
+
+    def purge_expunged(self, older_than: str = EXPUNGED_KEEP) -> None:
+        """Remove for good what lazy_expunge kept longer than `older_than` (a doveadm
+        interval such as "30d"); the restore window of deleted mail ends there."""
+        run(["doveadm", "-c", str(self.conf), "expunge", "-A", "mailbox", "Expunged",
+             "savedbefore", older_than], "purging old mail from Expunged", timeout=600)
 
     def sweep_usage(self) -> int:
         """Every account's usage from one doveadm call into quota_usage; returns how many rows
