@@ -72,6 +72,39 @@ def run_for(seconds: float, clients: int, step: Callable[[int], None]) -> tuple[
     return sum(done), sum(errors)
 
 
+def work_phases(host: str, port: int, clients: int,
+                seconds: float) -> list[tuple[str, int, float, int]]:
+    """APPEND, FETCH and EXPUNGE rates of `clients` persistent sessions, one mailbox each."""
+    sessions = []
+    for i in range(clients):
+        m = imaplib.IMAP4(host, port, timeout=60)
+        m.login(f"user{i}@{DOMAIN}", PASSWORD)
+        m.select("INBOX")
+        sessions.append(m)
+    rng = random.Random(7)
+
+    def append(i: int) -> None:
+        sessions[i].append("INBOX", None, None, MESSAGE)
+
+    def fetch(i: int) -> None:
+        m = sessions[i]
+        total = int(m.select("INBOX")[1][0] or 0)
+        m.fetch(str(rng.randint(1, max(total, 1))), "(BODY.PEEK[])")
+
+    def expunge(i: int) -> None:
+        m = sessions[i]
+        m.store("1", "+FLAGS", "(\\Deleted)")
+        m.expunge()
+
+    rows = []
+    for name, step in (("append", append), ("fetch", fetch), ("expunge", expunge)):
+        n, errs = run_for(seconds, clients, step)
+        rows.append((name, clients, n / seconds, errs))
+    for m in sessions:
+        m.logout()
+    return rows
+
+
 def sha512_crypt(password: str) -> str:
     out = subprocess.run(["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", password],
                          capture_output=True, text=True, check=True)
@@ -126,32 +159,7 @@ def main() -> int:
                                  ("logins, SHA512-CRYPT (alternative)", "fast")):
                 n, errs = run_for(args.seconds, c, login(prefix))
                 rows.append((name, c, n / args.seconds, errs))
-            sessions = []
-            for i in range(c):
-                m = imaplib.IMAP4(host, port, timeout=60)
-                m.login(f"user{i}@{DOMAIN}", PASSWORD)
-                m.select("INBOX")
-                sessions.append(m)
-            rng = random.Random(7)
-
-            def append(i: int) -> None:
-                sessions[i].append("INBOX", None, None, MESSAGE)
-
-            def fetch(i: int) -> None:
-                m = sessions[i]
-                total = int(m.select("INBOX")[1][0] or 0)
-                m.fetch(str(rng.randint(1, max(total, 1))), "(BODY.PEEK[])")
-
-            def expunge(i: int) -> None:
-                m = sessions[i]
-                m.store("1", "+FLAGS", "(\\Deleted)")
-                m.expunge()
-
-            for name, step in (("append", append), ("fetch", fetch), ("expunge", expunge)):
-                n, errs = run_for(args.seconds, c, step)
-                rows.append((name, c, n / args.seconds, errs))
-            for m in sessions:
-                m.logout()
+            rows += work_phases(host, port, c, args.seconds)
         print()
         print(f"IMAP benchmark: {args.seconds:.0f} s per phase, SQLite directory")
         print(f"  {'phase':<36} {'clients':>7} {'per second':>11} {'errors':>7}")
