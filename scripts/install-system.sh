@@ -9,7 +9,11 @@ set -euo pipefail
 PACKAGES=(
   postfix postfix-sqlite postfix-pgsql libsasl2-modules
   dovecot-imapd dovecot-lmtpd dovecot-sqlite dovecot-pgsql dovecot-sieve dovecot-managesieved
+  dovecot-auth-lua
   redis-server
+  rspamd clamav-daemon clamav
+  restic
+  prometheus
   postgresql sqlite3 openssl ca-certificates python3-venv
   chromium
 )
@@ -42,7 +46,7 @@ fi
 # The stock Postfix, Dovecot and Redis stay stopped and disabled, whatever started them:
 # zenmail runs its own instances. (PostgreSQL is left alone: it may hold a production
 # directory.)
-for svc in postfix dovecot redis-server; do
+for svc in postfix dovecot redis-server rspamd clamav-daemon clamav-freshclam prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   elif [ -x "/etc/init.d/$svc" ]; then
