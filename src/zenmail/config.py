@@ -18,6 +18,8 @@ every field, its value and where that value came from.
     [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
     [limits]    mx_recipients_per_message = 100; ...  (what one SMTP client may ask of us)
     [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
+    [watch]     probe_every_s = 60; admin_email; webhook_url; resolver  (probes, health, doctor)
+    [alerts]    probe_failures = 3; deferred_queue = 100; ...  (when an alert fires)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -263,11 +265,60 @@ class LockoutSettings(_Section):
                                     "429 with Retry-After (a valid token still works).")
 
 
+class WatchSettings(_Section):
+    """Live watch: the end-to-end probes, protocol health checks, alerts' recipients and the
+    resolver `zenmail doctor` asks (docs/watch.md)."""
+
+    probe_every_s: float = Field(60.0, ge=1.0, description="Seconds between two rounds of "
+                                 "probes (submission to mailbox, MX path, IMAP login).")
+    probe_timeout_s: float = Field(60.0, ge=1.0, description="How long a probe message may "
+                                   "take to arrive before the probe counts as failed.")
+    slo_seconds: float = Field(60.0, gt=0, description="A probe round trip under this many "
+                               "seconds counts as good in the SLO figures.")
+    health_every_s: float = Field(10.0, ge=1.0, description="Seconds between protocol health "
+                                  "checks of the daemons (SMTP banner and EHLO, IMAP greeting "
+                                  "and the probe account's login, LMTP).")
+    hung_after: int = Field(3, ge=1, description="Failed protocol health checks in a row, "
+                            "with the process still alive, after which a daemon counts as hung "
+                            "and is restarted.")
+    admin_email: str = Field("", description="Where alerts are mailed (through this stack's "
+                             "own Postfix). Empty: no alert mail.")
+    webhook_url: str = Field("", description="Where alerts are POSTed as JSON. Empty: no "
+                             "webhook.")
+    resolver: str = Field("", description="DNS server `zenmail doctor` asks, as HOST or "
+                          "HOST:PORT. Empty: the system's resolver.")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class AlertSettings(_Section):
+    """When an alert fires (each fires once, and says when it is resolved)."""
+
+    probe_failures: int = Field(3, ge=1, description="Failed runs in a row of one probe.")
+    deferred_queue: int = Field(100, ge=0, description="Messages in Postfix's deferred "
+                                "queue above which an alert fires.")
+    disk_free_percent: float = Field(10.0, ge=0, le=100, description="Free space (per cent) "
+                                     "of the mail store's file system below which an alert "
+                                     "fires.")
+    restarts: int = Field(3, ge=1, description="Restarts of one daemon within 10 minutes "
+                          "above which an alert fires.")
+    cert_days: int = Field(14, ge=0, description="Days before the TLS certificate expires "
+                           "below which an alert fires.")
+    snapshot_hours: float = Field(26.0, gt=0, description="Age of the last snapshot above "
+                                  "which an alert fires (only where snapshots are made).")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
     "limits": LimitSettings, "lockout": LockoutSettings,
+    "watch": WatchSettings, "alerts": AlertSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -296,6 +347,8 @@ class Settings(BaseModel):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -33,6 +33,7 @@ from zenmail.web.routes import (
     lockouts,
     system,
     tenants,
+    watch,
 )
 
 API_PREFIX = "/api/v1"
@@ -85,6 +86,7 @@ def create_app(settings: Settings, database: Database | None = None,
     app.add_middleware(BodyLimit)
     for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(watch.router)  # /metrics where Prometheus looks by default
     _serve_docs(app)
     return app
 

@@ -1,0 +1,158 @@
+"""Live watch on a real stack (API included): a real Prometheus scrapes /metrics and
+promtool finds nothing wrong with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import HASHER, MailStack, wait_for
+from zenmail.db import Database
+from zenmail.devtools.stackdir import new_state
+from zenmail.directory import accounts, admins, domains, tenants
+from zenmail.directory.context import Actor, Ctx
+from zenmail.stack import manager
+from zenmail.stack.ports import free_ports
+from zenmail.stack.registry import Stack
+
+pytestmark = pytest.mark.e2e
+
+DOMAIN = "acme.test"
+
+
+@dataclass
+class WatchStack(MailStack):
+    token: str = ""
+    tenant_token: str = ""
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.ports['http']}"
+
+    def get(self, path: str, token: str | None = None, **params: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token or self.token}"}
+        return httpx.get(self.api + path, headers=headers, params=params, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def wstack() -> Iterator[WatchStack]:
+    if os.geteuid() != 0:
+        pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
+    settings = new_state(prefix="zenmail-watch-")
+    state = settings.state_dir
+    db = Database(settings.db_url)
+    db.migrate()
+    ctx = Ctx(db, Actor("test:e2e"), HASHER)
+    tenants.add(ctx, "acme", "10G")
+    domains.add(ctx, "acme", DOMAIN)
+    tenants.add(ctx, "other", "5G")
+    domains.add(ctx, "other", "other.test")
+    accounts.add(ctx, "alice@acme.test", password="correct-horse-battery", quota="1G")
+    admins.add(ctx, "root@ops.test")
+    admins.add(ctx, "it@acme.test", tenant="acme")
+    token = admins.create_token(ctx, "root@ops.test").token
+    tenant_token = admins.create_token(ctx, "it@acme.test").token
+    try:
+        manager.up(settings, with_api=True)
+        tls = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
+        yield WatchStack(settings, db, ctx, Stack(settings).plan.ports(), tls, token=token,
+                         tenant_token=tenant_token)
+    finally:
+        manager.down(settings)
+        db.dispose()
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _series(text: str, name: str) -> dict[str, float]:
+    """{labels: value} of one metric in the exposition text."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            key, _, value = line.rpartition(" ")
+            out[key[len(name):]] = float(value)
+    return out
+
+
+def test_metrics_carry_the_nodes_figures_and_pass_promtool(wstack: WatchStack) -> None:
+    r = wstack.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    up = _series(text, "zenmail_service_up")
+    assert up['{service="dovecot"}'] == 1.0 and up['{service="postfix"}'] == 1.0
+    assert set(_series(text, "zenmail_postfix_queue_messages")) == {
+        '{queue="incoming"}', '{queue="active"}', '{queue="deferred"}', '{queue="hold"}'}
+    allocated = _series(text, "zenmail_tenant_quota_allocated_bytes")
+    assert allocated['{tenant="acme"}'] == 1024**3 and allocated['{tenant="other"}'] == 0
+    assert _series(text, "zenmail_disk_free_bytes")['{volume="mail"}'] > 0
+    assert _series(text, "zenmail_tls_certificate_expiry_timestamp_seconds")
+    assert "zenmail_service_restarts_total" in text
+
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                          capture_output=True, timeout=60)
+    assert lint.returncode == 0 and not lint.stdout.strip() and not lint.stderr.strip(), (
+        lint.stdout + lint.stderr)
+
+    # A tenant administrator scrapes its own tenant's series only.
+    mine = wstack.get("/metrics", token=wstack.tenant_token).text
+    assert '{tenant="acme"}' in mine and "other" not in mine
+    assert httpx.get(wstack.api + "/metrics", timeout=30).status_code == 401
+
+
+def test_a_real_prometheus_scrapes_the_metrics(wstack: WatchStack) -> None:
+    port = free_ports(1)[0]
+    work = Path(tempfile.mkdtemp(prefix="zenmail-prom-"))
+    (work / "token").write_text(wstack.token)
+    (work / "prometheus.yml").write_text(json.dumps({
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [{
+            "job_name": "zenmail", "metrics_path": "/metrics",
+            "authorization": {"type": "Bearer", "credentials_file": str(work / "token")},
+            "static_configs": [{"targets": [f"127.0.0.1:{wstack.ports['http']}"]}],
+        }],
+    }))
+    log = open(work / "prometheus.log", "wb")
+    prom = subprocess.Popen(["prometheus", f"--config.file={work / 'prometheus.yml'}",
+                             f"--storage.tsdb.path={work / 'data'}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        def query(q: str) -> list[dict[str, object]]:
+            url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": q})
+            try:
+                with urllib.request.urlopen(url, timeout=10) as resp:
+                    return json.load(resp)["data"]["result"]  # type: ignore[no-any-return]
+            except OSError:
+                return []
+
+        found = wait_for(lambda: query('zenmail_service_up{service="postfix"}'),
+                         "Prometheus to scrape zenmail")
+        assert found[0]["value"][1] == "1"  # type: ignore[index]
+        targets = wait_for(lambda: (lambda t: t if t and t[0]["health"] == "up" else None)(
+            _targets(port)), "the scrape target to be up")
+        assert targets[0]["lastError"] == ""  # type: ignore[index]
+    finally:
+        prom.terminate()
+        prom.wait(timeout=30)
+        log.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _targets(port: int) -> list[dict[str, object]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/targets", timeout=10) as r:
+            return json.load(r)["data"]["activeTargets"]  # type: ignore[no-any-return]
+    except OSError:
+        return []
