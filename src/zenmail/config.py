@@ -18,6 +18,7 @@ every field, its value and where that value came from.
     [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
     [limits]    mx_recipients_per_message = 100; ...  (what one SMTP client may ask of us)
     [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
+    [vault]     repository, every_minutes, keep_*   (snapshots: docs/vault.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -263,11 +264,30 @@ class LockoutSettings(_Section):
                                     "429 with Retry-After (a valid token still works).")
 
 
+class VaultSettings(_Section):
+    """Snapshots of the mail and the directory in a restic repository (docs/vault.md)."""
+
+    repository: str = Field("", description="Where the snapshots go: empty for STATE/vault, "
+                            "a local path, or a restic location such as "
+                            "s3:https://host/bucket/prefix.")
+    s3_access_key_id: str = Field("", description="Access key of the S3 repository.")
+    s3_secret_access_key: str = Field("", description="Secret key of the S3 repository; keep "
+                                      "zenmail.toml chmod 600 or give it as "
+                                      "ZENMAIL_VAULT_S3_SECRET_ACCESS_KEY.",
+                                      json_schema_extra={"secret": True})
+    every_minutes: int = Field(60, ge=0, le=10080, description="`zenmail serve` (the "
+                               "supervisor) snapshots everything this often; 0: only on "
+                               "demand.")
+    keep_hourly: int = Field(24, ge=0, description="Hourly snapshots kept (restic forget).")
+    keep_daily: int = Field(30, ge=0, description="Daily snapshots kept.")
+    keep_monthly: int = Field(12, ge=0, description="Monthly snapshots kept.")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
-    "limits": LimitSettings, "lockout": LockoutSettings,
+    "limits": LimitSettings, "lockout": LockoutSettings, "vault": VaultSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -296,6 +316,7 @@ class Settings(BaseModel):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
