@@ -20,6 +20,7 @@ every field, its value and where that value came from.
     [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
     [watch]     probe_every_s = 60; admin_email; webhook_url; resolver  (probes, health, doctor)
     [alerts]    probe_failures = 3; deferred_queue = 100; ...  (when an alert fires)
+    [vault]     repository, every_minutes, keep_*   (snapshots: docs/vault.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -311,6 +312,23 @@ class AlertSettings(_Section):
                            "below which an alert fires.")
     snapshot_hours: float = Field(26.0, gt=0, description="Age of the last snapshot above "
                                   "which an alert fires (only where snapshots are made).")
+class VaultSettings(_Section):
+    """Snapshots of the mail and the directory in a restic repository (docs/vault.md)."""
+
+    repository: str = Field("", description="Where the snapshots go: empty for STATE/vault, "
+                            "a local path, or a restic location such as "
+                            "s3:https://host/bucket/prefix.")
+    s3_access_key_id: str = Field("", description="Access key of the S3 repository.")
+    s3_secret_access_key: str = Field("", description="Secret key of the S3 repository; keep "
+                                      "zenmail.toml chmod 600 or give it as "
+                                      "ZENMAIL_VAULT_S3_SECRET_ACCESS_KEY.",
+                                      json_schema_extra={"secret": True})
+    every_minutes: int = Field(60, ge=0, le=10080, description="`zenmail serve` (the "
+                               "supervisor) snapshots everything this often; 0: only on "
+                               "demand.")
+    keep_hourly: int = Field(24, ge=0, description="Hourly snapshots kept (restic forget).")
+    keep_daily: int = Field(30, ge=0, description="Daily snapshots kept.")
+    keep_monthly: int = Field(12, ge=0, description="Monthly snapshots kept.")
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -318,7 +336,10 @@ SECTIONS: dict[str, type[_Section]] = {
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
     "limits": LimitSettings, "lockout": LockoutSettings,
-    "watch": WatchSettings, "alerts": AlertSettings,
+    # The engines' sections, one per line so that engines landing together merge cleanly.
+    "watch": WatchSettings,
+    "alerts": AlertSettings,
+    "vault": VaultSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -349,6 +370,7 @@ class Settings(BaseModel):
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 
