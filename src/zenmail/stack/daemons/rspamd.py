@@ -115,6 +115,8 @@ class Rspamd(Service):
             "redis": self.stack.endpoint("redis").removeprefix("unix:"),
             "antivirus": clamd, "maps_dir": self.maps_dir,
             "external_tag": "true" if f.external_tag else "false",
+            # One scanning process per core (each is single-threaded), at most four.
+            "scanners": max(1, min(4, os.cpu_count() or 1)),
         }
         for name in OVERRIDES:
             write_atomic(directory / "override.d" / name,
