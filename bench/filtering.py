@@ -32,7 +32,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from delivery import PASSWORD, WORDS, send_parallel, wait_delivered  # noqa: E402
-
 from zenmail.db import Database  # noqa: E402
 from zenmail.devtools.filtering import DnsServer, write_signatures  # noqa: E402
 from zenmail.devtools.stackdir import new_state  # noqa: E402
@@ -112,10 +111,11 @@ def main() -> int:
             manager.up(settings.with_values(values), with_api=False, supervise=False)
             print(f"stack up for {label} in {time.monotonic() - t0:.1f} s")
             p = Stack(settings).plan
+            smtp_port = p["smtp"]
             start = time.monotonic()
             accepted, send_s = send_parallel(
-                lambda: smtplib.SMTP("127.0.0.1", p["smtp"], timeout=120), batch, box,
-                args.connections, deadline)
+                lambda port=smtp_port: smtplib.SMTP("127.0.0.1", port, timeout=120),  # type: ignore[misc]
+                batch, box, args.connections, deadline)
             delivered = wait_delivered(p["imap"], box, accepted, deadline)
             results[label] = (accepted / send_s, delivered / (time.monotonic() - start),
                               delivered)
