@@ -116,6 +116,20 @@ class Dovecot(Service):
         ensure_dir(self.home / "lib")
         ensure_dir(self.settings.mail_store, 0o770, owner="mail", group="mail")
         ensure_secret(self.layout.policy_key)
+        # The global spam-to-Junk script, compiled here so every delivery reads the binary
+        # (the mail user may not write it). Outside the configuration generations: the
+        # binary names its source's path, so compiling it in a staged directory would make
+        # every generation look new.
+        script = self.sieve_dir / "spam-to-junk.sieve"
+        ensure_dir(self.sieve_dir)
+        changed = write_atomic(script, template("dovecot/spam-to-junk.sieve"))
+        if changed or not script.with_suffix(".svbin").exists():
+            run(["sievec", "-c", "/dev/null", str(script)],
+                "compiling the spam-to-Junk Sieve script")
+
+    @property
+    def sieve_dir(self) -> Path:
+        return self.home / "sieve"
 
     def render(self, directory: Path) -> None:
         p = self.plan
@@ -126,6 +140,7 @@ class Dovecot(Service):
             "instance": self.instance, "base_dir": self.base_dir,
             "state_dir": self.home / "lib", "log_dir": self.layout.log,
             "conf_dir": self.conf_dir, "conf": self.conf, "mail_dir": self.settings.mail_store,
+            "sieve_dir": self.sieve_dir,
             "hostname": self.settings.hostname,
             "listen": ", ".join(_WILDCARDS.get(a, a) for a in p.listen),
             "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),
