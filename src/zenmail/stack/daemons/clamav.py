@@ -19,6 +19,11 @@ SIGNATURE_SUFFIXES = (".cvd", ".cld", ".cud", ".hdb", ".hsb", ".ndb", ".ldb", ".
                       ".cdb", ".yara", ".yar", ".ign2")
 
 
+def has_signatures(database: Path) -> bool:
+    """Whether `database` holds any ClamAV signature file (clamd refuses to start without)."""
+    return database.is_dir() and any(p.suffix in SIGNATURE_SUFFIXES for p in database.iterdir())
+
+
 class ClamAV(Service):
     name = "clamav"
     process_name = "clamd"
@@ -50,8 +55,7 @@ class ClamAV(Service):
         log = self.logfile
         log.touch(0o640)
         os.chown(log, uid(USER), -1)
-        if not self.database.is_dir() or not any(
-                p.suffix in SIGNATURE_SUFFIXES for p in self.database.iterdir()):
+        if not has_signatures(self.database):
             raise InvalidInput(
                 f"no ClamAV signatures in {self.database}: run `freshclam` first (see "
                 "docs/filtering.md), point [filter] clamav_db at a signature directory, or "
