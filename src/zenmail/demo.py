@@ -25,8 +25,8 @@ from zenmail.directory.context import Actor, Ctx, Platform
 from zenmail.directory.passwords import Hasher, generate_password
 from zenmail.errors import Conflict, StackError
 from zenmail.stack import manager
-from zenmail.stack.dbconf import from_url
 from zenmail.stack.daemons.clamav import has_signatures
+from zenmail.stack.dbconf import from_url
 from zenmail.stack.files import blocking_parent
 from zenmail.stack.registry import port_plan
 
