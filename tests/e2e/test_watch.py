@@ -8,6 +8,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 import tempfile
 import urllib.parse
 import urllib.request
@@ -50,7 +51,9 @@ class WatchStack(MailStack):
 def wstack() -> Iterator[WatchStack]:
     if os.geteuid() != 0:
         pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
-    settings = new_state(prefix="zenmail-watch-")
+    # Quick rounds and checks, so the runner's work shows within seconds.
+    settings = new_state(prefix="zenmail-watch-",
+                         watch={"probe_every_s": 5, "health_every_s": 2, "hung_after": 2})
     state = settings.state_dir
     db = Database(settings.db_url)
     db.migrate()
@@ -156,3 +159,44 @@ def _targets(port: int) -> list[dict[str, object]]:
             return json.load(r)["data"]["activeTargets"]  # type: ignore[no-any-return]
     except OSError:
         return []
+
+
+def zenmail_cli(stack: MailStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "zenmail"), "--state",
+                           str(stack.state), *args], capture_output=True, text=True,
+                          timeout=300, stdin=subprocess.DEVNULL)
+
+
+def test_probe_run_goes_end_to_end_and_shows_in_metrics(wstack: WatchStack) -> None:
+    r = zenmail_cli(wstack, "probe", "run", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    outcomes = {o["probe"]: o for o in json.loads(r.stdout)}
+    assert set(outcomes) == {"roundtrip", "inbound", "imap_login"}
+    for o in outcomes.values():
+        assert o["ok"] and o["latency_s"] > 0, o
+
+    text = wstack.get("/metrics").text
+    latency = _series(text, "zenmail_probe_latency_seconds")
+    assert latency['{probe="roundtrip"}'] > 0 and latency['{probe="inbound"}'] > 0
+    assert _series(text, "zenmail_probe_success")['{probe="roundtrip"}'] == 1.0
+    assert _series(text, "zenmail_probe_slo_ratio")['{probe="roundtrip",window="24h"}'] == 1.0
+
+    # The probe account is nobody's: no tenant lists it, no customer's quota counts it.
+    listed = zenmail_cli(wstack, "--json", "account", "list")
+    assert listed.returncode == 0 and "zenmail-probe" not in listed.stdout
+    assert "zenmail-probe" not in wstack.get("/api/v1/accounts").text
+    used = _series(text, "zenmail_tenant_quota_used_bytes")
+    assert used['{tenant="acme"}'] == 0 and used['{tenant="other"}'] == 0
+
+
+def test_the_runner_probes_on_its_own(wstack: WatchStack) -> None:
+    """The supervised runner ran a round after `up` (no CLI): its history is in the DB."""
+    from zenmail.watch import history
+    wait_for(lambda: wstack.daemon("watch").pid(), "the watch runner to run")
+
+    def rounds() -> int:
+        with wstack.db.reading() as s:
+            return sum(x.runs for x in history.slo(s, 60) if x.window == "24h"
+                       and x.probe == "roundtrip")
+    before = rounds()
+    wait_for(lambda: rounds() > before, "a probe round by the runner", timeout=120)

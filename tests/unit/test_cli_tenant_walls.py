@@ -51,6 +51,7 @@ OUT_OF_WALK = {
     "down": "stops this machine's daemons",
     "status": "reports this machine's daemons",
     "demo": "creates its own demo company on this machine, as a global actor",
+    "probe run": "probes this machine's mail service with its own probe account, no tenant's",
 }
 
 # Parameters every command shares (the root's options) or that only steer output.
@@ -120,6 +121,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                          ([a["global_admin"]], None)],
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
+        "alerts list": [(["--limit", "5"], None)],  # the node's alerts: global only
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],

@@ -28,6 +28,7 @@ from zenmail.cli import (
     setup,
     stack,
     tenant,
+    watch,
 )
 from zenmail.cli.app import App, Group, as_option, json_option, state_option
 from zenmail.errors import ZenmailError
@@ -44,6 +45,7 @@ MODULES: tuple[ModuleType, ...] = (
     audit,
     lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
+    watch,    # probe run, alerts list, doctor, trace, install-service
 )
 
 

@@ -1,0 +1,50 @@
+"""`zenmail probe run`, `alerts list`, `doctor`, `trace`, `install-service`: the live watch
+(docs/watch.md)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from zenmail.cli.app import App, Group, pass_app
+from zenmail.cli.output import emit, table
+from zenmail.stack.manager import running_settings
+from zenmail.watch import alerts as alerts_mod
+from zenmail.watch.runner import run_round
+
+probe = Group("probe", help="End-to-end probes of this node's mail service.")
+
+
+@probe.command("run", reads=True, acts=False)
+@pass_app
+def probe_run(app: App) -> None:
+    """One round of every probe now (submission to mailbox, MX path, IMAP login), with
+    latencies; the results join the probe history."""
+    settings = running_settings(app.settings())
+    outcomes = run_round(settings, app.database())
+    if app.as_json:
+        click.echo(json.dumps([o.to_dict() for o in outcomes], indent=2, sort_keys=True))
+    else:
+        table([(o.probe, "ok" if o.ok else "FAILED",
+                f"{o.latency_s * 1000:.0f} ms" if o.latency_s is not None else "-",
+                o.error or "") for o in outcomes], ["PROBE", "RESULT", "LATENCY", "ERROR"])
+    if not all(o.ok for o in outcomes):
+        raise SystemExit(1)
+
+
+alerts = Group("alerts", help="Alerts of this node: open ones and the latest resolved.")
+
+
+@alerts.command("list", reads=True)
+@click.option("--limit", default=100, show_default=True, help="At most this many alerts.")
+@pass_app
+def alerts_list(app: App, limit: int) -> None:
+    """Open alerts first, then the latest resolved ones (global administrators)."""
+    found = alerts_mod.listing(app.ctx(), limit)
+    emit(app, found, lambda: table(
+        [(a.state, a.key, a.fired_at[:19], (a.resolved_at or "-")[:19], a.summary)
+         for a in found], ["STATE", "ALERT", "FIRED", "RESOLVED", "SUMMARY"]))
+
+
+COMMANDS: list[click.Command] = [probe, alerts]
