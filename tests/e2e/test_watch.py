@@ -3,40 +3,74 @@ promtool finds nothing wrong with it."""
 
 from __future__ import annotations
 
+import email
 import json
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import HASHER, MailStack, wait_for
+from tests.e2e.conftest import HASHER, PASSWORD, MailStack, wait_for
 from zenmail.db import Database
 from zenmail.devtools.stackdir import new_state
 from zenmail.directory import accounts, admins, domains, tenants
 from zenmail.directory.context import Actor, Ctx
-from zenmail.stack import manager
+from zenmail.stack import manager, proc
 from zenmail.stack.ports import free_ports
 from zenmail.stack.registry import Stack
+from zenmail.stack.supervisor import SupervisorProcess, read_events
 
 pytestmark = pytest.mark.e2e
 
 DOMAIN = "acme.test"
+ADMIN_MAILBOX = "alice@acme.test"
+
+
+class Webhook:
+    """A test webhook receiver: records every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                hook.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def notices(self, key: str) -> list[str]:
+        return [n["state"] for n in self.received if n["key"] == key]
 
 
 @dataclass
 class WatchStack(MailStack):
     token: str = ""
     tenant_token: str = ""
+    webhook: Webhook | None = None
 
     @property
     def api(self) -> str:
@@ -51,9 +85,12 @@ class WatchStack(MailStack):
 def wstack() -> Iterator[WatchStack]:
     if os.geteuid() != 0:
         pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
-    # Quick rounds and checks, so the runner's work shows within seconds.
+    # Quick rounds and checks, so the runner's work shows within seconds; alerts to a test
+    # webhook and to alice's mailbox.
+    hook = Webhook()
     settings = new_state(prefix="zenmail-watch-",
-                         watch={"probe_every_s": 5, "health_every_s": 2, "hung_after": 2})
+                         watch={"probe_every_s": 5, "health_every_s": 2, "hung_after": 2,
+                                "webhook_url": hook.url, "admin_email": ADMIN_MAILBOX})
     state = settings.state_dir
     db = Database(settings.db_url)
     db.migrate()
@@ -62,7 +99,7 @@ def wstack() -> Iterator[WatchStack]:
     domains.add(ctx, "acme", DOMAIN)
     tenants.add(ctx, "other", "5G")
     domains.add(ctx, "other", "other.test")
-    accounts.add(ctx, "alice@acme.test", password="correct-horse-battery", quota="1G")
+    accounts.add(ctx, ADMIN_MAILBOX, password=PASSWORD, quota="1G")
     admins.add(ctx, "root@ops.test")
     admins.add(ctx, "it@acme.test", tenant="acme")
     token = admins.create_token(ctx, "root@ops.test").token
@@ -71,9 +108,10 @@ def wstack() -> Iterator[WatchStack]:
         manager.up(settings, with_api=True)
         tls = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
         yield WatchStack(settings, db, ctx, Stack(settings).plan.ports(), tls, token=token,
-                         tenant_token=tenant_token)
+                         tenant_token=tenant_token, webhook=hook)
     finally:
         manager.down(settings)
+        hook.server.shutdown()
         db.dispose()
         shutil.rmtree(state, ignore_errors=True)
 
@@ -200,3 +238,63 @@ def test_the_runner_probes_on_its_own(wstack: WatchStack) -> None:
                        and x.probe == "roundtrip")
     before = rounds()
     wait_for(lambda: rounds() > before, "a probe round by the runner", timeout=120)
+
+
+def _subjects(stack: WatchStack) -> list[str]:
+    return [str(email.message_from_bytes(m)["Subject"]) for m in stack.messages(ADMIN_MAILBOX)]
+
+
+def test_a_hung_daemon_is_restarted_recorded_alerted_once_and_resolved(
+        wstack: WatchStack) -> None:
+    assert wstack.webhook is not None
+    dovecot = wstack.daemon("dovecot")
+    pid = dovecot.pid()
+    assert pid is not None
+    seen = len(read_events(wstack.state))
+    # The whole daemon hangs: its master and every worker stopped, the process still there.
+    tree = [pid, *proc.children(pid)]
+    for p in tree:
+        os.kill(p, signal.SIGSTOP)
+
+    new = wait_for(lambda: (lambda p: p if p and p != pid else None)(dovecot.pid()),
+                   "the supervisor to restart the hung Dovecot", timeout=120)
+    assert new
+    wait_for(dovecot.healthy, "Dovecot to answer again")
+
+    def events() -> list[tuple[str, str]]:
+        return [(e["service"], e["event"]) for e in read_events(wstack.state)[seen:]]
+    wait_for(lambda: ("dovecot", "restarted") in events(), "the restart in the event log")
+    assert ("dovecot", "hung") in events()  # the incident, with what failed
+    hung = next(e for e in read_events(wstack.state)[seen:] if e["event"] == "hung")
+    assert hung["error"] and hung["pid"] == pid
+
+    hook = wstack.webhook
+    key = "incident:dovecot"
+    wait_for(lambda: "firing" in hook.notices(key), "the alert at the webhook", timeout=120)
+    wait_for(lambda: "resolved" in hook.notices(key), "the resolved notice at the webhook",
+             timeout=120)
+    time.sleep(3 * wstack.settings.watch.health_every_s)  # more evaluations: no repeat
+    assert hook.notices(key) == ["firing", "resolved"]
+    firing = next(n for n in hook.received if n["key"] == key)
+    assert "hung" in firing["summary"] and firing["node"] == wstack.settings.hostname
+
+    wait_for(lambda: any("[zenmail FIRING] incident:dovecot" in x for x in _subjects(wstack)),
+             "the alert in the admin's mailbox")
+    wait_for(lambda: any("[zenmail RESOLVED] incident:dovecot" in x
+                         for x in _subjects(wstack)), "the resolved notice in the mailbox")
+
+    listed = zenmail_cli(wstack, "--json", "alerts", "list")
+    assert listed.returncode == 0, listed.stderr
+    mine = [a for a in json.loads(listed.stdout) if a["key"] == key]
+    assert len(mine) == 1 and mine[0]["state"] == "resolved"
+
+
+def test_the_runner_restarts_a_dead_supervisor(wstack: WatchStack) -> None:
+    supervisor = SupervisorProcess(Stack(wstack.settings))
+    pid = supervisor.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (lambda p: p and p != pid)(supervisor.pid()),
+             "the watch runner to restart the supervisor", timeout=60)
+    assert ("supervisor", "restarted") in [(e["service"], e["event"])
+                                           for e in read_events(wstack.state)]

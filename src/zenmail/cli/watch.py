@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from zenmail.cli.app import App, Group, pass_app
+from zenmail.cli.app import App, Command, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.stack.manager import running_settings
 from zenmail.watch import alerts as alerts_mod
+from zenmail.watch import service
 from zenmail.watch.runner import run_round
 
 probe = Group("probe", help="End-to-end probes of this node's mail service.")
@@ -47,4 +49,16 @@ def alerts_list(app: App, limit: int) -> None:
          for a in found], ["STATE", "ALERT", "FIRED", "RESOLVED", "SUMMARY"]))
 
 
-COMMANDS: list[click.Command] = [probe, alerts]
+@click.command("install-service", cls=Command, acts=False)
+@click.option("--path", type=click.Path(dir_okay=False, path_type=Path),
+              default=service.UNIT_PATH, show_default=True, help="Where to write the unit.")
+@pass_app
+def install_service(app: App, path: Path) -> None:
+    """Write a systemd unit that starts the stack at boot and restarts the supervisor if it
+    dies; then run `systemctl daemon-reload && systemctl enable --now zenmail`."""
+    written = service.install(app.settings(), path)
+    click.echo(f"wrote {written}; now run: systemctl daemon-reload && systemctl enable --now "
+               f"{written.stem}")
+
+
+COMMANDS: list[click.Command] = [probe, alerts, install_service]

@@ -106,10 +106,15 @@ def _incidents(settings: Settings, s: Session, now: datetime) -> dict[str, str]:
                 and (newest is None or last_bad > newest.fired_at))
         recovered = (mine[-1]["event"] == "restarted" and healthy.get(service, False))
         if news or (open_now and not recovered):
-            what = bad[-1]["event"].replace("_", " ")
-            detail = f": {bad[-1]['error']}" if bad[-1].get("error") else ""
-            out[key] = (f"{service} {what} at {last_bad:%H:%M:%S} UTC{detail}; the supervisor "
-                        "restarts it")
+            # Named by how it began (a hang is recorded before the kill that ends it).
+            since = now - INCIDENT_HORIZON
+            if newest is not None and not open_now:
+                since = max(since, newest.fired_at)
+            first = next((e for e in bad if datetime.fromisoformat(e["at"]) > since), bad[-1])
+            what = first["event"].replace("_", " ")
+            detail = f" ({first['error']})" if first.get("error") else ""
+            out[key] = (f"{service} {what} at {datetime.fromisoformat(first['at']):%H:%M:%S} "
+                        f"UTC{detail}; the supervisor restarts it")
     return out
 
 
