@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import smtplib
 import ssl
 import subprocess
 import sys
@@ -298,3 +299,60 @@ def test_the_runner_restarts_a_dead_supervisor(wstack: WatchStack) -> None:
              "the watch runner to restart the supervisor", timeout=60)
     assert ("supervisor", "restarted") in [(e["service"], e["event"])
                                            for e in read_events(wstack.state)]
+
+
+def test_trace_finds_delivered_rejected_and_deferred_mail(wstack: WatchStack) -> None:
+    run = f"{os.getpid()}-{time.monotonic_ns()}"
+    delivered, deferred = f"<ok-{run}@example.org>", f"<out-{run}@acme.test>"
+    with wstack.smtp() as c:
+        c.sendmail("sender@example.org", [ADMIN_MAILBOX],
+                   f"From: sender@example.org\r\nMessage-ID: {delivered}\r\n"
+                   "Subject: hello\r\n\r\nhello\r\n")
+        with pytest.raises(smtplib.SMTPRecipientsRefused):
+            c.sendmail(f"rejected-{run}@example.org", [f"nobody-{run}@acme.test"],
+                       b"Subject: x\r\n\r\nx\r\n")
+    with wstack.submission(ADMIN_MAILBOX) as c:  # the dev plan holds outside mail back
+        c.sendmail(ADMIN_MAILBOX, ["someone@elsewhere.example"],
+                   f"From: {ADMIN_MAILBOX}\r\nMessage-ID: {deferred}\r\n"
+                   "Subject: out\r\n\r\nout\r\n")
+
+    def traced(*args: str) -> list[dict[str, Any]]:
+        r = zenmail_cli(wstack, "--json", "trace", *args)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+    ok = wait_for(lambda: (lambda t: t if t and t[0]["status"] == "sent" else None)(
+        traced("--message-id", delivered)), "the delivery in the trace")
+    [d] = ok[0]["deliveries"]  # type: ignore[index]
+    assert d["recipient"] == ADMIN_MAILBOX and d["dsn"] == "2.0.0" and d["folder"] == "INBOX"
+
+    [refused] = wait_for(lambda: traced("--from", f"rejected-{run}@example.org"),
+                         "the refusal in the trace")  # type: ignore[misc]
+    assert refused["status"] == "rejected" and refused["queue_id"] == ""
+    assert "550 5.1.1" in refused["deliveries"][0]["reason"]
+    assert "User unknown" in refused["deliveries"][0]["reason"]
+
+    [out] = wait_for(lambda: (lambda t: t if t and t[0]["deliveries"] else None)(
+        traced("--message-id", deferred, "--since", "1h")), "the deferral")  # type: ignore[misc]
+    assert out["status"] == "deferred" and out["login"] == ADMIN_MAILBOX
+    assert out["deliveries"][0]["dsn"].startswith("4.")
+    assert out["deliveries"][0]["reason"] == "deferred transport"
+
+    # Over the API, acme's administrator sees acme's mail; another tenant's domain is 404.
+    api = wstack.get("/api/v1/trace", token=wstack.tenant_token,
+                     message_id=delivered.strip("<>"))
+    assert api.status_code == 200 and api.json()[0]["deliveries"][0]["folder"] == "INBOX"
+    assert wstack.get("/api/v1/trace", token=wstack.tenant_token,
+                      to="x@other.test").status_code == 404
+    # Probe mail is left out unless asked for.
+    assert all("zenmail-probe" not in json.dumps(t) for t in traced("--since", "1h"))
+
+
+def test_status_page(wstack: WatchStack) -> None:
+    snap = wait_for(lambda: (lambda j: j if j["status"] == "ok" else None)(
+        httpx.get(wstack.api + "/status.json", timeout=30).json()), "a healthy status")
+    assert {p["probe"] for p in snap["probes"]} == {"roundtrip", "inbound", "imap_login"}  # type: ignore[index]
+    assert {s["name"] for s in snap["services"]} >= {"postfix", "dovecot", "watch"}  # type: ignore[index]
+    page = httpx.get(wstack.api + "/status", timeout=30)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "roundtrip" in page.text and "acme" not in page.text

@@ -123,6 +123,8 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
         "alerts list": [(["--limit", "5"], None)],  # the node's alerts: global only
+        "trace": [(["--to", a["alice"]], None),
+                  (["--from", a["bob"], "--message-id", "x@a.test", "--since", "1h"], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],

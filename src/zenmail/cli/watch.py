@@ -12,7 +12,7 @@ from zenmail.cli.app import App, Command, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.stack.manager import running_settings
 from zenmail.watch import alerts as alerts_mod
-from zenmail.watch import service
+from zenmail.watch import service, trace
 from zenmail.watch.runner import run_round
 
 probe = Group("probe", help="End-to-end probes of this node's mail service.")
@@ -61,4 +61,36 @@ def install_service(app: App, path: Path) -> None:
                f"{written.stem}")
 
 
-COMMANDS: list[click.Command] = [probe, alerts, install_service]
+@click.command("trace", cls=Command, reads=True)
+@click.option("--message-id", default=None, help="The message's Message-ID (with or "
+              "without <>).")
+@click.option("--from", "sender", default=None, help="Its envelope sender.")
+@click.option("--to", "recipient", default=None, help="One of its recipients.")
+@click.option("--since", default=None, help="Only mail received since then: 30m, 2h, 7d or "
+              "an ISO date such as 2026-11-28T09:00 (UTC).")
+@pass_app
+def trace_(app: App, message_id: str | None, sender: str | None, recipient: str | None,
+           since: str | None) -> None:
+    """Where is my email? Each matching message: queue id, sender, and per recipient the
+    status (sent, deferred, bounced, rejected), the relay, the reason and the folder."""
+    found = trace.trace(app.ctx(), running_settings(app.settings()), message_id=message_id,
+                        sender=sender, recipient=recipient, since=since)
+
+    def text() -> None:
+        if not found:
+            click.echo("no message matches (the logs cover what this node handled since "
+                       "they were last rotated)")
+        for t in found:
+            click.echo(f"{t.received_at[:19]}  {t.queue_id or 'NOQUEUE':<12} {t.status:<9} "
+                       f"from=<{t.sender}> message-id=<{t.message_id}>"
+                       + (f" login={t.login}" if t.login else ""))
+            for d in t.deliveries:
+                where = f" folder={d.folder}" if d.folder else ""
+                relay = f" relay={d.relay}" if d.relay else ""
+                click.echo(f"    to=<{d.recipient}> {d.status}{relay}{where}"
+                           + (f" dsn={d.dsn}" if d.dsn else "") + f": {d.reason}")
+
+    emit(app, found, text)
+
+
+COMMANDS: list[click.Command] = [probe, alerts, install_service, trace_]
