@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/filtering.py
+	$(BIN)/python bench/probe.py
 
 lint: install
 	$(LINT)

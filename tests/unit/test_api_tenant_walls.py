@@ -77,8 +77,10 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "domain": lambda a: a["domain"],
     "target": lambda a: a["alice"],
     "client": lambda a: "203.0.113.7",
+    "from": lambda a: a["alice"],  # trace: mail of A's addresses
+    "to": lambda a: a["bob"],
 }
-HARMLESS_QUERY = {"limit"}
+HARMLESS_QUERY = {"limit", "message_id", "since"}  # trace: a B admin sees only B's mail
 
 
 def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

@@ -51,6 +51,8 @@ OUT_OF_WALK = {
     "down": "stops this machine's daemons",
     "status": "reports this machine's daemons",
     "demo": "creates its own demo company on this machine, as a global actor",
+    "probe run": "probes this machine's mail service with its own probe account, no tenant's",
+    "install-service": "writes this machine's systemd unit",
 }
 
 # Parameters every command shares (the root's options) or that only steer output.
@@ -134,6 +136,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                             ([b["alice"], "--snapshot", "deadbeef", "--into", a["alice"]],
                              None)],
         "vault verify": [(["--read-data-subset", "5%"], None)],
+        "alerts list": [(["--limit", "5"], None)],  # the node's alerts: global only
+        "trace": [(["--to", a["alice"]], None),
+                  (["--from", a["bob"], "--message-id", "x@a.test", "--since", "1h"], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],

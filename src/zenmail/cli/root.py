@@ -29,6 +29,7 @@ from zenmail.cli import (
     stack,
     tenant,
     vault,
+    watch,
 )
 from zenmail.cli.app import App, Group, as_option, json_option, state_option
 from zenmail.errors import ZenmailError
@@ -46,6 +47,7 @@ MODULES: tuple[ModuleType, ...] = (
     lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
     vault,    # snapshot, restore, vault verify
+    watch,    # probe run, alerts list, doctor, trace, install-service
 )
 
 

@@ -20,10 +20,21 @@ from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.daemons.postfix import Postfix
 from zenmail.stack.daemons.redis import Redis
 from zenmail.stack.daemons.rspamd import Rspamd
+from zenmail.stack.daemons.watch import Watch
 from zenmail.stack.files import Layout
 from zenmail.stack.ports import PortPlan, make_plan
 
-DAEMONS: tuple[type[Service], ...] = (Dovecot, Postfix, Redis, AuthPolicy, ClamAV, Rspamd, Api)
+# One daemon per line, so that engines landing together merge cleanly.
+DAEMONS: tuple[type[Service], ...] = (
+    Dovecot,
+    Postfix,
+    Redis,
+    AuthPolicy,
+    ClamAV,
+    Rspamd,
+    Api,
+    Watch,
+)
 # Left out of a stack under [filter] enabled = false (`up --no-filter`); ClamAV also under
 # [filter] antivirus = false.
 FILTERS = ("clamav", "rspamd")

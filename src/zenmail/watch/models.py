@@ -1,4 +1,5 @@
-"""The watch engine's own tables: probe history, incidents and alerts (migration 0008)."""
+"""The watch engine's own tables: probe history and alerts (migration 0008). Incidents of
+the daemons are the supervisor's events (STATE/log/events.jsonl and the audit log)."""
 
 from __future__ import annotations
 
@@ -21,18 +22,6 @@ class ProbeResult(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     latency_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
-
-
-class Incident(Base):
-    """Something that went wrong with a daemon (died, hung) and what was done about it."""
-
-    __tablename__ = "incidents"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    service: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str] = mapped_column(Text, default="")
 
 
 class Alert(Base):

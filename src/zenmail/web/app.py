@@ -84,9 +84,10 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.platform = Platform.of(settings)
     errors.install(app)
     app.add_middleware(BodyLimit)
-    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
+    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts,
+                   watch):
         app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(watch.router)  # /metrics where Prometheus looks by default
+    watch.install(app)  # /metrics where Prometheus looks; the status page
     _serve_docs(app)
     return app
 

@@ -1,8 +1,8 @@
-"""watch: probe history, incidents and alerts
+"""watch: probe history and alerts
 
 The live-watch engine's own tables (zenmail.watch.models): every probe run with its
-latency (the SLO figures are read from it), every incident of a daemon (died, hung,
-restarted) and every alert with when it fired and when it was resolved.
+latency (the SLO figures are read from it) and every alert with when it fired and when it
+was resolved. Incidents of the daemons are the supervisor's events (events.jsonl, audit).
 
 Revision ID: 0008
 Revises: 0004
@@ -30,15 +30,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_probe_results_at", "probe_results", ["at"])
     op.create_table(
-        "incidents",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("service", sa.String(length=32), nullable=False),
-        sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("detail", sa.Text(), nullable=False),
-    )
-    op.create_index("ix_incidents_at", "incidents", ["at"])
-    op.create_table(
         "alerts",
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("key", sa.String(length=200), nullable=False),
@@ -52,5 +43,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("alerts")
-    op.drop_table("incidents")
     op.drop_table("probe_results")

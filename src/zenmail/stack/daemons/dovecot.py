@@ -17,7 +17,7 @@ from pathlib import Path
 from zenmail.db import Database
 from zenmail.directory import lookups, names, usage
 from zenmail.errors import StackError
-from zenmail.stack import proc
+from zenmail.stack import health, probeaccount, proc
 from zenmail.stack.base import Service, run
 from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import (
@@ -171,6 +171,9 @@ class Dovecot(Service):
                      f"auth_policy_hash_nonce = {nonce}\n"
                      f"auth_policy_server_api_header = X-Zenmail-Policy-Key: {secret}\n",
                      mode=0o600)
+        # The probe account's hash; the auth process reads it as user dovecot.
+        write_atomic(directory / "probe.passwd", probeaccount.passwd_line(self.settings),
+                     mode=0o640, group="dovecot")
         write_atomic(directory / "quota-warning",
                      render(template("dovecot/quota-warning"), values), mode=0o755)
 
@@ -200,6 +203,16 @@ class Dovecot(Service):
                 and proc.banner("127.0.0.1", p["lmtp"], b"220")
                 and (self.base_dir / "auth-postfix").exists()
                 and (self.base_dir / "quota-status").exists())
+
+    def health_check(self) -> str | None:
+        """IMAP greeting and the probe account's login (auth and userdb answer), LMTP LHLO."""
+        if self.pid() is None:
+            return "dovecot is not running"
+        p = self.plan
+        return (health.imap_login(p.connect_host(), p["imap"],
+                                  probeaccount.address(self.settings),
+                                  probeaccount.password(self.settings))
+                or health.smtp("127.0.0.1", p["lmtp"], "LHLO"))
 
     def reload(self) -> None:
         self.doveadm("reload")

@@ -21,7 +21,7 @@ from typing import Any
 from zenmail.config import Settings
 from zenmail.directory import lookups
 from zenmail.errors import InvalidInput
-from zenmail.stack import proc
+from zenmail.stack import health, probeaccount, proc
 from zenmail.stack.base import Service, run
 from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import ensure_dir, render, template, write_atomic
@@ -205,6 +205,11 @@ class Postfix(Service):
                          f"{db.postfix_params}\nquery = {lookups.for_postfix(query)}\n",
                          mode=0o640, group="postfix", backdate=BACKDATE)
         (directory / "sql").chmod(0o755)
+        probe = probeaccount.address(self.settings)
+        for name, line in (("probe_domains", f"{probeaccount.domain(self.settings)} OK"),
+                           ("probe_mailboxes", f"{probe} OK"),
+                           ("probe_senders", f"{probe} {probe}")):
+            write_atomic(directory / name, line + "\n", backdate=BACKDATE)
         relay = self.settings.relay
         if relay.host and relay.username:
             # The relay login, for smtp(8) only: root reads it before dropping privileges.
@@ -233,6 +238,14 @@ class Postfix(Service):
                 and proc.banner(host, p["submission"], b"220")
                 and proc.tcp_open(host, p["submissions"])
                 and proc.banner("127.0.0.1", p["submit"], b"220"))
+
+    def health_check(self) -> str | None:
+        """Banner and EHLO on the MX, submission and loopback listeners."""
+        if self.pid() is None:
+            return "postfix is not running"
+        host, p = self.plan.connect_host(), self.plan
+        return (health.smtp(host, p["smtp"]) or health.smtp(host, p["submission"])
+                or health.smtp("127.0.0.1", p["submit"]))
 
     def on_peer_restarted(self, peer: str) -> None:
         self.flush()
