@@ -188,4 +188,15 @@ def verify(app: App, read_data_subset: str | None) -> None:
         raise SystemExit(1)
 
 
+@vault.command("prune", reads=True)
+@pass_app
+def prune(app: App) -> None:
+    """Apply the retention now ([vault] keep_*): restic forget per scope, then prune."""
+    kept = service.prune(app.ctx(), app.settings())
+    if app.as_json:
+        _json({"before": kept.before, "after": kept.after, "removed": kept.removed})
+    else:
+        click.echo(f"{kept.removed} snapshot(s) forgotten, {kept.after} kept")
+
+
 COMMANDS: list[click.Command] = [snapshot, restore, vault]

@@ -14,6 +14,7 @@ from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
 from zenmail.vault import restore as restoring
+from zenmail.vault import retention
 from zenmail.vault import scope as scoping
 from zenmail.vault import snapshot as snapshots
 from zenmail.vault.catalogue import CATALOGUE_PATH, Entry, SnapshotRow, parse_catalogue
@@ -190,3 +191,12 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
         index.close()
     return {"ok": not problems, "snapshots": len(ids), "messages": messages,
             "problems": problems, "restic": text[-2000:]}
+
+
+def prune(ctx: Ctx, settings: Settings) -> retention.Kept:
+    ctx.require_global("apply the vault's retention")
+    kept = retention.apply(settings)
+    with ctx.unit() as s:
+        audit(s, ctx, "vault.prune", "vault", None,
+              after={"before": kept.before, "after": kept.after})
+    return kept
