@@ -15,13 +15,16 @@ import re
 import signal
 import subprocess
 import sys
+import tarfile
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
 from tests.unit.cli_fixtures import Outcome, invoke_in
+from zenmail.directory import aliases, domains, tenants
 
 MESSY: list[tuple[str, bytes, str]] = [
     # (folder, raw, flags)
@@ -284,3 +287,53 @@ def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
     assert said.startswith("snapshot ")
     found = json.loads(zenmail(st, "restore", "find", user, "--json").stdout)
     assert [f["subject"] for f in found] == ["on schedule"]
+
+
+def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_path: Path
+                                                       ) -> None:
+    st = vstack
+    tenants.add(st.ctx, "globex", "10G")
+    domains.add(st.ctx, "globex", "globex.test")
+    one, two = st.account("ann", domain="globex.test"), st.account("ben", domain="globex.test")
+    fill(st, one)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [two], st.message("x@example.org", two, "for ben"))
+    st.wait_messages(two, 1)
+    aliases.add(st.ctx, "team@globex.test", [one, two])
+    folders = ["INBOX", "Projects/2026"]
+    before = {(u, f): state_of(st, u, f) for u in (one, two) for f in folders}
+
+    out = tmp_path / "globex.tar.gz"
+    zenmail(st, "export", "--tenant", "globex", "--out", str(out), "--mbox")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("zenmail-export/manifest.json").read())  # type: ignore[union-attr]
+        for name, meta in manifest["files"].items():
+            if name != "manifest.json":
+                data = tar.extractfile(f"zenmail-export/{name}").read()  # type: ignore[union-attr]
+                assert hashlib.sha256(data).hexdigest() == meta["sha256"], name
+    assert f"zenmail-export/mbox/{one}/INBOX.mbox" in names
+    assert any(n.startswith(f"zenmail-export/mail/{one}/Maildir/.Projects.2026/cur/")
+               for n in names)
+    assert manifest["accounts"] == 2
+
+    fresh = _start("")
+    st2 = next(fresh)
+    try:
+        done = json.loads(zenmail(st2, "import", str(out), "--json").stdout)
+        assert sorted(done["accounts"]) == sorted([one, two]) and done["aliases"] == 1
+        # Same password (the old hash), every message, flag, date and folder.
+        after = {(u, f): state_of(st2, u, f) for u in (one, two) for f in folders}
+        assert after == before
+        assert [(a.address, a.targets) for a in aliases.list_all(st2.ctx, "globex")] == [
+            ("team@globex.test", sorted([one, two]))]
+        # A plain mbox from elsewhere, into one account.
+        mbox = tmp_path / "old.mbox"
+        mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: old one\n\nbody\n"
+                         b">From here\n\nFrom c@d Tue Mar  3 10:00:00 2026\n"
+                         b"Subject: old two\n\nbody two\n")
+        zenmail(st2, "import", str(mbox), "--account", two)
+        subjects = [m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in st2.messages(two)]
+        assert sorted(subjects) == [b"for ben", b"old one", b"old two"]
+    finally:
+        fresh.close()
