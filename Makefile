@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/imap.py
 	$(BIN)/python bench/filtering.py
 	$(BIN)/python bench/probe.py
+	$(BIN)/python bench/vault.py
 
 lint: install
 	$(LINT)

@@ -15,12 +15,16 @@ import re
 import signal
 import subprocess
 import sys
+import tarfile
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
+from tests.unit.cli_fixtures import Outcome, invoke_in
+from zenmail.directory import aliases, domains, tenants
 
 MESSY: list[tuple[str, bytes, str]] = [
     # (folder, raw, flags)
@@ -54,11 +58,13 @@ def vstack() -> Iterator[MailStack]:
     yield from _start("")
 
 
-def zenmail(st: MailStack, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "zenmail", "--state", str(st.state), *args],
-                          capture_output=True, text=True, timeout=600)
+def zenmail(st: MailStack, *args: str, ok: bool = True, env: dict[str, str] | None = None
+            ) -> Outcome:
+    """The command line in-process, through its real error boundary (a subprocess would
+    cost a Python start-up per call; the killed snapshot below is a real one)."""
+    done = invoke_in(st.state, *args, env=env)
     if ok:
-        assert done.returncode == 0, f"zenmail {' '.join(args)}: {done.stderr}"
+        assert done.code == 0, f"zenmail {' '.join(args)}: {done.stderr}"
     return done
 
 
@@ -175,7 +181,7 @@ def test_short_quota_restores_nothing(vstack: MailStack) -> None:
     tight = st.account("tight", quota="1M")  # the attachment alone is 2.3 MB
     done = zenmail(st, "restore", "account", user, "--snapshot", snap["id"], "--into", tight,
                    ok=False)
-    assert done.returncode == 2
+    assert done.code == 2
     assert "quota" in done.stderr and "nothing was restored" in done.stderr
     assert state_of(st, tight, "INBOX") == []
     assert state_of(st, tight, "Projects/2026") == []
@@ -205,7 +211,7 @@ def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack)
     p.wait()
     listed = json.loads(zenmail(st, "snapshot", "list", "--json").stdout)
     assert first["id"] in [s["id"] for s in listed]
-    verify = zenmail(st, "vault", "verify", "--read-data-subset", "100%")
+    verify = zenmail(st, "vault", "verify")
     assert "clean" in verify.stdout
     # And the vault goes on: the next snapshot holds the new mail.
     after = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
@@ -237,6 +243,97 @@ def test_wrong_restore_id_and_other_tenant(vstack: MailStack) -> None:
     st = vstack
     user = st.account("plain")
     done = zenmail(st, "restore", "message", user, "deadbeef-0", ok=False)
-    assert done.returncode == 2 and "restore find" in done.stderr
+    assert done.code == 2 and "restore find" in done.stderr
     done = zenmail(st, "restore", "find", f"nobody@{DOMAIN}", ok=False)
-    assert done.returncode == 2 and "no account" in done.stderr
+    assert done.code == 2 and "no account" in done.stderr
+
+
+def test_retention_prunes_but_never_a_message_of_a_kept_snapshot(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("kept")
+    m = st.imap(user)
+    ids = []
+    for i in range(3):
+        m.append("INBOX", r"(\Seen)", None, f"Subject: generation {i}\r\n\r\n".encode()
+                 + base64.b64encode(os.urandom(200_000)))
+        ids.append(json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout))
+    m.logout()
+    before = state_of(st, user, "INBOX")
+    env = {"ZENMAIL_VAULT_KEEP_HOURLY": "1", "ZENMAIL_VAULT_KEEP_DAILY": "0",
+           "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
+    done = zenmail(st, "vault", "prune", "--json", env=env)
+    assert json.loads(done.stdout)["removed"] >= 2
+    listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account", user,
+                                                  "--json").stdout)]
+    assert listed == [ids[-1]["id"]]
+    # Everything the kept snapshot holds comes back, byte for byte, after the prune.
+    assert len(json.loads(zenmail(st, "restore", "find", user, "--json").stdout)) == 3
+    zenmail(st, "restore", "account", user, "--snapshot", ids[-1]["id"], "--into",
+            other := st.account("heir"))
+    assert state_of(st, other, "INBOX") == before
+    assert "clean" in zenmail(st, "vault", "verify", "--read-data-subset", "100%").stdout
+
+
+def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
+    from zenmail.vault import scheduler
+
+    st = vstack
+    user = st.account("scheduled")
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [user], st.message("x@example.org", user, "on schedule"))
+    st.wait_messages(user, 1)
+    assert st.daemon("vault").pid() is not None  # the schedule runs with the stack
+    said = scheduler.run_once(st.settings)
+    assert said.startswith("snapshot ")
+    found = json.loads(zenmail(st, "restore", "find", user, "--json").stdout)
+    assert [f["subject"] for f in found] == ["on schedule"]
+
+
+def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_path: Path
+                                                       ) -> None:
+    st = vstack
+    tenants.add(st.ctx, "globex", "10G")
+    domains.add(st.ctx, "globex", "globex.test")
+    one, two = st.account("ann", domain="globex.test"), st.account("ben", domain="globex.test")
+    fill(st, one)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [two], st.message("x@example.org", two, "for ben"))
+    st.wait_messages(two, 1)
+    aliases.add(st.ctx, "team@globex.test", [one, two])
+    folders = ["INBOX", "Projects/2026"]
+    before = {(u, f): state_of(st, u, f) for u in (one, two) for f in folders}
+
+    out = tmp_path / "globex.tar.gz"
+    zenmail(st, "export", "--tenant", "globex", "--out", str(out), "--mbox")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("zenmail-export/manifest.json").read())  # type: ignore[union-attr]
+        for name, meta in manifest["files"].items():
+            if name != "manifest.json":
+                data = tar.extractfile(f"zenmail-export/{name}").read()  # type: ignore[union-attr]
+                assert hashlib.sha256(data).hexdigest() == meta["sha256"], name
+    assert f"zenmail-export/mbox/{one}/INBOX.mbox" in names
+    assert any(n.startswith(f"zenmail-export/mail/{one}/Maildir/.Projects.2026/cur/")
+               for n in names)
+    assert manifest["accounts"] == 2
+
+    fresh = _start("")
+    st2 = next(fresh)
+    try:
+        done = json.loads(zenmail(st2, "import", str(out), "--json").stdout)
+        assert sorted(done["accounts"]) == sorted([one, two]) and done["aliases"] == 1
+        # Same password (the old hash), every message, flag, date and folder.
+        after = {(u, f): state_of(st2, u, f) for u in (one, two) for f in folders}
+        assert after == before
+        assert [(a.address, a.targets) for a in aliases.list_all(st2.ctx, "globex")] == [
+            ("team@globex.test", sorted([one, two]))]
+        # A plain mbox from elsewhere, into one account.
+        mbox = tmp_path / "old.mbox"
+        mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: old one\n\nbody\n"
+                         b">From here\n\nFrom c@d Tue Mar  3 10:00:00 2026\n"
+                         b"Subject: old two\n\nbody two\n")
+        zenmail(st2, "import", str(mbox), "--account", two)
+        subjects = [m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in st2.messages(two)]
+        assert sorted(subjects) == [b"for ben", b"old one", b"old two"]
+    finally:
+        fresh.close()

@@ -14,8 +14,11 @@ the `--as` lookup is SQL of its own, and in-process runs make both backends cost
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +73,33 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         f.write_text("address,password\n" + "".join(f"{x},{PASSWORD}\n" for x in addresses))
         return str(f)
 
+    def archive(tenant: str, domain: str) -> str:
+        """A zenmail export that would create an account in `tenant`."""
+        d = {"format": "zenmail-directory/1", "tenants": [{"name": tenant, "pool_bytes": 1,
+                                                           "max_accounts": None}],
+             "domains": [{"name": domain, "tenant": tenant}], "aliases": [],
+             "accounts": [{"address": f"mallory@{domain}", "tenant": tenant,
+                           "display_name": "", "password_hash": "{SHA512-CRYPT}$6$x$y",
+                           "quota_bytes": 1, "enabled": True, "used_bytes": None}]}
+        raw = json.dumps(d).encode()
+        manifest = json.dumps({"format": "zenmail-export/1", "files": {"directory.json": {
+            "sha256": hashlib.sha256(raw).hexdigest(), "size": len(raw)}}}).encode()
+        f = tmp / f"{tenant}.tar"
+        with tarfile.open(f, "w") as tar:
+            for name, data in (("directory.json", raw), ("manifest.json", manifest)):
+                info = tarfile.TarInfo(f"zenmail-export/{name}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return str(f)
+
+    mbox = tmp / "old.mbox"
+    mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: x\n\nbody\n")
+
     return {
+        "export": [(["--tenant", a["tenant"], "--out", str(tmp / "a.tar"), "--mbox"], None),
+                   (["--account", a["alice"], "--out", str(tmp / "a.tar")], None)],
+        "import": [([archive(a["tenant"], a["domain"])], None),
+                   ([str(mbox), "--account", a["alice"]], None)],
         "tenant add": [(["tenant-c", "--pool", "1G"], None),
                        ([a["tenant"], "--pool", "1G", "--max-accounts", "5"], None)],
         "tenant show": [([a["tenant"]], None)],
@@ -139,6 +168,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "alerts list": [(["--limit", "5"], None)],  # the node's alerts: global only
         "trace": [(["--to", a["alice"]], None),
                   (["--from", a["bob"], "--message-id", "x@a.test", "--since", "1h"], None)],
+        "vault prune": [([], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from zenmail.cli.app import App, Group, as_option, json_option, pass_app, state_option
+from zenmail.cli.app import (
+    App,
+    Command,
+    Group,
+    as_option,
+    json_option,
+    pass_app,
+    state_option,
+)
 from zenmail.cli.output import table
 from zenmail.sizes import format_size
 from zenmail.vault import service
@@ -188,4 +197,60 @@ def verify(app: App, read_data_subset: str | None) -> None:
         raise SystemExit(1)
 
 
-COMMANDS: list[click.Command] = [snapshot, restore, vault]
+@vault.command("prune", reads=True)
+@pass_app
+def prune(app: App) -> None:
+    """Apply the retention now ([vault] keep_*): restic forget per scope, then prune."""
+    kept = service.prune(app.ctx(), app.settings())
+    if app.as_json:
+        _json({"before": kept.before, "after": kept.after, "removed": kept.removed})
+    else:
+        click.echo(f"{kept.removed} snapshot(s) forgotten, {kept.after} kept")
+
+
+# ---------------------------------------------------------------- export / import
+
+@click.command("export", cls=Command, reads=True)
+@click.option("--tenant", default=None, help="Every account of this tenant.")
+@click.option("--account", default=None, help="This account only.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              metavar="FILE", help="The archive to write (.tar, or .tar.gz / .tgz).")
+@click.option("--mbox", "with_mbox", is_flag=True, help="Also one mbox file per folder.")
+@pass_app
+def export(app: App, tenant: str | None, account: str | None, out: Path,
+           with_mbox: bool) -> None:
+    """Everything of a tenant or an account in open formats: Maildir with flags, CSV/JSON of
+    accounts, aliases and quotas (with password hashes), a manifest with every file's
+    SHA-256 (docs/vault.md)."""
+    bar, update = _progress()
+    with bar:
+        manifest = service.export(app.ctx(), app.settings(), tenant, account, out, with_mbox,
+                                  update)
+    summary = {"file": str(out), "files": len(manifest["files"]),
+               "accounts": manifest["accounts"], "scope": manifest["scope"]}
+    if app.as_json:
+        _json(summary)
+    else:
+        click.echo(f"{out}: {summary['accounts']} account(s), {summary['files']} files")
+
+
+@click.command("import", cls=Command, reads=True)
+@click.argument("source", metavar="FILE", type=click.Path(path_type=Path))
+@click.option("--account", default=None, metavar="ADDRESS",
+              help="Into this account (a plain Maildir or mbox), or only this account of a "
+              "zenmail export.")
+@pass_app
+def import_(app: App, source: Path, account: str | None) -> None:
+    """A zenmail export (accounts with their passwords, aliases, every message, flag, date
+    and folder), or a plain Maildir or mbox into one account."""
+    bar, update = _progress()
+    with bar:
+        done = service.import_(app.ctx(), app.settings(), source, account, update)
+    if app.as_json:
+        _json(done)
+    else:
+        click.echo(f"imported {len(done['accounts'])} account(s) and {done['aliases']} "
+                   "alias(es)")
+
+
+COMMANDS: list[click.Command] = [snapshot, restore, vault, export, import_]

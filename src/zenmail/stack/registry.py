@@ -20,6 +20,7 @@ from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.daemons.postfix import Postfix
 from zenmail.stack.daemons.redis import Redis
 from zenmail.stack.daemons.rspamd import Rspamd
+from zenmail.stack.daemons.vault import Vault
 from zenmail.stack.daemons.watch import Watch
 from zenmail.stack.files import Layout
 from zenmail.stack.ports import PortPlan, make_plan
@@ -30,6 +31,7 @@ DAEMONS: tuple[type[Service], ...] = (
     Postfix,
     Redis,
     AuthPolicy,
+    Vault,
     ClamAV,
     Rspamd,
     Api,

@@ -115,6 +115,16 @@ class Restic:
         out = self.run(["snapshots", "--json", "--tag", "zenmail", *ids], "listing snapshots")
         return list(json.loads(out.stdout or b"[]") or [])
 
+    def full_id(self, short: str) -> str:
+        """The full id of a snapshot given by its short one (a local repository names its
+        snapshot files by it, which spares a restic call)."""
+        if self.local:
+            found = list((Path(self.location) / "snapshots").glob(f"{short}*"))
+            if len(found) == 1:
+                return found[0].name
+        [snap] = self.snapshots(short)
+        return str(snap["id"])
+
     def dump(self, snapshot: str, path: str) -> bytes:
         return self.run(["dump", snapshot, path], f"reading {path} from snapshot "
                         f"{snapshot[:8]}").stdout

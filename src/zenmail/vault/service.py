@@ -7,6 +7,7 @@ accounts; an employee only their own), every restore is written to the audit log
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
@@ -14,6 +15,7 @@ from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
 from zenmail.vault import restore as restoring
+from zenmail.vault import retention, transfer
 from zenmail.vault import scope as scoping
 from zenmail.vault import snapshot as snapshots
 from zenmail.vault.catalogue import CATALOGUE_PATH, Entry, SnapshotRow, parse_catalogue
@@ -190,3 +192,31 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
         index.close()
     return {"ok": not problems, "snapshots": len(ids), "messages": messages,
             "problems": problems, "restic": text[-2000:]}
+
+
+def prune(ctx: Ctx, settings: Settings) -> retention.Kept:
+    ctx.require_global("apply the vault's retention")
+    kept = retention.apply(settings)
+    with ctx.unit() as s:
+        audit(s, ctx, "vault.prune", "vault", None,
+              after={"before": kept.before, "after": kept.after})
+    return kept
+
+
+def export(ctx: Ctx, settings: Settings, tenant: str | None, account: str | None, out: Path,
+           with_mbox: bool = False, progress: snapshots.Progress | None = None
+           ) -> dict[str, Any]:
+    if not (tenant or account):
+        raise InvalidInput("give --tenant T or --account A: what to export")
+    scope = scoping.resolve(ctx, tenant, account)
+    manifest = transfer.export(settings, scope, out, with_mbox, progress)
+    with ctx.unit() as s:
+        t = ctx.find(s, Tenant, scope.tenants[0])
+        audit(s, ctx, "vault.export", scope.label, t.id,
+              after={"file": str(out), "files": len(manifest["files"])})
+    return manifest
+
+
+def import_(ctx: Ctx, settings: Settings, source: Path, account: str | None = None,
+            progress: snapshots.Progress | None = None) -> dict[str, Any]:
+    return transfer.import_archive(ctx, settings, source, account, progress)

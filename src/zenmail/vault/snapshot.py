@@ -25,6 +25,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from zenmail.config import Settings
@@ -84,6 +85,7 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> 
     restic = Restic(settings)
     with vault_lock(settings, "this snapshot"):
         restic.ensure()
+        started = datetime.now(UTC).isoformat()
         index = open_index(settings)
         try:
             stage = stage_dir(settings, scope)
@@ -98,8 +100,7 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> 
             short = restic.backup(stage, ["mail", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
                                   if progress else None)
-            [snap] = restic.snapshots(short)
-            row = SnapshotRow(snap["id"], snap["time"], scope.label, scope.tenants,
+            row = SnapshotRow(restic.full_id(short), started, scope.label, scope.tenants,
                               len(scope.members), len(entries), sum(e.size for e in entries))
             for e in entries:
                 e.snapshot = row.id
