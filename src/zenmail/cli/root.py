@@ -22,8 +22,10 @@ from zenmail.cli import (
     alias,
     audit,
     db,
+    dns,
     domain,
     lockout,
+    quarantine,
     quota,
     setup,
     stack,
@@ -43,6 +45,8 @@ MODULES: tuple[ModuleType, ...] = (
     admin,    # admin, token
     audit,
     lockout,  # lockout list, lockout unlock
+    dns,      # dns DOMAIN
+    quarantine,  # quarantine list, release, delete
     stack,    # up, down, status, demo
 )
 
