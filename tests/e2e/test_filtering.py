@@ -5,17 +5,24 @@ the directory's backend)."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
 import shutil
 import smtplib
+import subprocess
+import sys
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
+import dkim
 import pytest
 
-from tests.e2e.conftest import DOMAIN, MailStack, _start
+from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
 from zenmail.devtools.filtering import (
     EICAR,
     GTUBE,
@@ -24,6 +31,7 @@ from zenmail.devtools.filtering import (
     eicar_zip,
     write_signatures,
 )
+from zenmail.directory import accounts
 from zenmail.stack.manager import status
 
 OUTSIDE = "news@outside.example"
@@ -129,3 +137,141 @@ def test_submission_is_scanned_too(fstack: MailStack) -> None:
         c.quit()
     assert fstack.messages(frank) == []
     assert DOMAIN in frank
+
+
+# ---------------------------------------------------------------- DKIM and `zenmail dns`
+
+def _zenmail(stack: MailStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "zenmail", "--state", str(stack.state),
+                           *args], capture_output=True, text=True, timeout=60)
+
+
+def test_outbound_mail_is_dkim_signed_with_the_published_key(fstack: MailStack,
+                                                             dns: DnsServer) -> None:
+    erin, frank, gina = (fstack.account(n) for n in ("erin", "frank", "gina"))
+    c = fstack.submission(erin)
+    try:
+        c.sendmail(erin, [frank], _mail(erin, frank, "quarterly figures", "Attached soon."))
+    finally:
+        c.quit()
+    signed = fstack.wait_messages(frank, 1)[0]
+    assert b"DKIM-Signature:" in signed
+    out = _zenmail(fstack, "dns", DOMAIN, "--json")
+    assert out.returncode == 0, out.stderr
+    published = {(r["name"], r["type"]): r["value"] for r in json.loads(out.stdout)["records"]}
+    assert {(f"{DOMAIN}.", "MX"), (f"{DOMAIN}.", "TXT"), (f"_dmarc.{DOMAIN}.", "TXT"),
+            (f"_mta-sts.{DOMAIN}.", "TXT"), (f"_smtp._tls.{DOMAIN}.", "TXT"),
+            (f"_submission._tcp.{DOMAIN}.", "SRV")} <= set(published)
+    (dkim_name, _), = [k for k in published if "._domainkey." in k[0]]
+
+    def txt(name: bytes, timeout: int = 5) -> bytes | None:
+        return published[(dkim_name, "TXT")].encode() if name.decode() == dkim_name else None
+
+    # Only the part Dovecot added on delivery precedes the signed headers.
+    assert dkim.verify(signed, dnsfunc=txt)
+    assert not dkim.verify(signed.replace(b"quarterly figures", b"quarterly fixtures"),
+                           dnsfunc=txt)
+    # rspamd checks it too on the way in, through the DNS server on loopback.
+    dns.add(dkim_name, "TXT", published[(dkim_name, "TXT")])
+    c = fstack.smtp(source="127.0.0.2")
+    try:
+        c.sendmail("relay@outside.example", [gina], signed)
+    finally:
+        c.quit()
+    got = fstack.wait_messages(gina, 1)[0]
+    assert re.search(rb"Authentication-Results:[^\n]*(\n\s[^\n]*)*dkim=pass", got), got.decode()
+
+
+# ---------------------------------------------------------------- phishing and quarantine
+
+def _held(stack: MailStack, *args: str) -> list[dict[str, object]]:
+    out = _zenmail(stack, "quarantine", "list", "--json", *args)
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout))
+
+
+def _send_outside(stack: MailStack, to: str, raw: bytes, sender: str = OUTSIDE) -> None:
+    c = stack.smtp(source="127.0.0.2")
+    try:
+        c.sendmail(sender, [to], raw)
+    finally:
+        c.quit()
+
+
+def _held_for(stack: MailStack, rcpt: str) -> dict[str, object]:
+    found = wait_for(lambda: [h for h in _held(stack) if rcpt in h["recipients"]],
+                     f"a held message to {rcpt}")
+    return found[0]  # type: ignore[index,no-any-return]
+
+
+def test_ceo_impersonation_is_held_and_released(fstack: MailStack) -> None:
+    accounts.add(fstack.ctx, f"ceo@{DOMAIN}", password="x-" + os.urandom(8).hex(),
+                 quota="10M", display_name="Carla Boss")
+    rspamd = fstack.daemon("rspamd")
+    rspamd.refresh()  # what its chore does every few seconds
+    probe = _mail('"Carla Boss" <carla.boss@freemail.example>', f"ceo@{DOMAIN}", "x", "x")
+    wait_for(lambda: "ZM_IMPERSONATION" in rspamd.check_message(  # type: ignore[attr-defined]
+        probe, Rcpt=f"ceo@{DOMAIN}", IP="192.0.2.1")["symbols"], "rspamd to read the map")
+    hank = fstack.account("hank")
+    _send_outside(fstack, hank, _mail('"Carla Boss" <carla.boss@freemail.example>', hank,
+                                      "urgent wire transfer", "Please pay this today."))
+    held = _held_for(fstack, hank)
+    assert any(str(r).startswith("ZM_IMPERSONATION") for r in held["reasons"])  # type: ignore[attr-defined]
+    assert fstack.messages(hank) == []
+    out = _zenmail(fstack, "quarantine", "release", str(held["id"]))
+    assert out.returncode == 0, out.stderr
+    assert b"urgent wire transfer" in fstack.wait_messages(hank, 1)[0]
+    assert all(h["id"] != held["id"] for h in _held(fstack))
+
+
+def test_lookalike_sender_is_held_and_deleted(fstack: MailStack) -> None:
+    ivy = fstack.account("ivy")
+    _send_outside(fstack, ivy, _mail("billing@acrne.test", ivy, "invoice", "Pay today."),
+                  sender="billing@acrne.test")
+    held = _held_for(fstack, ivy)
+    assert any("ZM_LOOKALIKE_DOMAIN" in str(r) and "acrne.test" in str(r)
+               for r in held["reasons"])  # type: ignore[attr-defined]
+    out = _zenmail(fstack, "quarantine", "delete", str(held["id"]))
+    assert out.returncode == 0, out.stderr
+    assert all(h["id"] != held["id"] for h in _held(fstack))
+    assert fstack.messages(ivy) == []
+    bad = _zenmail(fstack, "quarantine", "delete", str(held["id"]))
+    assert bad.returncode == 2 and "no held message" in bad.stderr
+
+
+def test_link_mismatch_is_caught(fstack: MailStack) -> None:
+    jo = fstack.account("jo")
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "service@bank.example", jo, "verify your account"
+    m["Date"], m["Message-ID"] = "Fri, 27 Nov 2026 10:00:00 +0000", "<lm1@bank.example>"
+    m.set_content("Verify at https://www.bank.example/login")
+    m.add_alternative('<p>Verify at <a href="http://login.bank-verify.example/x">'
+                      "https://www.bank.example/login</a></p>", subtype="html")
+    _send_outside(fstack, jo, m.as_bytes(), sender="service@bank.example")
+    held = _held_for(fstack, jo)
+    assert any("ZM_LINK_MISMATCH" in str(r) for r in held["reasons"])  # type: ignore[attr-defined]
+
+
+def _macro_docx() -> bytes:
+    """A Word document with a VBA project, as Word saves one (vbaProject.bin inside)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        z.writestr("word/document.xml", "<w:document/>")
+        z.writestr("word/vbaProject.bin", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name, data, ctype, symbol", [
+    ("report.docx", _macro_docx(), "application/vnd.openxmlformats-officedocument."
+     "wordprocessingml.document", "ZM_MACRO_DOCUMENT"),
+    ("invoice.pdf.exe", b"MZ" + b"\0" * 200, "application/octet-stream",
+     "ZM_RISKY_ATTACHMENT"),
+])
+def test_risky_attachments_are_held(fstack: MailStack, name: str, data: bytes, ctype: str,
+                                    symbol: str) -> None:
+    kim = fstack.account("kim")
+    _send_outside(fstack, kim, _mail(OUTSIDE, kim, "documents", "See attached.",
+                                     attachment=(name, data, ctype)))
+    held = _held_for(fstack, kim)
+    assert any(symbol in str(r) and name in str(r) for r in held["reasons"]), held  # type: ignore[attr-defined]

@@ -22,8 +22,10 @@ from zenmail.cli import (
     alias,
     audit,
     db,
+    dns,
     domain,
     lockout,
+    quarantine,
     quota,
     setup,
     stack,
@@ -45,6 +47,8 @@ MODULES: tuple[ModuleType, ...] = (
     admin,    # admin, token
     audit,
     lockout,  # lockout list, lockout unlock
+    dns,      # dns DOMAIN
+    quarantine,  # quarantine list, release, delete
     stack,    # up, down, status, demo
     vault,    # snapshot, restore, vault verify
     watch,    # probe run, alerts list, doctor, trace, install-service

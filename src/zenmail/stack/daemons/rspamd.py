@@ -25,7 +25,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from zenmail.db import Database
 from zenmail.errors import StackError
+from zenmail.filtering import dkim, maps
 from zenmail.stack.base import Service, run, spawn_detached
 from zenmail.stack.files import ensure_dir, ensure_secret, render, template, uid, write_atomic
 
@@ -36,7 +38,8 @@ STOCK_CONF = "/etc/rspamd/rspamd.conf"
 OVERRIDES = ("worker-proxy.inc", "worker-controller.inc", "worker-normal.inc",
              "worker-fuzzy.inc")
 LOCALS = ("options.inc", "logging.inc", "actions.conf", "redis.conf", "milter_headers.conf",
-          "greylist.conf", "antivirus.conf", "fuzzy_check.conf")
+          "greylist.conf", "antivirus.conf", "fuzzy_check.conf", "dkim_signing.conf", "arc.conf",
+          "dkim.conf", "spf.conf")
 
 
 class Rspamd(Service):
@@ -46,6 +49,8 @@ class Rspamd(Service):
     binaries = ("rspamd", "rspamadm")
     # A cold start compiles the regular expressions (see the module's docstring).
     start_timeout = 180.0
+    # New domains get their DKIM key, new people and domains count in the maps, within this.
+    chore_every = 15.0
 
     @property
     def run_dir(self) -> Path:
@@ -94,6 +99,18 @@ class Rspamd(Service):
         self.logfile.touch(0o640)
         os.chown(self.logfile, uid(USER), -1)
         ensure_secret(self.password_file)
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Maps and DKIM keys from the directory (rspamd re-reads changed maps itself)."""
+        db = Database(self.settings.db_url)
+        try:
+            maps.refresh(db, self.layout.state, self.maps_dir)
+        finally:
+            db.dispose()
+
+    def chore(self) -> None:
+        self.refresh()
 
     def render(self, directory: Path) -> None:
         f = self.settings.filter
@@ -114,7 +131,12 @@ class Rspamd(Service):
             "reject_score": f.reject_score, "junk_score": f.junk_score,
             "redis": self.stack.endpoint("redis").removeprefix("unix:"),
             "antivirus": clamd, "maps_dir": self.maps_dir,
+            "dkim_dir": dkim.key_dir(self.layout.state),
             "external_tag": "true" if f.external_tag else "false",
+            "messages_per_hour": f.messages_per_hour,
+            "tenant_messages_per_hour": f.tenant_messages_per_hour,
+            "recipients_per_message": f.recipients_per_message,
+            "recipients_per_day": f.recipients_per_day, "suspend_after": f.suspend_after,
             # One scanning process per core (each is single-threaded), at most four.
             "scanners": max(1, min(4, os.cpu_count() or 1)),
         }
