@@ -263,11 +263,26 @@ class LockoutSettings(_Section):
                                     "429 with Retry-After (a valid token still works).")
 
 
+class MigrationSettings(_Section):
+    """How `zenmail migrate` copies: batch sizes and what it does when a source falters.
+    See docs/migration.md."""
+
+    batch_messages: int = Field(250, ge=1, le=5000, description="Messages per FETCH and per "
+                                "MULTIAPPEND batch.")
+    batch_bytes: int = Field(8 << 20, ge=1 << 16, description="Bytes per batch (a larger "
+                             "message makes a batch of its own).")
+    retries: int = Field(4, ge=0, le=20, description="Times a transient failure (connection "
+                         "refused or broken, timeout) is retried, with doubling waits.")
+    backoff_seconds: float = Field(1.0, ge=0, le=600, description="The first wait before a "
+                                   "retry; each next one doubles.")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
     "limits": LimitSettings, "lockout": LockoutSettings,
+    "migration": MigrationSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -296,6 +311,7 @@ class Settings(BaseModel):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    migration: MigrationSettings = Field(default_factory=MigrationSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

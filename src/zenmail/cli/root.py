@@ -24,6 +24,7 @@ from zenmail.cli import (
     db,
     domain,
     lockout,
+    migrate,
     quota,
     setup,
     stack,
@@ -44,6 +45,7 @@ MODULES: tuple[ModuleType, ...] = (
     audit,
     lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
+    migrate,  # migrate account
 )
 
 
