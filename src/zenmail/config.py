@@ -275,6 +275,8 @@ class MigrationSettings(_Section):
                          "refused or broken, timeout) is retried, with doubling waits.")
     backoff_seconds: float = Field(1.0, ge=0, le=600, description="The first wait before a "
                                    "retry; each next one doubles.")
+    dns_server: str = Field("", description="The DNS server (IP or IP:PORT) `migrate cutover` "
+                            "asks for MX records. Empty: the system's resolver.")
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -248,3 +249,74 @@ def test_failures_are_named(zstack: MailStack, source: SourceImap) -> None:
 def _closed_port() -> int:
     from zenmail.stack.ports import free_ports
     return free_ports(1)[0]
+
+
+class _MxResolver:
+    """A DNS server for the cut-over check: acme.test's MX still at the old provider."""
+
+    def resolve(self, request, handler):  # type: ignore[no-untyped-def]
+        from dnslib import MX, QTYPE, RR
+        reply = request.reply()
+        if request.q.qtype == QTYPE.MX:
+            reply.add_answer(RR(request.q.qname, QTYPE.MX, rdata=MX("mx.old.example."),
+                                ttl=60))
+        return reply
+
+
+def test_a_project_runs_its_accounts_and_one_failure_stops_no_other(
+        zstack: MailStack, source: SourceImap, tmp_path: Path) -> None:
+    from dnslib.server import DNSServer
+
+    good, bad = zstack.account("proj"), zstack.account("proj")
+    seeded(source, "frida@old.test", mailgen.messy(big_attachment=0))
+    seeded(source, "gus@old.test", mailgen.messy(big_attachment=0))
+    url = f"imap://{{}}@127.0.0.1:{source.imap_port}"
+    csv_file = tmp_path / "accounts.csv"
+    csv_file.write_text(
+        "source,source_tls,target,password,pilot\n"
+        f"{url.format('frida@old.test')},none,{good},{SRC_PASSWORD},yes\n"
+        f"{url.format('gus@old.test')},none,{bad},not-his-password,no\n")
+
+    def zm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "zenmail", *args, "--state",
+                               str(zstack.state)], capture_output=True, text=True,
+                              timeout=600, env=env)
+
+    dns = DNSServer(_MxResolver(), address="127.0.0.1", port=_closed_port())
+    dns.start_thread()
+    env = {**_env(), "ZENMAIL_MIGRATION_DNS_SERVER": f"127.0.0.1:{dns.server.server_address[1]}"}
+    try:
+        p = zm("migrate", "project", "add", "move", str(csv_file), "--concurrency", "2",
+               "--day-x", "2026-12-01", "--presync", "2026-11-29")
+        assert p.returncode == 0, p.stderr
+        assert SRC_PASSWORD not in (zstack.state / "db" / "directory.db").read_bytes().decode(
+            "latin-1")  # stored encrypted
+
+        p = zm("migrate", "run", "move", "--pilot")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert good in p.stdout and bad not in p.stdout
+
+        p = zm("migrate", "run", "move")
+        assert p.returncode == 1
+        assert f"{good}: zero loss" in p.stdout
+        assert "wrong credentials" in p.stdout
+        assert target_contents(zstack, good) == source_contents(source, "frida@old.test")
+
+        p = zm("migrate", "status", "move", "--json")
+        st = json.loads(p.stdout)
+        verdicts = {a["account"]: (a["verdict"], a["error"]) for a in st["accounts"]}
+        assert verdicts[good] == ("zero loss", None)
+        assert "wrong credentials" in verdicts[bad][1]
+        assert st["plan"] == {"day_x": "2026-12-01", "presync": ["2026-11-29"]}
+
+        html = tmp_path / "report.html"
+        p = zm("migrate", "report", "move", "--out", str(html), "--json")
+        doc = json.loads(p.stdout)
+        assert check_seal(doc) and doc["verdict"] == "not proven"
+        assert "wrong credentials" in html.read_text() and good in html.read_text()
+
+        p = zm("migrate", "cutover", "move")
+        assert p.returncode == 1  # gus still fails
+        assert "MX of acme.test points at mx.old.example" in p.stderr
+    finally:
+        dns.stop()

@@ -68,6 +68,13 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         f.write_text("address,password\n" + "".join(f"{x},{PASSWORD}\n" for x in addresses))
         return str(f)
 
+    def mig_csv(target: str) -> str:
+        f = tmp / "migration.csv"
+        # The target first: the walk reads what was typed from a file's first column.
+        f.write_text(f"target,source,source_tls,password\n{target},imap://x@old.test:143,"
+                     "none,pw\n")
+        return str(f)
+
     return {
         "tenant add": [(["tenant-c", "--pool", "1G"], None),
                        ([a["tenant"], "--pool", "1G", "--max-accounts", "5"], None)],
@@ -120,6 +127,17 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                          ([a["global_admin"]], None)],
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
+        "migrate project add": [([
+            "steal", mig_csv(a["alice"]), "--concurrency", "2",
+            "--max-msgs-per-s", "5", "--max-bytes-per-s", "100", "--day-x", "2030-01-02",
+            "--presync", "2030-01-01"], None)],
+        "migrate project remove": [([a["project"]], None)],
+        "migrate run": [([a["project"]], None), ([a["project"], "--pilot"], None),
+                        ([b["project"], "--account", a["alice"]], None)],
+        "migrate verify": [([a["project"]], None)],
+        "migrate status": [([a["project"]], None)],
+        "migrate report": [([a["project"], "--out", str(tmp / "r.html")], None)],
+        "migrate cutover": [([a["project"]], None)],
         "migrate account": [([a["alice"], "--source", "imap://x@127.0.0.1:9",
                               "--source-tls", "none", "--source-password-stdin"], pw),
                              ([a["bob"], "--source", "imap://x@127.0.0.1:9", "--source-tls",
@@ -145,6 +163,8 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "token list": [[]],
         "audit": [[], ["--limit", "10000"]],
         "lockout list": [[]],
+        "migrate project list": [[]],
+        "migrate status": [[b["project"]]],
     }
 
 
@@ -159,7 +179,8 @@ def ab(request: pytest.FixtureRequest) -> Walled:
     return walled
 
 
-REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token) "
+REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token"
+                     r"|migration project) "
                      r"|only a global administrator may "
                      r"|domain '[^']+' already belongs to another tenant"
                      r"|domain '[^']+' is a parent or a subdomain of a domain another tenant "

@@ -28,13 +28,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from zenmail.db import Database
@@ -50,6 +48,8 @@ BODY_ITEMS = [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"]
 HEADER_ITEMS = [b"BODY.PEEK[HEADER.FIELDS (FROM SUBJECT MESSAGE-ID DATE)]"]
 # \Recent belongs to the session that sees a message first; it cannot be set (RFC 3501).
 UNSETTABLE = {b"\\recent"}
+
+_MSG: Table = MigrationMessage.__table__  # type: ignore[assignment]
 
 Progress = Callable[[int, int, int, int, int], None]  # job, done, bytes, total, total bytes
 
@@ -91,15 +91,32 @@ def epoch(value: datetime) -> int:
 
 
 def summary(raw: bytes) -> str:
-    """From, Subject, Message-ID and Date, for naming a message in a report; never identity."""
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    msg = BytesHeaderParser(policy=compat32).parsebytes(head)
-    out = {}
-    for name in ("From", "Subject", "Message-ID", "Date"):
-        value = msg.get(name)
-        if value is not None:
-            out[name.lower()] = str(value).strip()[:300]
+    """From, Subject, Message-ID and Date, for naming a message in a report; never identity.
+
+    A plain scan of the header lines (unfolded, undecoded): it runs for every message
+    copied, and it must not fail on headers that break RFC 5322."""
+    end = raw.find(b"\n\n")
+    crlf = raw.find(b"\r\n\r\n")
+    if crlf != -1 and (end == -1 or crlf < end):
+        end = crlf
+    head = raw[:end] if end != -1 else raw[:65536]
+    out: dict[str, str] = {}
+    last = ""
+    for line in head.replace(b"\r\n", b"\n").split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            if last:
+                out[last] = (out[last] + " " + line.strip().decode("utf-8", "replace"))[:300]
+            continue
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower().decode("ascii", "replace")
+        last = ""
+        if sep and key in _SUMMARY and key not in out:
+            out[key] = value.strip().decode("utf-8", "replace")[:300]
+            last = key
     return json.dumps(out, ensure_ascii=False)
+
+
+_SUMMARY = ("from", "subject", "message-id", "date")
 
 
 @dataclass
@@ -121,6 +138,7 @@ class _Plan:
     target: str
     uids: list[int]
     sizes: dict[int, int]
+    modseq: int = 0  # the source's HIGHESTMODSEQ when listed (0: no CONDSTORE)
 
 
 class Copier:
@@ -245,6 +263,7 @@ class Copier:
         prefix = _personal_prefix(source)
         plans: list[_Plan] = []
         total = total_bytes = done = done_bytes = 0
+        condstore = _enable_condstore(source)
         for flags, delim, name in source.list_folders():
             sf = fmap.SourceFolder(name, delim.decode() if delim else None, tuple(flags))
             if fmap.skipped(sf):
@@ -252,7 +271,15 @@ class Copier:
             tname = fmap.target_name(sf, prefix)
             info = source.select_folder(name, readonly=True)
             uidvalidity = int(info.get(b"UIDVALIDITY", 0))
-            folder_id = self._folder(name, tname, uidvalidity)
+            modseq = int(info.get(b"HIGHESTMODSEQ", 0)) if condstore else 0
+            folder_id, seen_modseq = self._folder(name, tname, uidvalidity)
+            if modseq and modseq == seen_modseq:
+                # CONDSTORE: nothing in the folder changed since it was last complete (no
+                # new message, no flag change, no expunge): no listing needed.
+                n, size = self._folder_figures(folder_id)
+                total, total_bytes, done, done_bytes = (total + n, total_bytes + size,
+                                                        done + n, done_bytes + size)
+                continue
             exists = int(info.get(b"EXISTS", 0))
             listing = fetch_range(source, "1:*", LIST_ITEMS) if exists else {}
             with self.db.reading() as s:
@@ -296,7 +323,9 @@ class Copier:
             done += len(listing) - len(todo)
             done_bytes += sum(n for u, n in sizes.items() if u not in todo_set)
             if todo:
-                plans.append(_Plan(folder_id, name, tname, todo, sizes))
+                plans.append(_Plan(folder_id, name, tname, todo, sizes, modseq))
+            elif modseq:
+                self._folder_complete(folder_id, modseq)
         self._set_job(messages_total=total, bytes_total=total_bytes, messages_done=done,
                       bytes_done=done_bytes)
         self._done, self._done_bytes, self._total, self._total_bytes = (
@@ -304,7 +333,19 @@ class Copier:
         self._report_progress()
         return plans
 
-    def _folder(self, source_name: str, target_name: str, uidvalidity: int) -> int:
+    def _folder_figures(self, folder_id: int) -> tuple[int, int]:
+        with self.db.reading() as s:
+            n, size = s.execute(select(func.count(), func.coalesce(func.sum(_MSG.c.size), 0))
+                                .where(_MSG.c.folder_id == folder_id, _MSG.c.uid > 0)).one()
+        return int(n), int(size)
+
+    def _folder_complete(self, folder_id: int, modseq: int) -> None:
+        with self.db.transaction() as s:
+            s.execute(update(MigrationFolder).where(MigrationFolder.id == folder_id)
+                      .values(highest_modseq=modseq))
+
+    def _folder(self, source_name: str, target_name: str, uidvalidity: int
+                ) -> tuple[int, int]:
         with self.db.transaction() as s:
             row = s.scalars(select(MigrationFolder).where(
                 MigrationFolder.job_id == self.job_id,
@@ -315,6 +356,7 @@ class Copier:
                                       highest_modseq=0)
                 s.add(row)
                 s.flush()
+                return row.id, 0
             elif row.uidvalidity != uidvalidity:
                 # The source renumbered the folder: the old UIDs mean nothing now. Rows
                 # already copied are set aside (negative UIDs) and re-keyed by content as
@@ -327,7 +369,8 @@ class Copier:
                                  MigrationMessage.uid > 0)
                           .values(uid=-MigrationMessage.uid))
                 row.uidvalidity = uidvalidity
-            return row.id
+                row.highest_modseq = 0
+            return row.id, row.highest_modseq
 
     # ------------------------------------------------------------------ 3. copy
 
@@ -349,6 +392,10 @@ class Copier:
                 if isinstance(item, BaseException):
                     raise item
                 self._write(item, target, result)
+            refused = {f["folder_id"] for f in result.failed}
+            for plan in plans:
+                if plan.modseq and plan.folder_id not in refused:
+                    self._folder_complete(plan.folder_id, plan.modseq)
         finally:
             stop.set()
             while reader.is_alive():
@@ -460,27 +507,30 @@ class Copier:
             self._replace_rows(s, batch, pending_from=uidnext)
         uids = target.append(name, [Outgoing(b.raw, b.flags, b.date) for b in batch])
         with self.db.transaction() as s:
-            for b, tuid in zip(batch, uids, strict=True):
-                s.execute(update(MigrationMessage)
-                          .where(MigrationMessage.folder_id == b.folder_id,
-                                 MigrationMessage.uid == b.uid)
-                          .values(target_uid=tuid, pending_from=None, error=None))
+            s.connection().execute(
+                update(_MSG).where(_MSG.c.folder_id == bindparam("f"),
+                                   _MSG.c.uid == bindparam("u"))
+                .values(target_uid=bindparam("t"), pending_from=None, error=None),
+                [{"f": b.folder_id, "u": b.uid, "t": tuid}
+                 for b, tuid in zip(batch, uids, strict=True)])
 
     def _replace_rows(self, s: Session, batch: list[_Fetched], pending_from: int | None,
                       error: str | None = None) -> None:
-        s.execute(delete(MigrationMessage).where(
-            MigrationMessage.folder_id == batch[0].folder_id,
-            MigrationMessage.uid.in_([b.uid for b in batch])))
-        s.add_all([MigrationMessage(folder_id=b.folder_id, uid=b.uid, sha256=b.sha256,
-                                    size=len(b.raw), flags=flags_text(b.flags),
-                                    internal_date=epoch(b.date), summary=b.summary,
-                                    pending_from=pending_from, error=error)
-                   for b in batch])
+        # Core statements, executemany: the ORM's per-object work cost more CPU than the
+        # copy itself (bench/migration.py).
+        s.execute(delete(_MSG).where(_MSG.c.folder_id == batch[0].folder_id,
+                                     _MSG.c.uid.in_([b.uid for b in batch])))
+        s.execute(insert(_MSG), [
+            {"folder_id": b.folder_id, "uid": b.uid, "sha256": b.sha256, "size": len(b.raw),
+             "flags": flags_text(b.flags), "internal_date": epoch(b.date),
+             "summary": b.summary, "pending_from": pending_from, "error": error,
+             "target_uid": None} for b in batch])
 
     def _refused(self, one: _Fetched, reason: str, result: RunResult) -> None:
         with self.db.transaction() as s:
             self._replace_rows(s, [one], pending_from=None, error=reason)
-        item = {"folder": one.target, "uid": one.uid, "size": len(one.raw),
+        item = {"folder": one.target, "folder_id": one.folder_id, "uid": one.uid,
+                "size": len(one.raw),
                 "reason": reason, **json.loads(one.summary)}
         result.failed.append(item)
 
@@ -495,6 +545,17 @@ class Copier:
         if self.progress:
             self.progress(self.job_id, self._done, self._done_bytes, self._total,
                           self._total_bytes)
+
+
+def _enable_condstore(client: IMAPClient) -> bool:
+    """Ask for HIGHESTMODSEQ in SELECT where the source has CONDSTORE (RFC 7162)."""
+    if not client.has_capability("CONDSTORE"):
+        return False
+    try:
+        client.enable("CONDSTORE")
+    except IMAPClientError:
+        return False
+    return True
 
 
 def _personal_prefix(client: IMAPClient) -> str:

@@ -63,6 +63,9 @@ class MigrationJob(Base):
     source_tls: Mapped[str] = mapped_column(String(10), default="tls")
     source_insecure: Mapped[bool] = mapped_column(Boolean, default=False)
     master_user: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # The source password (the user's or the master's), encrypted with the state
+    # directory's migration key (secrets.py): a project runs again on day X without asking.
+    secret: Mapped[str | None] = mapped_column(Text, nullable=True)
     pilot: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="new")
     verdict: Mapped[str | None] = mapped_column(String(40), nullable=True)

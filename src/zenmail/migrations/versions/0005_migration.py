@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("source_tls", sa.String(length=10), nullable=False),
         sa.Column("source_insecure", sa.Boolean(), nullable=False),
         sa.Column("master_user", sa.String(length=320), nullable=True),
+        sa.Column("secret", sa.Text(), nullable=True),
         sa.Column("pilot", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("verdict", sa.String(length=40), nullable=True),
