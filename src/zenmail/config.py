@@ -22,6 +22,7 @@ every field, its value and where that value came from.
     [alerts]    probe_failures = 3; deferred_queue = 100; ...  (when an alert fires)
     [vault]     repository, every_minutes, keep_*   (snapshots: docs/vault.md)
     [filter]    enabled, antivirus, reject_score, ...  (rspamd, ClamAV, DKIM, egress)
+    [migration] batch_messages, retries, dns_server   (zenmail migrate: docs/migration.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -368,6 +369,20 @@ class FilterSettings(_Section):
     suspend_after: int = Field(20, ge=1, description="Outbound messages of one account refused "
                                "as spam or virus, or over its hourly limit, within an hour, "
                                "that suspend its sending until an admin lifts it.")
+class MigrationSettings(_Section):
+    """How `zenmail migrate` copies: batch sizes and what it does when a source falters.
+    See docs/migration.md."""
+
+    batch_messages: int = Field(250, ge=1, le=5000, description="Messages per FETCH and per "
+                                "MULTIAPPEND batch.")
+    batch_bytes: int = Field(8 << 20, ge=1 << 16, description="Bytes per batch (a larger "
+                             "message makes a batch of its own).")
+    retries: int = Field(4, ge=0, le=20, description="Times a transient failure (connection "
+                         "refused or broken, timeout) is retried, with doubling waits.")
+    backoff_seconds: float = Field(1.0, ge=0, le=600, description="The first wait before a "
+                                   "retry; each next one doubles.")
+    dns_server: str = Field("", description="The DNS server (IP or IP:PORT) `migrate cutover` "
+                            "asks for MX records. Empty: the system's resolver.")
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -380,6 +395,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "alerts": AlertSettings,
     "vault": VaultSettings,
     "filter": FilterSettings,
+    "migration": MigrationSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -412,6 +428,7 @@ class Settings(BaseModel):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     vault: VaultSettings = Field(default_factory=VaultSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)
+    migration: MigrationSettings = Field(default_factory=MigrationSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

@@ -9,7 +9,9 @@ until it is taught how (PATH_VALUES, QUERY_VALUES, BODIES below).
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +32,8 @@ from zenmail.devtools.redisserver import RedisServer
 from zenmail.directory import accounts, admins, aliases, auditlog, domains, quota, tenants
 from zenmail.directory.context import Ctx
 from zenmail.directory.models import Account
+from zenmail.migration import projects
+from zenmail.migration.secrets import SecretBox
 
 # Every name of tenant A, and of the global administrator, contains one of these.
 FOREIGN_NAMES = ("tenant-a", "a.test", "ops.test")
@@ -69,6 +73,7 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "token_id": lambda a: [a["token_id"], a["global_token_id"]],
     "admin": lambda a: [a["admin"], a["global_admin"]],
     "client": lambda a: ["203.0.113.7"],  # unlocking an address: global administrators only
+    "project": lambda a: [a["project"]],
 }
 
 # Query parameters that name something: aimed at A. Others must be listed as harmless.
@@ -144,6 +149,7 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
         "admins": [x.to_dict() for x in admins.list_all(ctx)],
         "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
         "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)],
+        "migrations": [p.to_dict() for p in projects.list_all(ctx)],
     }
 
 
@@ -162,6 +168,12 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
     a["forward"], a["hop"], a["loops_back"] = "fw@a.test", "hop@a.test", "loop@b.test"
     aliases.add(ctx, a["hop"], [a["loops_back"]])
     aliases.add(ctx, a["forward"], [a["hop"]])
+    # Each tenant has a migration project, so migration listings have something to hide.
+    box = SecretBox(Path(tempfile.mkdtemp()) / "migration.key")
+    for t, name in ((a, "a-move"), (b, "b-move")):
+        projects.add(ctx, name, "source,source_tls,target,password\n"
+                     f"imap://old@old.{t['domain']}:143,none,{t['alice']},pw\n", box)
+        t["project"] = name
     return a, b
 
 

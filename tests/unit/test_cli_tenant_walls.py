@@ -95,6 +95,13 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
     mbox = tmp / "old.mbox"
     mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: x\n\nbody\n")
 
+    def mig_csv(target: str) -> str:
+        f = tmp / "migration.csv"
+        # The target first: the walk reads what was typed from a file's first column.
+        f.write_text(f"target,source,source_tls,password\n{target},imap://x@old.test:143,"
+                     "none,pw\n")
+        return str(f)
+
     return {
         "export": [(["--tenant", a["tenant"], "--out", str(tmp / "a.tar"), "--mbox"], None),
                    (["--account", a["alice"], "--out", str(tmp / "a.tar")], None)],
@@ -175,6 +182,22 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         # Postfix); here: ids that are not there, or not B's, are "not found" alike.
         "quarantine release": [(["ABCDEF12345"], None)],
         "quarantine delete": [(["ABCDEF12345"], None)],
+        "migrate project add": [([
+            "steal", mig_csv(a["alice"]), "--concurrency", "2",
+            "--max-msgs-per-s", "5", "--max-bytes-per-s", "100", "--day-x", "2030-01-02",
+            "--presync", "2030-01-01"], None)],
+        "migrate project remove": [([a["project"]], None)],
+        "migrate run": [([a["project"]], None), ([a["project"], "--pilot"], None),
+                        ([b["project"], "--account", a["alice"]], None)],
+        "migrate verify": [([a["project"]], None)],
+        "migrate status": [([a["project"]], None)],
+        "migrate report": [([a["project"], "--out", str(tmp / "r.html")], None)],
+        "migrate cutover": [([a["project"]], None)],
+        "migrate account": [([a["alice"], "--source", "imap://x@127.0.0.1:9",
+                              "--source-tls", "none", "--source-password-stdin"], pw),
+                             ([a["bob"], "--source", "imap://x@127.0.0.1:9", "--source-tls",
+                               "tls", "--source-insecure", "--source-master", "admin",
+                               "--sync-deletions", "--source-password-stdin"], pw)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -196,6 +219,8 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "audit": [[], ["--limit", "10000"]],
         "lockout list": [[]],
         "dns": [[b["domain"]]],
+        "migrate project list": [[]],
+        "migrate status": [[b["project"]]],
     }
 
 
@@ -210,8 +235,8 @@ def ab(request: pytest.FixtureRequest) -> Walled:
     return walled
 
 
-REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token|"
-                     r"held message) "
+REFUSED = re.compile(r"zenmail: error: (no (tenant|domain|account|alias|administrator|token"
+                     r"|held message|migration project) "
                      r"|only a global administrator may "
                      r"|domain '[^']+' already belongs to another tenant"
                      r"|domain '[^']+' is a parent or a subdomain of a domain another tenant "

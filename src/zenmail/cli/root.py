@@ -25,6 +25,7 @@ from zenmail.cli import (
     dns,
     domain,
     lockout,
+    migrate,
     quarantine,
     quota,
     setup,
@@ -52,6 +53,7 @@ MODULES: tuple[ModuleType, ...] = (
     stack,    # up, down, status, demo
     vault,    # snapshot, restore, vault verify
     watch,    # probe run, alerts list, doctor, trace, install-service
+    migrate,  # migrate account
 )
 
 

@@ -31,6 +31,7 @@ from zenmail.web.routes import (
     audit,
     domains,
     lockouts,
+    migrations,
     system,
     tenants,
     watch,
@@ -85,7 +86,7 @@ def create_app(settings: Settings, database: Database | None = None,
     errors.install(app)
     app.add_middleware(BodyLimit)
     for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts,
-                   watch):
+                   watch, migrations):
         app.include_router(module.router, prefix=API_PREFIX)
     watch.install(app)  # /metrics where Prometheus looks; the status page
     _serve_docs(app)

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from imapclient import IMAPClient  # type: ignore[import-untyped]
+from imapclient import IMAPClient
 
 from zenmail.config import Settings
 from zenmail.stack import probeaccount
