@@ -263,11 +263,29 @@ class LockoutSettings(_Section):
                                     "429 with Retry-After (a valid token still works).")
 
 
+class DevicesSettings(_Section):
+    """Devices: the auth cache that makes repeated logins cheap, and what setup profiles and
+    links point at. See docs/devices.md."""
+
+    auth_cache_ttl: int = Field(0, ge=0, le=86400, description="Seconds Dovecot remembers "
+                                "a successful login (a fast digest of the password), so a "
+                                "device reconnecting skips the Argon2id check; 0 turns the "
+                                "cache off. Flushed for an account whenever its credentials "
+                                "change.")
+    public_url: str = Field("", description="The address people's devices reach the API at, "
+                            "for one-time setup links (e.g. https://mail.example.com). Empty: "
+                            "the API's own address.")
+    dav_url: str = Field("", description="CalDAV/CardDAV base URL put into setup profiles "
+                         "(e.g. https://mail.example.com/dav/). Empty: the stack's DAV "
+                         "listener if it has one, else the hostname on port 5232.")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
     "limits": LimitSettings, "lockout": LockoutSettings,
+    "devices": DevicesSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -296,6 +314,7 @@ class Settings(BaseModel):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    devices: DevicesSettings = Field(default_factory=DevicesSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

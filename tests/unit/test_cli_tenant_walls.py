@@ -120,6 +120,11 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                          ([a["global_admin"]], None)],
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
+        "app-password add": [([a["alice"], "--name", "stolen"], None)],
+        "app-password list": [([a["alice"]], None), ([a["bob"]], None)],
+        "app-password revoke": [([a["alice"], a["app_password"]], None)],
+        "app-password policy": [([a["tenant"], "--required"], None), ([a["tenant"]], None),
+                                ([a["tenant"], "--optional"], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -140,6 +145,8 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "token list": [[]],
         "audit": [[], ["--limit", "10000"]],
         "lockout list": [[]],
+        "app-password list": [[b["alice"]]],
+        "app-password policy": [[b["tenant"]]],
     }
 
 

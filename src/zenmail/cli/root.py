@@ -20,6 +20,7 @@ from zenmail.cli import (
     account,
     admin,
     alias,
+    apppassword,
     audit,
     db,
     domain,
@@ -44,6 +45,7 @@ MODULES: tuple[ModuleType, ...] = (
     audit,
     lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
+    apppassword,  # app-password add, list, revoke, policy
 )
 
 

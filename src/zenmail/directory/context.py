@@ -34,6 +34,7 @@ from zenmail.directory.models import (
     Alias,
     ApiToken,
     AuditEntry,
+    AuthChange,
     Base,
     Domain,
     Tenant,
@@ -120,6 +121,10 @@ class Ctx:
     actor: Actor
     hasher: Hasher = field(default_factory=Hasher)
     platform: Platform = field(default_factory=Platform)
+    # Called after a unit of work commits with the addresses whose credentials it changed
+    # (`changed_credentials`): the CLI and the API flush Dovecot's auth cache for them at
+    # once, so the very next login sees the change. Every node also drains `auth_changes`.
+    on_auth_change: Callable[[list[str]], None] | None = None
     # The unit of work open in each thread: (session, whether it may write).
     _open: threading.local = field(default_factory=threading.local, init=False, repr=False,
                                    compare=False)
@@ -131,8 +136,11 @@ class Ctx:
         """A unit of work that may write: opened here, or joined if one is open already."""
         joined: tuple[Session, bool] | None = getattr(self._open, "unit", None)
         if joined is None:
-            with self.db.transaction() as s, self._opened(s, writes=True):
+            changed: list[str] = []
+            with self.db.transaction() as s, self._opened(s, writes=True, changed=changed):
                 yield s
+            if changed and self.on_auth_change is not None:
+                self.on_auth_change(sorted(set(changed)))
             return
         session, writes = joined
         if not writes:
@@ -154,12 +162,25 @@ class Ctx:
             yield s
 
     @contextmanager
-    def _opened(self, session: Session, *, writes: bool) -> Iterator[None]:
+    def _opened(self, session: Session, *, writes: bool,
+                changed: list[str] | None = None) -> Iterator[None]:
         self._open.unit = (session, writes)
+        self._open.changed = changed
         try:
             yield
         finally:
             self._open.unit = None
+            self._open.changed = None
+
+    def changed_credentials(self, s: Session, addresses: list[str]) -> None:
+        """Record, in the open unit, that these accounts' credentials changed (password,
+        state, app passwords, the tenant's rule): a row per address in `auth_changes` for
+        every node's auth-cache drain, and `on_auth_change` once the unit commits."""
+        for address in addresses:
+            s.add(AuthChange(address=address))
+        changed: list[str] | None = getattr(self._open, "changed", None)
+        if changed is not None:
+            changed.extend(addresses)
 
     # ---------------------------------------------------------------- the tenant wall
 

@@ -22,12 +22,14 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.context import Platform
 from zenmail.directory.passwords import Hasher
+from zenmail.security import authcache
 from zenmail.web import errors
 from zenmail.web.limits import BodyLimit, TokenFailures
 from zenmail.web.routes import (
     accounts,
     admins,
     aliases,
+    apppasswords,
     audit,
     domains,
     lockouts,
@@ -81,9 +83,11 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)
     app.state.token_failures = TokenFailures(settings.lockout.api_token_failures)
     app.state.platform = Platform.of(settings)
+    app.state.on_auth_change = authcache.flusher(settings.state_dir)
     errors.install(app)
     app.add_middleware(BodyLimit)
-    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
+    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts,
+                   apppasswords):
         app.include_router(module.router, prefix=API_PREFIX)
     _serve_docs(app)
     return app

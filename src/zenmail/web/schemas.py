@@ -148,3 +148,12 @@ class AliasRemoval(BaseModel):
     """What is left of an alias after a removal: null when the alias itself is gone."""
 
     alias: AliasInfo | None
+
+
+class AppPasswordCreate(Body):
+    name: str = Field(min_length=1, max_length=100, description="Which device it is for",
+                      examples=["iPhone"])
+
+
+class AppPasswordPolicy(Body):
+    required: bool = Field(description="true: IMAP and SMTP accept only app passwords")

@@ -137,6 +137,8 @@ class Dovecot(Service):
             "usage_maps": lookups.dict_maps(),
             "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
             "policy_url": self.stack.endpoint("auth-policy"),
+            "auth_cache_size": "10M" if self.settings.devices.auth_cache_ttl else "0",
+            "auth_cache_ttl": max(self.settings.devices.auth_cache_ttl, 1),
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
@@ -156,6 +158,7 @@ class Dovecot(Service):
                      f"auth_policy_hash_nonce = {nonce}\n"
                      f"auth_policy_server_api_header = X-Zenmail-Policy-Key: {secret}\n",
                      mode=0o600)
+        write_atomic(directory / "credentials.lua", template("dovecot/credentials.lua"))
         write_atomic(directory / "quota-warning",
                      render(template("dovecot/quota-warning"), values), mode=0o755)
 
