@@ -267,7 +267,7 @@ class DevicesSettings(_Section):
     """Devices: the auth cache that makes repeated logins cheap, and what setup profiles and
     links point at. See docs/devices.md."""
 
-    auth_cache_ttl: int = Field(0, ge=0, le=86400, description="Seconds Dovecot remembers "
+    auth_cache_ttl: int = Field(3600, ge=0, le=86400, description="Seconds Dovecot remembers "
                                 "a successful login (a fast digest of the password), so a "
                                 "device reconnecting skips the Argon2id check; 0 turns the "
                                 "cache off. Flushed for an account whenever its credentials "

@@ -10,7 +10,7 @@ require app passwords, and then the main password no longer opens IMAP or SMTP.
 
 Revoking keeps the row (name, dates) for the record and takes effect at the next login: the
 change is written to `auth_changes` in the same transaction, so Dovecot's auth cache is
-flushed for the account (`Ctx.changed_credentials`).
+flushed for the account (`Ctx.auth_changed`).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def add(ctx: Ctx, address: str, name: str) -> NewAppPassword:
         s.flush()
         audit(s, ctx, "app_password.add", f"{account.address} {clean}", account.tenant_id,
               after={"name": clean})
-        ctx.changed_credentials(s, [account.address])
+        ctx.auth_changed(s, [account.address])
         return NewAppPassword(_info(account, row), secret)
 
 
@@ -156,7 +156,7 @@ def revoke(ctx: Ctx, address: str, name: str) -> AppPasswordInfo:
         row.revoked_at = utcnow()
         audit(s, ctx, "app_password.revoke", f"{account.address} {clean}", account.tenant_id,
               before={"name": clean})
-        ctx.changed_credentials(s, [account.address])
+        ctx.auth_changed(s, [account.address])
         s.flush()
         return _info(account, row)
 
@@ -177,7 +177,7 @@ def set_required(ctx: Ctx, tenant: str, required: bool) -> bool:
             row.app_passwords_required = required
             audit(s, ctx, "tenant.app_passwords_required", row.name, row.id,
                   before={"required": before}, after={"required": required})
-            ctx.changed_credentials(s, list(s.scalars(
+            ctx.auth_changed(s, list(s.scalars(
                 select(Account.address).where(Account.tenant_id == row.id))))
             s.flush()
         return required

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from zenmail.config import Settings
@@ -43,6 +43,8 @@ from zenmail.directory.passwords import Hasher
 from zenmail.errors import NotFound, PermissionDenied
 
 Row = TypeVar("Row", bound=Base)
+EVERYONE = "*"     # in auth_changes: flush the whole auth cache
+ALL_AT_ONCE = 100  # more addresses than this in one unit: flush everyone instead
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,7 @@ class Ctx:
     hasher: Hasher = field(default_factory=Hasher)
     platform: Platform = field(default_factory=Platform)
     # Called after a unit of work commits with the addresses whose credentials it changed
-    # (`changed_credentials`): the CLI and the API flush Dovecot's auth cache for them at
+    # (`auth_changed`): the CLI and the API flush Dovecot's auth cache for them at
     # once, so the very next login sees the change. Every node also drains `auth_changes`.
     on_auth_change: Callable[[list[str]], None] | None = None
     # The unit of work open in each thread: (session, whether it may write).
@@ -172,12 +174,16 @@ class Ctx:
             self._open.unit = None
             self._open.changed = None
 
-    def changed_credentials(self, s: Session, addresses: list[str]) -> None:
-        """Record, in the open unit, that these accounts' credentials changed (password,
-        state, app passwords, the tenant's rule): a row per address in `auth_changes` for
-        every node's auth-cache drain, and `on_auth_change` once the unit commits."""
-        for address in addresses:
-            s.add(AuthChange(address=address))
+    def auth_changed(self, s: Session, addresses: list[str]) -> None:
+        """Record, in the open unit, that what Dovecot's auth lookups answer for these
+        addresses changed (a password, an account's state or quota, an app password, the
+        tenant's rule, an alias): a row per address in `auth_changes` for every node's
+        auth-cache drain, and `on_auth_change` once the unit commits. "*" stands for
+        everyone (a catch-all, a whole tenant, a large import)."""
+        if len(addresses) > ALL_AT_ONCE:
+            addresses = [EVERYONE]
+        if addresses:
+            s.execute(insert(AuthChange), [{"address": a} for a in addresses])
         changed: list[str] | None = getattr(self._open, "changed", None)
         if changed is not None:
             changed.extend(addresses)

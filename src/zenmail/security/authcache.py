@@ -4,7 +4,7 @@ With the cache on, Dovecot remembers a successful login (a fast digest of the pa
 the account's passdb fields for a while. A changed password, a disabled account, a revoked
 app password or a tenant that starts requiring app passwords must count at the next login,
 so every such change is (1) written to `auth_changes` in the transaction that makes it
-(`Ctx.changed_credentials`), (2) flushed at once by the process that made it (the CLI and
+(`Ctx.auth_changed`), (2) flushed at once by the process that made it (the CLI and
 the API pass `flush` as `Ctx.on_auth_change`), and (3) drained by every node's login policy
 process (`Drain`), which also covers changes made on another node or by a process that could
 not reach Dovecot.
@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 
 from zenmail.db import Database
+from zenmail.directory.context import EVERYONE
 from zenmail.directory.models import AuthChange, utcnow
 
 log = logging.getLogger("zenmail.authcache")
@@ -39,11 +40,11 @@ def dovecot_conf(state_dir: Path) -> Path:
 
 
 def flush(conf: Path, addresses: Sequence[str] = ()) -> bool:
-    """Flush these users' entries (all entries if none given); False if Dovecot could not be
-    told (not running here), which the drain of every node makes up for."""
+    """Flush these users' entries (all entries if none given, or "*" among them); False if
+    Dovecot could not be told (not running here), which every node's drain makes up for."""
     if not conf.exists():
         return False
-    users = sorted(set(addresses))
+    users = [] if EVERYONE in addresses else sorted(set(addresses))
     batches = [users[i:i + CHUNK] for i in range(0, len(users), CHUNK)] or [[]]
     for batch in batches:
         try:
