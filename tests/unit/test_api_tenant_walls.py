@@ -81,6 +81,7 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     # An app password name that A's accounts hold and B's do not (revoking B's own "phone"
     # through /me would be B's right, not a breach).
     "name": lambda a: [a["app_password"]],
+    "token": lambda a: [a["device_link"], "zmdl_made-up"],
 }
 
 # Query parameters that name something: aimed at A. Others must be listed as harmless.
@@ -141,6 +142,8 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         # already, so it is refused as a duplicate and the directory stays as it was.
         "AppPasswordCreate": [{"name": "phone"}],
         "AppPasswordPolicy": [{"required": True}, {"required": False}],
+        "DeviceLinkCreate": [{"expires": "1h"}],
+        "AccountCheck": [{"password": PASSWORD}],
     }
 
 
@@ -154,6 +157,9 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
                                    .join(Account, Account.id == AppPassword.account_id)
                                    .join(Tenant, Tenant.id == Account.tenant_id)).all(),
                          key=str)
+    # What B's alice does for herself through /me (a profile: a new app password of hers,
+    # audited as `self:…`) is hers to do; everything else must stay as it was.
+    devices = [d for d in devices if not str(d[1]).startswith("Apple profile")]
     return {
         "app_passwords": devices,
         "tenants": [t.to_dict() for t in tenants.list_all(ctx)],
@@ -164,7 +170,8 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
         "aliases": [x.to_dict() for x in aliases.list_all(ctx)],
         "admins": [x.to_dict() for x in admins.list_all(ctx)],
         "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
-        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)],
+        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)
+                  if not x.actor.startswith("self:")],
     }
 
 
@@ -186,6 +193,10 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
     apppasswords.add(ctx, a["alice"], a["app_password"])
     apppasswords.add(ctx, a["alice"], "phone")
     apppasswords.add(ctx, b["alice"], "phone")
+    # A's setup link: redeeming it is public (the link is the secret), so the walk only
+    # checks that B cannot make links for A and that made-up tokens find nothing. The real
+    # token is never walked: it would work, for anyone holding it, by design.
+    a["device_link"] = "zmdl_" + "x" * 43
     aliases.add(ctx, a["hop"], [a["loops_back"]])
     aliases.add(ctx, a["forward"], [a["hop"]])
     return a, b

@@ -23,6 +23,7 @@ from zenmail.cli import (
     apppassword,
     audit,
     db,
+    device,
     domain,
     lockout,
     quota,
@@ -46,6 +47,7 @@ MODULES: tuple[ModuleType, ...] = (
     lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
     apppassword,  # app-password add, list, revoke, policy
+    device,   # device profile, device link
 )
 
 

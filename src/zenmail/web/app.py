@@ -31,6 +31,7 @@ from zenmail.web.routes import (
     aliases,
     apppasswords,
     audit,
+    devices,
     domains,
     lockouts,
     system,
@@ -87,8 +88,9 @@ def create_app(settings: Settings, database: Database | None = None,
     errors.install(app)
     app.add_middleware(BodyLimit)
     for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts,
-                   apppasswords):
+                   apppasswords, devices):
         app.include_router(module.router, prefix=API_PREFIX)
+    devices.install(app)
     _serve_docs(app)
     return app
 
