@@ -383,6 +383,21 @@ class MigrationSettings(_Section):
                                    "retry; each next one doubles.")
     dns_server: str = Field("", description="The DNS server (IP or IP:PORT) `migrate cutover` "
                             "asks for MX records. Empty: the system's resolver.")
+class DevicesSettings(_Section):
+    """Devices: the auth cache that makes repeated logins cheap, and what setup profiles and
+    links point at. See docs/devices.md."""
+
+    auth_cache_ttl: int = Field(3600, ge=0, le=86400, description="Seconds Dovecot remembers "
+                                "a successful login (a fast digest of the password), so a "
+                                "device reconnecting skips the Argon2id check; 0 turns the "
+                                "cache off. Flushed for an account whenever its credentials "
+                                "change.")
+    public_url: str = Field("", description="The address people's devices reach the API at, "
+                            "for one-time setup links (e.g. https://mail.example.com). Empty: "
+                            "the API's own address.")
+    dav_url: str = Field("", description="CalDAV/CardDAV base URL put into setup profiles "
+                         "(e.g. https://mail.example.com/dav/). Empty: the stack's DAV "
+                         "listener if it has one, else the hostname on port 5232.")
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -396,6 +411,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "vault": VaultSettings,
     "filter": FilterSettings,
     "migration": MigrationSettings,
+    "devices": DevicesSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -429,6 +445,7 @@ class Settings(BaseModel):
     vault: VaultSettings = Field(default_factory=VaultSettings)
     filter: FilterSettings = Field(default_factory=FilterSettings)
     migration: MigrationSettings = Field(default_factory=MigrationSettings)
+    devices: DevicesSettings = Field(default_factory=DevicesSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

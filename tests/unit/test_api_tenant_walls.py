@@ -29,9 +29,18 @@ from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by
 )
 from zenmail.db import Database
 from zenmail.devtools.redisserver import RedisServer
-from zenmail.directory import accounts, admins, aliases, auditlog, domains, quota, tenants
+from zenmail.directory import (
+    accounts,
+    admins,
+    aliases,
+    apppasswords,
+    auditlog,
+    domains,
+    quota,
+    tenants,
+)
 from zenmail.directory.context import Ctx
-from zenmail.directory.models import Account
+from zenmail.directory.models import Account, AppPassword, Tenant
 from zenmail.migration import projects
 from zenmail.migration.secrets import SecretBox
 
@@ -74,6 +83,10 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "admin": lambda a: [a["admin"], a["global_admin"]],
     "client": lambda a: ["203.0.113.7"],  # unlocking an address: global administrators only
     "project": lambda a: [a["project"]],
+    # An app password name that A's accounts hold and B's do not (revoking B's own "phone"
+    # through /me would be B's right, not a breach).
+    "name": lambda a: [a["app_password"]],
+    "token": lambda a: [a["device_link"], "zmdl_made-up"],
 }
 
 # Query parameters that name something: aimed at A. Others must be listed as harmless.
@@ -132,6 +145,12 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
                         {"name": "mallory@b.test"}],
         "TokenCreate": [{"admin": a["admin"], "name": "stolen"},
                         {"admin": a["global_admin"], "name": "escalated"}],
+        # Into A's accounts: not found. Through /me (as B's alice): B's alice holds "phone"
+        # already, so it is refused as a duplicate and the directory stays as it was.
+        "AppPasswordCreate": [{"name": "phone"}],
+        "AppPasswordPolicy": [{"required": True}, {"required": False}],
+        "DeviceLinkCreate": [{"expires": "1h"}],
+        "AccountCheck": [{"password": PASSWORD}],
     }
 
 
@@ -139,7 +158,17 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
     """The whole directory as a global administrator sees it, password hashes included."""
     with database.transaction() as s:
         hashes = dict(s.execute(select(Account.address, Account.password_hash)).all())
+        devices = sorted(s.execute(select(AppPassword.account_id, AppPassword.name,
+                                          AppPassword.password_hash, AppPassword.revoked_at,
+                                          Tenant.app_passwords_required)
+                                   .join(Account, Account.id == AppPassword.account_id)
+                                   .join(Tenant, Tenant.id == Account.tenant_id)).all(),
+                         key=str)
+    # What B's alice does for herself through /me (a profile: a new app password of hers,
+    # audited as `self:…`) is hers to do; everything else must stay as it was.
+    devices = [d for d in devices if not str(d[1]).startswith("Apple profile")]
     return {
+        "app_passwords": devices,
         "tenants": [t.to_dict() for t in tenants.list_all(ctx)],
         "pools": [quota.pool(ctx, t.name).to_dict() for t in tenants.list_all(ctx)],
         "domains": [d.to_dict() for d in domains.list_all(ctx)],
@@ -148,8 +177,9 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
         "aliases": [x.to_dict() for x in aliases.list_all(ctx)],
         "admins": [x.to_dict() for x in admins.list_all(ctx)],
         "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
-        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)],
         "migrations": [p.to_dict() for p in projects.list_all(ctx)],
+        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)
+                  if not x.actor.startswith("self:")],
     }
 
 
@@ -166,6 +196,15 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
     a["global_token_id"] = admins.create_token(ctx, a["global_admin"]).info.id
     # A forwards to an address of B through an alias chain: fw -> hop -> loop@b.test.
     a["forward"], a["hop"], a["loops_back"] = "fw@a.test", "hop@a.test", "loop@b.test"
+    # Devices on both sides; /me is walked as B's alice, with her own password.
+    a["app_password"] = "a-phone"
+    apppasswords.add(ctx, a["alice"], a["app_password"])
+    apppasswords.add(ctx, a["alice"], "phone")
+    apppasswords.add(ctx, b["alice"], "phone")
+    # A's setup link: redeeming it is public (the link is the secret), so the walk only
+    # checks that B cannot make links for A and that made-up tokens find nothing. The real
+    # token is never walked: it would work, for anyone holding it, by design.
+    a["device_link"] = "zmdl_" + "x" * 43
     aliases.add(ctx, a["hop"], [a["loops_back"]])
     aliases.add(ctx, a["forward"], [a["hop"]])
     # Each tenant has a migration project, so migration listings have something to hide.
@@ -234,7 +273,11 @@ def test_every_endpoint_refuses_another_tenants_admin(
     for path, ops in spec["paths"].items():
         for method, operation in ops.items():
             for url, query, body, aimed in _requests(path, operation, a, b):
-                r = intruder.request(method.upper(), url, params=query, json=body)
+                # /me is the account's own door (HTTP Basic): walked as B's alice.
+                auth = ((b["alice"], PASSWORD) if path.startswith("/api/v1/me/")
+                        else None)
+                r = intruder.request(method.upper(), url, params=query, json=body,
+                                     **({"auth": auth} if auth else {}))
                 what = f"{method.upper()} {url} {query} {body} -> {r.status_code} {r.text}"
                 if aimed:
                     # 409: a name unique on the whole platform that A holds, or a loop

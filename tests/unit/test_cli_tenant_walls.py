@@ -198,6 +198,15 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                              ([a["bob"], "--source", "imap://x@127.0.0.1:9", "--source-tls",
                                "tls", "--source-insecure", "--source-master", "admin",
                                "--sync-deletions", "--source-password-stdin"], pw)],
+        "app-password add": [([a["alice"], "--name", "stolen"], None)],
+        "app-password list": [([a["alice"]], None), ([a["bob"]], None)],
+        "app-password revoke": [([a["alice"], a["app_password"]], None)],
+        "app-password policy": [([a["tenant"], "--required"], None), ([a["tenant"]], None),
+                                ([a["tenant"], "--optional"], None)],
+        "device profile": [([a["alice"], "--out", str(tmp / "p.mobileconfig"), "--name", "x"],
+                            None)],
+        "device link": [([a["alice"], "--expires", "1h"], None)],
+        "account check": [([a["alice"]], pw), ([a["bob"]], pw)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -221,6 +230,8 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "dns": [[b["domain"]]],
         "migrate project list": [[]],
         "migrate status": [[b["project"]]],
+        "app-password list": [[b["alice"]]],
+        "app-password policy": [[b["tenant"]]],
     }
 
 

@@ -20,8 +20,10 @@ from zenmail.cli import (
     account,
     admin,
     alias,
+    apppassword,
     audit,
     db,
+    device,
     dns,
     domain,
     lockout,
@@ -54,6 +56,8 @@ MODULES: tuple[ModuleType, ...] = (
     vault,    # snapshot, restore, vault verify
     watch,    # probe run, alerts list, doctor, trace, install-service
     migrate,  # migrate account
+    apppassword,  # app-password add, list, revoke, policy
+    device,   # device profile, device link
 )
 
 

@@ -148,3 +148,22 @@ class AliasRemoval(BaseModel):
     """What is left of an alias after a removal: null when the alias itself is gone."""
 
     alias: AliasInfo | None
+
+
+class AppPasswordCreate(Body):
+    name: str = Field(min_length=1, max_length=100, description="Which device it is for",
+                      examples=["iPhone"])
+
+
+class AppPasswordPolicy(Body):
+    required: bool = Field(description="true: IMAP and SMTP accept only app passwords")
+
+
+class DeviceLinkCreate(Body):
+    expires: str = Field("1h", max_length=20, description="How long the link works: 30m, "
+                         "1h, 2d (at most 7d). It works once.", examples=["1h"])
+
+
+class AccountCheck(Body):
+    password: str = Field(min_length=1, max_length=1024, description="The password or app "
+                          "password a device would use; only tried, never stored or logged.")

@@ -152,6 +152,8 @@ class Dovecot(Service):
             "usage_maps": lookups.dict_maps(),
             "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
             "policy_url": self.stack.endpoint("auth-policy"),
+            "auth_cache_size": "10M" if self.settings.devices.auth_cache_ttl else "0",
+            "auth_cache_ttl": max(self.settings.devices.auth_cache_ttl, 1),
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
@@ -174,6 +176,7 @@ class Dovecot(Service):
         # The probe account's hash; the auth process reads it as user dovecot.
         write_atomic(directory / "probe.passwd", probeaccount.passwd_line(self.settings),
                      mode=0o640, group="dovecot")
+        write_atomic(directory / "credentials.lua", template("dovecot/credentials.lua"))
         write_atomic(directory / "quota-warning",
                      render(template("dovecot/quota-warning"), values), mode=0o755)
 
