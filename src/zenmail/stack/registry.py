@@ -17,11 +17,12 @@ from zenmail.stack.daemons.api import Api
 from zenmail.stack.daemons.authpolicy import AuthPolicy
 from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.daemons.postfix import Postfix
+from zenmail.stack.daemons.radicale import Radicale
 from zenmail.stack.daemons.redis import Redis
 from zenmail.stack.files import Layout
 from zenmail.stack.ports import PortPlan, make_plan
 
-DAEMONS: tuple[type[Service], ...] = (Dovecot, Postfix, Redis, AuthPolicy, Api)
+DAEMONS: tuple[type[Service], ...] = (Dovecot, Postfix, Redis, AuthPolicy, Radicale, Api)
 
 
 def ordered(classes: Iterable[type[Service]]) -> list[type[Service]]:

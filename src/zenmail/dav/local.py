@@ -1,0 +1,72 @@
+"""zenmail's own access to the DAV storage: Radicale's application in this process.
+
+Tools (migration, import, export, shared calendars, removal) speak the same DAV requests a
+client would, to `radicale.Application` over WSGI (no socket, no password): every write goes
+through Radicale's own checks and its storage lock, so the running daemon and a tool never
+write at once, and nothing depends on Radicale's internals.
+
+The local application trusts its caller: it runs with `remote_user` authentication (the
+account acted for is passed in REMOTE_USER) and rights that allow everything. It is never
+exposed: only code in this process reaches it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+
+from radicale import Application, config, rights
+
+from zenmail.config import Settings
+from zenmail.dav import storage
+from zenmail.dav.client import DavClient, WsgiTransport
+from zenmail.errors import StackError
+
+
+class _Everything(rights.BaseRights):
+    def authorization(self, user: str, user_groups: set[str], path: str) -> str:
+        return "RWrw"
+
+
+@functools.lru_cache(maxsize=4)
+def _app(folder: str, predefined: str) -> Callable[..., Iterable[bytes]]:
+    configuration = config.load()
+    configuration.update({
+        "auth": {"type": "remote_user"},
+        "rights": {"type": _Everything},
+        "storage": {"type": "multifilesystem", "filesystem_folder": folder,
+                    "predefined_collections": predefined},
+        "web": {"type": "none"},
+        "logging": {"level": "warning", "mask_passwords": "True"},
+    }, "zenmail.dav.local")
+    app: Callable[..., Iterable[bytes]] = Application(configuration)
+    return app
+
+
+def client(settings: Settings, user: str = "") -> DavClient:
+    """A DAV client on this state's storage, acting as account `user` (its principal and
+    default collections are created at the first request), or as nobody (shared calendars)."""
+    values = storage.radicale_values(settings)["storage"]
+    storage.root(settings).mkdir(parents=True, exist_ok=True)
+    return DavClient(WsgiTransport(_app(values["filesystem_folder"],
+                                        values["predefined_collections"]), user))
+
+
+def provision(settings: Settings, address: str) -> None:
+    """Make sure the account's principal, default calendar and address book exist."""
+    resp = client(settings, address).t.request("PROPFIND", f"/{address}/", b"",
+                                               {"Depth": "0"})
+    if resp.status != 207:
+        raise StackError(f"the DAV storage did not answer for {address} ({resp.status})")
+
+
+def remove(settings: Settings, address: str) -> bool:
+    """Delete the account's calendars and address books (under the storage lock); True if
+    there were any."""
+    path = storage.principal_dir(settings, address)
+    if not path.exists():
+        return False
+    status = client(settings, path.name).delete(f"/{path.name}/")
+    if status not in (200, 204, 404):
+        raise StackError(f"the DAV data of {address} could not be deleted ({status})")
+    return True

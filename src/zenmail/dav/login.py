@@ -1,0 +1,92 @@
+"""Who may use calendars and contacts: the directory decides, at every request.
+
+Radicale asks `Verifier.check(login, password)` for each request (HTTP Basic carries the
+password every time). The answer follows the directory at once: a disabled or removed
+account, or a changed password, is refused at its next request, without a restart.
+
+Verifying an Argon2id hash costs tens of milliseconds, and a calendar sync makes dozens of
+requests, so a success is remembered — keyed by a digest of the password *and* the stored
+hash — and re-checked by one indexed query per request: a remembered password stops working
+as soon as the stored hash changes or the account is disabled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zenmail.db import Database
+from zenmail.directory import names
+from zenmail.directory.models import Account, Tenant
+from zenmail.directory.passwords import Hasher
+
+TENANT_GROUP = "tenant:"  # the group an account's tenant is given to the rights plugin
+
+
+@dataclass(frozen=True)
+class Login:
+    address: str
+    tenant: str
+
+    @property
+    def groups(self) -> set[str]:
+        return {TENANT_GROUP + self.tenant}
+
+
+def password_matches(s: Session, account: Account, password: str, hasher: Hasher) -> bool:
+    """Does `password` open `account`? The main password today.
+
+    App passwords plug in here: check the account's unrevoked app passwords too (and record
+    their last use), and refuse the main password when the tenant requires app passwords.
+    Then make `stamp` cover them as well, so that a remembered success ends with a revocation.
+    """
+    return hasher.verify(account.password_hash, password)
+
+
+def stamp(s: Session, account: Account) -> str:
+    """What a remembered success depends on: it is forgotten when this changes."""
+    return account.password_hash
+
+
+class Verifier:
+    def __init__(self, db: Database, hasher: Hasher | None = None) -> None:
+        self.db = db
+        self.hasher = hasher or Hasher()
+        self._salt = secrets.token_bytes(16)
+        self._ok: dict[str, tuple[bytes, str]] = {}  # address -> (password digest, stamp)
+        self._lock = threading.Lock()
+
+    def _digest(self, address: str, password: str) -> bytes:
+        return hmac.new(self._salt, f"{address}\0{password}".encode(), hashlib.sha256).digest()
+
+    def check(self, login: str, password: str) -> Login | None:
+        """The account `login` names, if it exists, is enabled and `password` opens it."""
+        address = names.address_key(login)
+        if "@" not in address or not password:
+            return None
+        with self.db.reading() as s:
+            row = s.execute(select(Account, Tenant.name).join(Tenant, Tenant.id ==
+                                                              Account.tenant_id)
+                            .where(Account.address == address)).first()
+            if row is None:
+                return None
+            account, tenant = row
+            if not account.enabled:
+                return None
+            digest = self._digest(address, password)
+            with self._lock:
+                known = self._ok.get(address)
+            if known is not None and hmac.compare_digest(known[0], digest) and (
+                    known[1] == stamp(s, account)):
+                return Login(address, tenant)
+            if not password_matches(s, account, password, self.hasher):
+                return None
+            with self._lock:
+                self._ok[address] = (digest, stamp(s, account))
+            return Login(address, tenant)

@@ -1,0 +1,181 @@
+"""Calendars and contacts through the real stack: the `caldav` client against Radicale,
+logging in with directory accounts (issue 13, item 1)."""
+
+from __future__ import annotations
+
+import http.client
+import ssl
+import uuid
+from collections.abc import Iterator
+from urllib.parse import unquote
+
+import caldav
+import pytest
+from caldav.lib.error import AuthorizationError, DAVError, NotFoundError
+
+from tests.e2e.conftest import PASSWORD, MailStack
+from zenmail.dav import local, shared, storage
+from zenmail.directory import accounts, domains, tenants
+
+OTHER = "globex.test"
+
+
+@pytest.fixture(scope="module")
+def dav(stack: MailStack) -> Iterator[MailStack]:
+    """The shared stack with a second tenant, whose users must see nothing of acme's."""
+    tenants.add(stack.ctx, "globex", "10G")
+    domains.add(stack.ctx, "globex", OTHER)
+    yield stack
+
+
+def url(stack: MailStack) -> str:
+    return f"https://127.0.0.1:{stack.ports['dav']}/"
+
+
+def client(stack: MailStack, user: str, password: str = PASSWORD) -> caldav.DAVClient:
+    return caldav.DAVClient(url(stack), username=user, password=password,
+                            ssl_verify_cert=str(stack.state / "tls" / "cert.pem"))
+
+
+def event(uid: str, summary: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//zenmail tests//EN\r\n"
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261201T090000Z\r\n"
+            "DTSTART:20261202T100000Z\r\nDTEND:20261202T110000Z\r\n"
+            f"SUMMARY:{summary}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+
+
+def vcard(uid: str, name: str) -> str:
+    return (f"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:{uid}\r\nFN:{name}\r\nN:{name};;;;\r\n"
+            "EMAIL:someone@example.com\r\nEND:VCARD\r\n")
+
+
+def status_of(stack: MailStack, method: str, path: str, user: str,
+              password: str = PASSWORD) -> int:
+    """The HTTP status of one request, with Basic credentials (no client-side retries)."""
+    import base64
+    ctx = ssl.create_default_context(cafile=str(stack.state / "tls" / "cert.pem"))
+    conn = http.client.HTTPSConnection("127.0.0.1", stack.ports["dav"], context=ctx,
+                                       timeout=30)
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    conn.request(method, path, headers={"Authorization": f"Basic {token}", "Depth": "1"})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def test_a_fresh_account_has_a_calendar_and_an_address_book(dav: MailStack) -> None:
+    alice = dav.account("alice")
+    principal = client(dav, alice).principal()
+    calendars = principal.calendars()
+    assert [c.get_display_name() for c in calendars] == ["Calendar"]
+    assert unquote(str(calendars[0].url)).endswith(f"/{alice}/calendar/")
+    # The address book is a CardDAV collection beside it: PROPFIND it as a client would.
+    resp = client(dav, alice).propfind(f"{url(dav)}{alice}/contacts/", depth=0)
+    assert resp.status == 207
+    assert "addressbook" in str(resp.raw)
+
+
+def test_events_are_created_listed_and_deleted(dav: MailStack) -> None:
+    alice = dav.account("alice")
+    cal = client(dav, alice).principal().calendars()[0]
+    uid = f"{uuid.uuid4()}@acme.test"
+    cal.save_event(event(uid, "Budget review"))
+    listed = cal.events()
+    assert [e.icalendar_component["uid"] for e in listed] == [uid]
+    assert str(listed[0].icalendar_component["summary"]) == "Budget review"
+    listed[0].delete()
+    assert cal.events() == []
+
+
+def test_contacts_are_created_listed_and_deleted(dav: MailStack) -> None:
+    alice = dav.account("alice")
+    c = client(dav, alice)
+    book = f"{url(dav)}{alice}/contacts/"
+    uid = str(uuid.uuid4())
+    put = c.put(f"{book}{uid}.vcf", vcard(uid, "Grace Hopper"),
+                {"Content-Type": "text/vcard; charset=utf-8"})
+    assert put.status == 201
+    listing = c.propfind(book, depth=1)
+    assert f"{uid}.vcf" in str(listing.raw)
+    got = c.request(f"{book}{uid}.vcf")
+    assert got.status == 200 and "FN:Grace Hopper" in got.raw
+    assert c.delete(f"{book}{uid}.vcf").status in (200, 204)
+    assert c.request(f"{book}{uid}.vcf").status == 404
+
+
+def test_another_tenant_cannot_read_or_write(dav: MailStack) -> None:
+    alice = dav.account("alice")
+    cal = client(dav, alice).principal().calendars()[0]
+    cal.save_event(event(f"{uuid.uuid4()}@acme.test", "Secret merger"))
+    mallory = dav.account("mallory", domain=OTHER)
+    for path in (f"/{alice}/", f"/{alice}/calendar/", f"/{alice}/contacts/"):
+        assert status_of(dav, "PROPFIND", path, mallory) in (403, 404)
+        assert status_of(dav, "GET", path, mallory) in (403, 404)
+    assert status_of(dav, "DELETE", f"/{alice}/calendar/", mallory) in (403, 404)
+    stranger = caldav.Calendar(client=client(dav, mallory), url=f"{url(dav)}{alice}/calendar/")
+    with pytest.raises((AuthorizationError, NotFoundError, DAVError)):
+        stranger.events()
+    # Nor does a colleague of the same tenant see alice's own calendar.
+    bob = dav.account("bob")
+    assert status_of(dav, "PROPFIND", f"/{alice}/calendar/", bob) in (403, 404)
+    assert len(cal.events()) == 1
+
+
+def test_wrong_password_disabled_and_removed_accounts_are_refused(dav: MailStack) -> None:
+    alice = dav.account("alice")
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 207
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice, "wrong-password-123") == 401
+    accounts.set_enabled(dav.ctx, alice, False)
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 401
+    accounts.set_enabled(dav.ctx, alice, True)
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 207
+    accounts.set_password(dav.ctx, alice, "another-long-password")
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 401   # the remembered one too
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice, "another-long-password") == 207
+
+
+def test_shared_calendar_is_readable_within_the_tenant_only(dav: MailStack,
+                                                            tmp_path: object) -> None:
+    name = f"room-{uuid.uuid4().hex[:6]}"
+    room = shared.add(dav.ctx, dav.settings, "acme", name, "Room 1")
+    assert room.path == f"/_shared/acme/{name}/"
+    assert name in [c.name for c in shared.list_calendars(dav.ctx, dav.settings, "acme")]
+    # zenmail's tools fill it (here through the local storage client, as `dav import` does).
+    uid = f"{uuid.uuid4()}@acme.test"
+    assert local.client(dav.settings).put(f"{room.path}{uid}.ics", event(uid, "Booked"),
+                                          "calendar") == 201
+    alice = dav.account("alice")
+    seen = caldav.Calendar(client=client(dav, alice), url=url(dav).rstrip("/") + room.path)
+    assert [e.icalendar_component["uid"] for e in seen.events()] == [uid]
+    # Read only, even for the tenant's accounts.
+    assert status_of(dav, "DELETE", f"{room.path}{uid}.ics", alice) == 403
+    mallory = dav.account("mallory", domain=OTHER)
+    assert status_of(dav, "PROPFIND", room.path, mallory) in (403, 404)
+    assert status_of(dav, "GET", f"{room.path}{uid}.ics", mallory) in (403, 404)
+    assert status_of(dav, "PROPFIND", "/_shared/acme/", mallory) in (403, 404)
+
+
+def test_well_known_paths_redirect(dav: MailStack) -> None:
+    ctx = ssl.create_default_context(cafile=str(dav.state / "tls" / "cert.pem"))
+    for path in ("/.well-known/caldav", "/.well-known/carddav"):
+        conn = http.client.HTTPSConnection("127.0.0.1", dav.ports["dav"], context=ctx,
+                                           timeout=30)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        assert resp.status in (301, 302, 303, 307, 308)
+        assert resp.getheader("Location", "").endswith("/")
+        conn.close()
+
+
+def test_removed_account_loses_its_dav_data(dav: MailStack) -> None:
+    alice = dav.account("alice")
+    client(dav, alice).principal().calendars()[0].save_event(
+        event(f"{uuid.uuid4()}@acme.test", "Farewell"))
+    assert storage.principal_dir(dav.settings, alice).is_dir()
+    accounts.remove(dav.ctx, alice)
+    gone = dav.daemon("radicale").sweep_removed()  # type: ignore[attr-defined]
+    assert alice in gone
+    assert not storage.principal_dir(dav.settings, alice).exists()
+    # Re-created with the same address, the account starts empty.
+    accounts.add(dav.ctx, alice, password=PASSWORD, quota="100M")
+    assert client(dav, alice).principal().calendars()[0].events() == []
