@@ -68,6 +68,19 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         f.write_text("address,password\n" + "".join(f"{x},{PASSWORD}\n" for x in addresses))
         return str(f)
 
+    def ics() -> str:
+        f = tmp / "one.ics"
+        f.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+                     "UID:e1@t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260102T100000Z\r\n"
+                     "SUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        return str(f)
+
+    def vcf() -> str:
+        f = tmp / "one.vcf"
+        f.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1@t\r\nFN:X\r\nN:X;;;;\r\n"
+                     "END:VCARD\r\n")
+        return str(f)
+
     return {
         "tenant add": [(["tenant-c", "--pool", "1G"], None),
                        ([a["tenant"], "--pool", "1G", "--max-accounts", "5"], None)],
@@ -120,6 +133,17 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                          ([a["global_admin"]], None)],
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
+        "dav shared add": [([a["tenant"], "room-x", "--display-name", "Room X"], None)],
+        "dav shared list": [([a["tenant"]], None)],
+        "dav shared remove": [([a["tenant"], "room-x"], None)],
+        "dav export": [([a["alice"], "--out", str(tmp / "out-a")], None),
+                       (["--tenant", a["tenant"], "--out", str(tmp / "out-t")], None)],
+        "dav import": [([a["alice"], ics(), vcf()], None),
+                       ([a["bob"], vcf(), "--collection", "work"], None)],
+        "dav shared import": [([a["tenant"], "room-x", ics()], None)],
+        "migrate-dav account": [([a["alice"], "--source", "https://127.0.0.1:9/",
+                                  "--source-user", "u", "--source-password-stdin",
+                                  "--source-ca", ics()], "secret\n")],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],

@@ -21,6 +21,7 @@ from zenmail.cli import (
     admin,
     alias,
     audit,
+    dav,
     db,
     domain,
     lockout,
@@ -43,6 +44,7 @@ MODULES: tuple[ModuleType, ...] = (
     admin,    # admin, token
     audit,
     lockout,  # lockout list, lockout unlock
+    dav,      # dav shared/export/import, migrate-dav account
     stack,    # up, down, status, demo
 )
 

@@ -1,6 +1,6 @@
 """A tenant's shared calendars (meeting rooms, holidays): readable by every account of the
 tenant and by nobody else (zenmail.dav.rights), written by zenmail's tools only
-(`zenmail dav shared add`, `zenmail dav import --shared TENANT/NAME FILE.ics`).
+(`zenmail dav shared add`, `zenmail dav shared import TENANT NAME FILE.ics`).
 """
 
 from __future__ import annotations

@@ -122,11 +122,11 @@ def _kind_of(path: Path, text: str) -> Kind:
 
 
 def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None = None,
-                collection: str | None = None, shared_calendar: str | None = None
-                ) -> ImportReport:
+                collection: str | None = None,
+                shared_calendar: tuple[str, str] | None = None) -> ImportReport:
     """Import one .ics or .vcf file into an account's collection (its default calendar or
     address book unless `collection` names another, created if missing), or into a tenant's
-    shared calendar (`shared_calendar` = "TENANT/NAME")."""
+    shared calendar (`shared_calendar` = (tenant, name))."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -137,7 +137,7 @@ def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None
     if shared_calendar is not None:
         if kind != "calendar":
             raise InvalidInput("a shared calendar takes .ics files only")
-        tenant, _, name = shared_calendar.partition("/")
+        tenant, name = shared_calendar
         with ctx.reading() as s:
             t = ctx.find(s, Tenant, tenant)
             tname, tid = t.name, t.id
@@ -149,7 +149,7 @@ def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None
             f"{storage.SHARED}/{tname}/{slug}"
     else:
         if address is None:
-            raise InvalidInput("name the account to import into, or --shared TENANT/NAME")
+            raise InvalidInput("name the account to import into, or a shared calendar")
         addr, tid = _address(ctx, address)
         dav = local.client(settings, addr)
         slug = collection or (storage.DEFAULT_CALENDAR if kind == "calendar"
