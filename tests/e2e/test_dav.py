@@ -179,3 +179,30 @@ def test_removed_account_loses_its_dav_data(dav: MailStack) -> None:
     # Re-created with the same address, the account starts empty.
     accounts.add(dav.ctx, alice, password=PASSWORD, quota="100M")
     assert client(dav, alice).principal().calendars()[0].events() == []
+
+
+def test_calendars_turn_read_only_when_mail_and_dav_data_reach_the_quota(
+        dav: MailStack) -> None:
+    from zenmail.dav import usage
+
+    small = dav.account("small", quota="1M")
+    heavy = event(f"{uuid.uuid4()}@acme.test", "Big agenda").replace(
+        "SUMMARY:", "DESCRIPTION:" + "x" * 1_200_000 + "\r\nSUMMARY:")
+    # Written by zenmail's own tools (an import), before the account's first login.
+    uid = heavy.split("UID:")[1].split("\r\n")[0]
+    assert local.client(dav.settings, small).put(f"/{small}/calendar/{uid}.ics", heavy,
+                                                 "calendar") == 201
+    [row] = [u for u in usage.of_accounts(dav.ctx, dav.settings, "acme")
+             if u.address == small]
+    assert row.dav_bytes > 1_200_000 and row.read_only
+    cal = client(dav, small).principal().calendars()[0]
+    assert len(cal.events()) == 1          # reading still works
+    with pytest.raises(DAVError):
+        cal.save_event(event(f"{uuid.uuid4()}@acme.test", "One more"))
+    assert len(cal.events()) == 1
+    # An account with room writes as before.
+    roomy = dav.account("roomy")
+    assert not [u for u in usage.of_accounts(dav.ctx, dav.settings) if u.address == roomy][0] \
+        .read_only
+    client(dav, roomy).principal().calendars()[0].save_event(
+        event(f"{uuid.uuid4()}@acme.test", "Fits"))

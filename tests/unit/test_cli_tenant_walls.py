@@ -141,6 +141,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "dav import": [([a["alice"], ics(), vcf()], None),
                        ([a["bob"], vcf(), "--collection", "work"], None)],
         "dav shared import": [([a["tenant"], "room-x", ics()], None)],
+        "dav usage": [(["--tenant", a["tenant"]], None)],
         "migrate-dav account": [([a["alice"], "--source", "https://127.0.0.1:9/",
                                   "--source-user", "u", "--source-password-stdin",
                                   "--source-ca", ics()], "secret\n")],
@@ -164,6 +165,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "token list": [[]],
         "audit": [[], ["--limit", "10000"]],
         "lockout list": [[]],
+        "dav usage": [[]],
     }
 
 

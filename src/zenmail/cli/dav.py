@@ -136,6 +136,21 @@ def _imported(app: App, reports: list[ImportReport]) -> None:
         sys.exit(2)
 
 
+@group.command("usage", reads=True)
+@click.option("--tenant", default=None, help="Only this tenant's accounts.")
+@pass_app
+def usage(app: App, tenant: str | None) -> None:
+    """What each account's calendars and contacts weigh, beside its mail and quota."""
+    from zenmail.dav import usage as dav_usage
+
+    rows = dav_usage.of_accounts(app.ctx(), app.settings(), tenant)
+    emit(app, rows, lambda: table(
+        [(u.address, u.tenant, format_size(u.dav_bytes),
+          "-" if u.mail_bytes is None else format_size(u.mail_bytes),
+          format_size(u.quota_bytes), "read-only (quota reached)" if u.read_only else "")
+         for u in rows], ["ADDRESS", "TENANT", "DAV", "MAIL", "QUOTA", ""]))
+
+
 @migrate_group.command("account", reads=True)
 @click.argument("address")
 @click.option("--source", required=True, help="URL of the old server (its root, the "

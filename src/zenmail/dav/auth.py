@@ -25,6 +25,7 @@ from pathlib import Path
 from radicale import auth, config
 
 from zenmail.config import Settings
+from zenmail.dav import storage
 from zenmail.dav.login import Verifier
 from zenmail.db import Database
 from zenmail.errors import ZenmailError
@@ -39,7 +40,9 @@ class Auth(auth.BaseAuth):
         path = Path(configuration.get("auth", "zenmail_settings"))
         self._settings = Settings.model_validate_json(path.read_text())
         self._db = Database(self._settings.db_url)
-        self._verifier = Verifier(self._db)
+        folder = Path(configuration.get("storage", "filesystem_folder"))
+        self._verifier = Verifier(self._db, dav_bytes=lambda address: storage.bytes_used(
+            folder / "collection-root" / address))
         self._key = secrets.token_bytes(32)  # keys the digests of wrong passwords
         self._guard = Guard(RedisStore(self._settings.redis_endpoint), self._settings.lockout)
 

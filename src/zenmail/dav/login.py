@@ -16,27 +16,32 @@ import hashlib
 import hmac
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zenmail.db import Database
-from zenmail.directory import names
+from zenmail.directory import names, usage
 from zenmail.directory.models import Account, Tenant
 from zenmail.directory.passwords import Hasher
 
 TENANT_GROUP = "tenant:"  # the group an account's tenant is given to the rights plugin
+READ_ONLY = "zenmail:read-only"  # the group of an account at or over its quota
+USAGE_TTL = 60.0  # seconds a measured DAV usage is trusted
 
 
 @dataclass(frozen=True)
 class Login:
     address: str
     tenant: str
+    over_quota: bool = False
 
     @property
     def groups(self) -> set[str]:
-        return {TENANT_GROUP + self.tenant}
+        return {TENANT_GROUP + self.tenant} | ({READ_ONLY} if self.over_quota else set())
 
 
 def password_matches(s: Session, account: Account, password: str, hasher: Hasher) -> bool:
@@ -55,9 +60,15 @@ def stamp(s: Session, account: Account) -> str:
 
 
 class Verifier:
-    def __init__(self, db: Database, hasher: Hasher | None = None) -> None:
+    """`dav_bytes(address)`: what the account's calendars and contacts weigh; with it, an
+    account whose mail and DAV data reach its quota logs in read-only (writes answer 403)."""
+
+    def __init__(self, db: Database, hasher: Hasher | None = None,
+                 dav_bytes: Callable[[str], int] | None = None) -> None:
         self.db = db
         self.hasher = hasher or Hasher()
+        self._dav_bytes = dav_bytes
+        self._usage: dict[str, tuple[float, int]] = {}  # address -> (measured at, bytes)
         self._salt = secrets.token_bytes(16)
         self._ok: dict[str, tuple[bytes, str]] = {}  # address -> (password digest, stamp)
         self._lock = threading.Lock()
@@ -82,11 +93,27 @@ class Verifier:
             digest = self._digest(address, password)
             with self._lock:
                 known = self._ok.get(address)
-            if known is not None and hmac.compare_digest(known[0], digest) and (
-                    known[1] == stamp(s, account)):
-                return Login(address, tenant)
-            if not password_matches(s, account, password, self.hasher):
-                return None
+            if not (known is not None and hmac.compare_digest(known[0], digest) and (
+                    known[1] == stamp(s, account))):
+                if not password_matches(s, account, password, self.hasher):
+                    return None
+                with self._lock:
+                    self._ok[address] = (digest, stamp(s, account))
+            return Login(address, tenant, self._over_quota(s, account))
+
+    def _over_quota(self, s: Session, account: Account) -> bool:
+        if self._dav_bytes is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            seen = self._usage.get(account.address)
+        if seen is None or now - seen[0] > USAGE_TTL:
+            seen = (now, self._dav_bytes(account.address))
             with self._lock:
-                self._ok[address] = (digest, stamp(s, account))
-            return Login(address, tenant)
+                self._usage[account.address] = seen
+        mail = usage.of_account(s, account.address) or 0
+        return mail + seen[1] >= account.quota_bytes
+
+    def forget_usage(self, address: str) -> None:
+        with self._lock:
+            self._usage.pop(address, None)

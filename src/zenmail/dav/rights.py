@@ -7,6 +7,10 @@
     /_shared/<tenant>/<calendar>/       r   the accounts of that tenant (read only; zenmail's
                                             tools write them: `zenmail dav shared ...`)
 
+An account whose mail and DAV data reach its quota (group `zenmail:read-only`, set by the
+auth plugin) gets R and r on its own collections: it reads, deletes nothing, writes nothing
+(403) until it has room again.
+
 Everything else is nothing: another account's or another tenant's collections answer 403
 or 404, like what does not exist. The tenant comes from the auth plugin (zenmail.dav.auth),
 as the group `tenant:<name>`, so this check reads no database.
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 from radicale import pathutils, rights
 
-from zenmail.dav.login import TENANT_GROUP
+from zenmail.dav.login import READ_ONLY, TENANT_GROUP
 from zenmail.dav.storage import SHARED
 
 
@@ -28,6 +32,8 @@ def authorization(user: str, groups: set[str], path: str) -> str:
         return "R"
     parts = sane.split("/")
     if parts[0] == user:
+        if READ_ONLY in groups:
+            return {1: "R", 2: "r"}.get(len(parts), "")
         return {1: "RW", 2: "rw"}.get(len(parts), "")
     if parts[0] == SHARED and len(parts) in (2, 3) and TENANT_GROUP + parts[1] in groups:
         return "R" if len(parts) == 2 else "r"
