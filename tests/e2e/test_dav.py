@@ -4,6 +4,8 @@ logging in with directory accounts (issue 13, item 1)."""
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import ssl
 import uuid
 from collections.abc import Iterator
@@ -13,9 +15,10 @@ import caldav
 import pytest
 from caldav.lib.error import AuthorizationError, DAVError, NotFoundError
 
-from tests.e2e.conftest import PASSWORD, MailStack
+from tests.e2e.conftest import PASSWORD, MailStack, wait_for
 from zenmail.dav import local, shared, storage
 from zenmail.directory import accounts, domains, tenants
+from zenmail.stack.supervisor import read_events
 
 OTHER = "globex.test"
 
@@ -206,3 +209,20 @@ def test_calendars_turn_read_only_when_mail_and_dav_data_reach_the_quota(
         .read_only
     client(dav, roomy).principal().calendars()[0].save_event(
         event(f"{uuid.uuid4()}@acme.test", "Fits"))
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_radicale_is_supervised(dav: MailStack) -> None:
+    radicale = dav.daemon("radicale")
+    pid = radicale.pid()
+    assert pid is not None
+    seen = len(read_events(dav.state))
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: (lambda p: p if p and p != pid else None)(radicale.pid()),
+             "the supervisor to start Radicale again")
+    wait_for(radicale.healthy, "Radicale to answer again")
+    wait_for(lambda: ("radicale", "restarted") in [
+        (e["service"], e["event"]) for e in read_events(dav.state)[seen:]],
+        "the restart in the event log")
+    alice = dav.account("alice")
+    assert client(dav, alice).principal().calendars()

@@ -145,6 +145,7 @@ def _copy(dst: DavClient, coll: Collection, source_items: list[Item], target: st
             else:
                 rep.failed.append(uid)
         if n % SAVE_EVERY == 0:
+            local.flush()  # the record never runs ahead of what is on the disk
             _save(path, state)
         if progress is not None:
             progress(rep.target, n, rep.items)
@@ -157,7 +158,7 @@ def migrate_account(ctx: Ctx, settings: Settings, address: str, source: Transpor
         addr, tenant_id = account.address, account.tenant_id
     src = DavClient(source)
     colls = src.discover()
-    dst = local.client(settings, addr)
+    dst = local.client(settings, addr, bulk=True)
     home = f"/{addr}/"
     existing = {c.slug: c for c in dst.discover_under(home)}
     path = state_file(settings, addr)
@@ -187,7 +188,8 @@ def migrate_account(ctx: Ctx, settings: Settings, address: str, source: Transpor
         try:
             _copy(dst, coll, source_items, target, slug, present, done, rep, uids, path,
                   state, progress)
-        finally:  # interrupted or not, what was copied is on record: a new run resumes
+        finally:  # interrupted or not, what was copied is on disk and on record
+            local.flush()
             _save(path, state)
         # The proof: read the target back and look every source UID up.
         after = {items.uid_of(i.body) for i in dst.items(Collection(target, coll.kind))}

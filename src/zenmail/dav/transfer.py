@@ -145,13 +145,13 @@ def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None
         if not (storage.shared_dir(settings, tname) / slug).is_dir():
             raise NotFound(f"tenant {tname} has no shared calendar {slug}; create it with "
                            f"`zenmail dav shared add {tname} {slug}`")
-        dav, href, target = local.client(settings), shared.path_of(tname, slug), \
+        dav, href, target = local.client(settings, bulk=True), shared.path_of(tname, slug), \
             f"{storage.SHARED}/{tname}/{slug}"
     else:
         if address is None:
             raise InvalidInput("name the account to import into, or a shared calendar")
         addr, tid = _address(ctx, address)
-        dav = local.client(settings, addr)
+        dav = local.client(settings, addr, bulk=True)
         slug = collection or (storage.DEFAULT_CALENDAR if kind == "calendar"
                               else storage.DEFAULT_ADDRESSBOOK)
         slug = shared.check_name(slug)
@@ -169,6 +169,7 @@ def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None
             written += 1
         else:
             failed.append(uid)
+    local.flush()
     with ctx.unit() as s:
         audit(s, ctx, "dav.import", target, tid,
               after={"file": path.name, "items": len(split), "written": written,
