@@ -137,6 +137,19 @@ def test_wrong_password_disabled_and_removed_accounts_are_refused(dav: MailStack
     assert status_of(dav, "PROPFIND", f"/{alice}/", alice, "another-long-password") == 207
 
 
+@pytest.mark.parametrize("scheme", ["SHA512-CRYPT", "BLF-CRYPT"])
+def test_accounts_imported_with_another_hash_log_in(dav: MailStack, scheme: str) -> None:
+    import subprocess
+
+    # The password on standard input (twice, as doveadm asks), never on a command line.
+    hashed = subprocess.run(["doveadm", "pw", "-s", scheme], input=f"{PASSWORD}\n" * 2,
+                            check=True, capture_output=True, text=True).stdout.strip()
+    address = f"imported-{scheme.lower()}-{uuid.uuid4().hex[:6]}@acme.test"
+    accounts.add(dav.ctx, address, password_hash=hashed, quota="100M")
+    assert status_of(dav, "PROPFIND", f"/{address}/", address) == 207
+    assert status_of(dav, "PROPFIND", f"/{address}/", address, "not-the-password") == 401
+
+
 def test_shared_calendar_is_readable_within_the_tenant_only(dav: MailStack,
                                                             tmp_path: object) -> None:
     name = f"room-{uuid.uuid4().hex[:6]}"

@@ -17,16 +17,29 @@ import os
 from collections.abc import Callable, Iterable
 
 from radicale import Application, config, rights
+from radicale.storage import multifilesystem
 
 from zenmail.config import Settings
-from zenmail.dav import storage
-from zenmail.dav.client import DavClient, WsgiTransport
+from zenmail.dav import items, storage
+from zenmail.dav.client import Collection, DavClient, Kind, WsgiTransport
 from zenmail.errors import StackError
 
 
 class _Everything(rights.BaseRights):
     def authorization(self, user: str, user_groups: set[str], path: str) -> str:
         return "RWrw"
+
+
+class _BulkCollection(multifilesystem.Collection):
+    def has_uid(self, uid: str) -> bool:
+        # Radicale reads every item of the collection to refuse a second item with the same
+        # UID: quadratic for a migration of thousands. Bulk writers (migrate, import) list the
+        # target's UIDs once and write each UID where it already is, so nothing is doubled.
+        return False
+
+
+class _BulkStorage(multifilesystem.Storage):
+    _collection_class = _BulkCollection
 
 
 @functools.lru_cache(maxsize=8)
@@ -41,7 +54,8 @@ def _app(folder: str, predefined: str, fsync: bool) -> Callable[..., Iterable[by
         "logging": {"level": "warning", "mask_passwords": "True"},
     }, "zenmail.dav.local")
     if not fsync:
-        configuration.update({"storage": {"_filesystem_fsync": "False"}},
+        configuration.update({"storage": {"_filesystem_fsync": "False",
+                                          "type": _BulkStorage}},
                              "zenmail.dav.local (bulk)", privileged=True)
     app: Callable[..., Iterable[bytes]] = Application(configuration)
     return app
@@ -51,8 +65,9 @@ def client(settings: Settings, user: str = "", *, bulk: bool = False) -> DavClie
     """A DAV client on this state's storage, acting as account `user` (its principal and
     default collections are created at the first request), or as nobody (shared calendars).
 
-    `bulk`: Radicale skips its six fsyncs per item (most of the time of a PUT); the caller
-    must call `flush()` before it reports anything as done (migration, import)."""
+    `bulk`: Radicale skips its six fsyncs per item (most of the time of a PUT) and its
+    look for the UID among all items; the caller must write each UID where the target
+    already has it (`uid_hrefs`), and call `flush()` before it reports anything as done."""
     values = storage.radicale_values(settings)["storage"]
     storage.root(settings).mkdir(parents=True, exist_ok=True)
     return DavClient(WsgiTransport(_app(values["filesystem_folder"],
@@ -82,3 +97,13 @@ def remove(settings: Settings, address: str) -> bool:
     if status not in (200, 204, 404):
         raise StackError(f"the DAV data of {address} could not be deleted ({status})")
     return True
+
+
+def uid_hrefs(dav: DavClient, href: str, kind: Kind) -> dict[str, str]:
+    """UID -> href of every item of a collection (one listing)."""
+    out: dict[str, str] = {}
+    for item in dav.items(Collection(href, kind)):
+        uid = items.uid_of(item.body)
+        if uid:
+            out.setdefault(uid, item.href)
+    return out

@@ -12,6 +12,9 @@ as soon as the stored hash changes or the account is disabled.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import hashlib
 import hmac
 import secrets
@@ -51,7 +54,37 @@ def password_matches(s: Session, account: Account, password: str, hasher: Hasher
     their last use), and refuse the main password when the tenant requires app passwords.
     Then make `stamp` cover them as well, so that a remembered success ends with a revocation.
     """
-    return hasher.verify(account.password_hash, password)
+    stored = account.password_hash
+    if stored.startswith(CRYPT_SCHEMES):
+        return crypt_matches(stored.partition("}")[2], password)
+    return hasher.verify(stored, password)
+
+
+# Hashes imported from another system ({BLF-CRYPT}, {SHA512-CRYPT}: see
+# directory/passwords.py) are checked by the system's crypt(3), libxcrypt on Debian, as
+# Dovecot checks them; Python's own `crypt` module is deprecated (gone in 3.13).
+CRYPT_SCHEMES = ("{BLF-CRYPT}", "{SHA512-CRYPT}")
+_crypt_lock = threading.Lock()  # crypt(3) answers in a static buffer
+
+
+@functools.lru_cache(maxsize=1)
+def _libcrypt() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("crypt")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib
+
+
+def crypt_matches(stored: str, password: str) -> bool:
+    lib = _libcrypt()
+    if lib is None or "\0" in password:
+        return False
+    with _crypt_lock:
+        out = lib.crypt(password.encode(), stored.encode())
+    return out is not None and hmac.compare_digest(out, stored.encode())
 
 
 def stamp(s: Session, account: Account) -> str:

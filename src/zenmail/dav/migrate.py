@@ -125,7 +125,7 @@ def _targets(colls: list[Collection], existing: dict[str, Collection],
 
 
 def _copy(dst: DavClient, coll: Collection, source_items: list[Item], target: str,
-          slug: str, present: set[str | None], done: dict[str, str],
+          slug: str, present: dict[str, str], done: dict[str, str],
           rep: CollectionReport, uids: list[str], path: Path, state: dict[str, Any],
           progress: Progress | None) -> None:
     for n, item in enumerate(source_items, 1):
@@ -136,12 +136,13 @@ def _copy(dst: DavClient, coll: Collection, source_items: list[Item], target: st
         if done.get(key) == digest and (uid in present or uid.startswith("href:")):
             rep.unchanged += 1
         else:
-            name = items.file_name(uid if not uid.startswith("href:") else digest,
-                                   EXT[coll.kind])
-            status = dst.put(target + name, item.body, coll.kind)
+            href = present.get(uid) or target + items.file_name(
+                uid if not uid.startswith("href:") else digest, EXT[coll.kind])
+            status = dst.put(href, item.body, coll.kind)
             if status in (200, 201, 204):
                 rep.copied += 1
                 done[key] = digest
+                present.setdefault(uid, href)
             else:
                 rep.failed.append(uid)
         if n % SAVE_EVERY == 0:
@@ -183,7 +184,7 @@ def migrate_account(ctx: Ctx, settings: Settings, address: str, source: Transpor
                 continue
         source_items = src.items(coll)
         rep.items = len(source_items)
-        present = {items.uid_of(i.body) for i in dst.items(Collection(target, coll.kind))}
+        present = local.uid_hrefs(dst, target, coll.kind)
         uids: list[str] = []
         try:
             _copy(dst, coll, source_items, target, slug, present, done, rep, uids, path,

@@ -163,8 +163,10 @@ def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None
         if slug not in existing and dav.make_collection(href, kind, slug) != 201:
             raise StackError(f"could not create {target} in the DAV storage")
     written, failed = 0, []
+    present = local.uid_hrefs(dav, href, kind)
     for uid, body in split:
-        status = dav.put(href + items.file_name(uid, EXT[kind]), body, kind)
+        status = dav.put(present.get(uid) or href + items.file_name(uid, EXT[kind]), body,
+                         kind)
         if status in (200, 201, 204):
             written += 1
         else:
