@@ -3,6 +3,7 @@ logging in with directory accounts (issue 13, item 1)."""
 
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import signal
@@ -52,18 +53,23 @@ def vcard(uid: str, name: str) -> str:
             "EMAIL:someone@example.com\r\nEND:VCARD\r\n")
 
 
-def status_of(stack: MailStack, method: str, path: str, user: str,
-              password: str = PASSWORD) -> int:
-    """The HTTP status of one request, with Basic credentials (no client-side retries)."""
-    import base64
+def answer_of(stack: MailStack, method: str, path: str, user: str,
+              password: str = PASSWORD, source: str = "127.0.0.1") -> tuple[int, str]:
+    """The HTTP status and body of one request with Basic credentials (no retries)."""
     ctx = ssl.create_default_context(cafile=str(stack.state / "tls" / "cert.pem"))
     conn = http.client.HTTPSConnection("127.0.0.1", stack.ports["dav"], context=ctx,
-                                       timeout=30)
+                                       timeout=30, source_address=(source, 0))
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     conn.request(method, path, headers={"Authorization": f"Basic {token}", "Depth": "1"})
-    status = conn.getresponse().status
+    resp = conn.getresponse()
+    body = resp.read().decode(errors="replace")
     conn.close()
-    return status
+    return resp.status, body
+
+
+def status_of(stack: MailStack, method: str, path: str, user: str,
+              password: str = PASSWORD, source: str = "127.0.0.1") -> int:
+    return answer_of(stack, method, path, user, password, source)[0]
 
 
 def test_a_fresh_account_has_a_calendar_and_an_address_book(dav: MailStack) -> None:
@@ -118,6 +124,9 @@ def test_another_tenant_cannot_read_or_write(dav: MailStack) -> None:
     stranger = caldav.Calendar(client=client(dav, mallory), url=f"{url(dav)}{alice}/calendar/")
     with pytest.raises((AuthorizationError, NotFoundError, DAVError)):
         stranger.events()
+    # Listing the root shows nobody else's principal.
+    status, body = answer_of(dav, "PROPFIND", "/", mallory)
+    assert status == 207 and alice not in unquote(body) and "acme" not in unquote(body)
     # Nor does a colleague of the same tenant see alice's own calendar.
     bob = dav.account("bob")
     assert status_of(dav, "PROPFIND", f"/{alice}/calendar/", bob) in (403, 404)
@@ -239,3 +248,19 @@ def test_radicale_is_supervised(dav: MailStack) -> None:
         "the restart in the event log")
     alice = dav.account("alice")
     assert client(dav, alice).principal().calendars()
+
+
+def test_wrong_dav_passwords_count_towards_the_lockouts(dav: MailStack) -> None:
+    """10 different wrong passwords for one account from one address lock that account out
+    there ([lockout] pair_failures), DAV as IMAP: the right password is refused from that
+    address, and still works from another."""
+    alice = dav.account("alice")
+    guesser = "127.0.0.3"
+    for n in range(10):
+        assert status_of(dav, "PROPFIND", f"/{alice}/", alice, f"guess-{n}-{uuid.uuid4()}",
+                         source=guesser) == 401
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice, source=guesser) == 401
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 207
+    # Locked out for IMAP too, from that address: one counter for every protocol.
+    with pytest.raises(Exception, match="locked|AUTHENTICATIONFAILED|failed"):
+        dav.imap(alice, source=guesser)
