@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/filtering.py
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/vault.py
+	$(BIN)/python bench/dav.py
 
 lint: install
 	$(LINT)

@@ -100,6 +100,17 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         # The target first: the walk reads what was typed from a file's first column.
         f.write_text(f"target,source,source_tls,password\n{target},imap://x@old.test:143,"
                      "none,pw\n")
+    def ics() -> str:
+        f = tmp / "one.ics"
+        f.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+                     "UID:e1@t\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260102T100000Z\r\n"
+                     "SUMMARY:x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+        return str(f)
+
+    def vcf() -> str:
+        f = tmp / "one.vcf"
+        f.write_text("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:c1@t\r\nFN:X\r\nN:X;;;;\r\n"
+                     "END:VCARD\r\n")
         return str(f)
 
     return {
@@ -207,6 +218,18 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                             None)],
         "device link": [([a["alice"], "--expires", "1h"], None)],
         "account check": [([a["alice"]], pw), ([a["bob"]], pw)],
+        "dav shared add": [([a["tenant"], "room-x", "--display-name", "Room X"], None)],
+        "dav shared list": [([a["tenant"]], None)],
+        "dav shared remove": [([a["tenant"], "room-x"], None)],
+        "dav export": [([a["alice"], "--out", str(tmp / "out-a")], None),
+                       (["--tenant", a["tenant"], "--out", str(tmp / "out-t")], None)],
+        "dav import": [([a["alice"], ics(), vcf()], None),
+                       ([a["bob"], vcf(), "--collection", "work"], None)],
+        "dav shared import": [([a["tenant"], "room-x", ics()], None)],
+        "dav usage": [(["--tenant", a["tenant"]], None)],
+        "migrate-dav account": [([a["alice"], "--source", "https://127.0.0.1:9/",
+                                  "--source-user", "u", "--source-password-stdin",
+                                  "--source-ca", ics()], "secret\n")],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -232,6 +255,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "migrate status": [[b["project"]]],
         "app-password list": [[b["alice"]]],
         "app-password policy": [[b["tenant"]]],
+        "dav usage": [[]],
     }
 
 

@@ -22,6 +22,7 @@ from zenmail.cli import (
     alias,
     apppassword,
     audit,
+    dav,
     db,
     device,
     dns,
@@ -52,6 +53,7 @@ MODULES: tuple[ModuleType, ...] = (
     lockout,  # lockout list, lockout unlock
     dns,      # dns DOMAIN
     quarantine,  # quarantine list, release, delete
+    dav,      # dav shared/export/import, migrate-dav account
     stack,    # up, down, status, demo
     vault,    # snapshot, restore, vault verify
     watch,    # probe run, alerts list, doctor, trace, install-service

@@ -18,6 +18,7 @@ from zenmail.stack.daemons.authpolicy import AuthPolicy
 from zenmail.stack.daemons.clamav import ClamAV
 from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.daemons.postfix import Postfix
+from zenmail.stack.daemons.radicale import Radicale
 from zenmail.stack.daemons.redis import Redis
 from zenmail.stack.daemons.rspamd import Rspamd
 from zenmail.stack.daemons.vault import Vault
@@ -31,6 +32,7 @@ DAEMONS: tuple[type[Service], ...] = (
     Postfix,
     Redis,
     AuthPolicy,
+    Radicale,
     Vault,
     ClamAV,
     Rspamd,
