@@ -18,6 +18,7 @@ every field, its value and where that value came from.
     [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
     [limits]    mx_recipients_per_message = 100; ...  (what one SMTP client may ask of us)
     [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
+    [eco]       compression = "zstd"; dormant_months = 6; grid_g_per_kwh = 52; ...  (docs/eco.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -263,11 +264,59 @@ class LockoutSettings(_Section):
                                     "429 with Retry-After (a valid token still works).")
 
 
+class EcoSettings(_Section):
+    """Eco-design (docs/eco.md): how the mail store is compressed, when mail counts as
+    dormant, the policy run's schedule, and the parameters of the CO2 model (each one
+    sourced in docs/eco.md)."""
+
+    compression: Literal["zstd", "gz", "lz4", "xz", "bz2", "none"] = Field(
+        "zstd", description="How Dovecot compresses mail it stores (its zlib plugin); reads "
+        "are byte-identical. none: new mail is stored as is (compressed mail stays readable).")
+    compression_level: int = Field(3, ge=1, le=22, description="Compression level (zstd "
+                                   "1-22, gz/bz2/xz 1-9; ignored by lz4).")
+    dormant_months: int = Field(6, ge=1, le=120, description="Mail not received, read or "
+                                "changed for this many months counts as dormant in "
+                                "`zenmail eco analyze`.")
+    apply_every_hours: float = Field(24.0, ge=0, description="How often the supervisor "
+                                     "applies every tenant's eco policy (0: never; `zenmail "
+                                     "eco apply` by hand).")
+    image_min_bytes: int = Field(200_000, ge=10_000, description="Image attachments smaller "
+                                 "than this are left alone by image reduction.")
+    image_max_pixels: int = Field(1600, ge=320, description="Reduced images fit in a square "
+                                  "of this many pixels a side.")
+    image_jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of reduced "
+                                    "images.")
+    # The CO2 model: docs/eco.md names the source of each default.
+    grid_g_per_kwh: float = Field(52.0, ge=0, description="Carbon intensity of the data "
+                                  "centre's electricity, g CO2e per kWh (France ~52, "
+                                  "Germany ~380, EU average ~250).")
+    pue: float = Field(1.5, ge=1.0, le=3.0, description="Power usage effectiveness of the "
+                       "data centre (facility energy / IT energy).")
+    storage_kwh_per_gb_year: float = Field(1.2, ge=0, description="IT energy to keep one GB "
+                                           "online for a year, one copy (disks, servers, "
+                                           "network share).")
+    replicas: float = Field(2.0, ge=1, description="Online copies of every stored byte "
+                            "(RAID mirror or replica).")
+    backup_copies: float = Field(1.0, ge=0, description="Backup copies of every stored byte "
+                                 "(snapshots in the vault).")
+    backup_kwh_per_gb_year: float = Field(0.3, ge=0, description="IT energy per GB-year of a "
+                                          "backup copy (colder storage).")
+    wh_per_message: float = Field(0.2, ge=0, description="IT energy to receive, filter, "
+                                  "store and index one message (Wh).")
+    wh_per_mb_transfer: float = Field(0.05, ge=0, description="Network energy per MB "
+                                      "delivered to or read by a client (Wh).")
+    reads_per_message: float = Field(2.0, ge=0, description="How many times an average "
+                                     "message is downloaded by a client.")
+    embodied_g_per_account_year: float = Field(60.0, ge=0, description="Manufacturing "
+                                               "emissions of the servers and disks, spread "
+                                               "per account and year (g CO2e).")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
-    "limits": LimitSettings, "lockout": LockoutSettings,
+    "limits": LimitSettings, "lockout": LockoutSettings, "eco": EcoSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -296,6 +345,7 @@ class Settings(BaseModel):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    eco: EcoSettings = Field(default_factory=EcoSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

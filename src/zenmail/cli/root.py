@@ -23,6 +23,7 @@ from zenmail.cli import (
     audit,
     db,
     domain,
+    eco,
     lockout,
     quota,
     setup,
@@ -44,6 +45,7 @@ MODULES: tuple[ModuleType, ...] = (
     audit,
     lockout,  # lockout list, lockout unlock
     stack,    # up, down, status, demo
+    eco,      # eco analyze, compress, policy, apply, report
 )
 
 

@@ -137,6 +137,8 @@ class Dovecot(Service):
             "usage_maps": lookups.dict_maps(),
             "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
             "policy_url": self.stack.endpoint("auth-policy"),
+            "zlib_save": zlib_save(self.settings.eco.compression,
+                                   self.settings.eco.compression_level),
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
@@ -216,6 +218,15 @@ class Dovecot(Service):
 
     def doveadm(self, *args: str) -> str:
         return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}")
+
+
+def zlib_save(algorithm: str, level: int) -> str:
+    """The zlib plugin's save settings: compress what is stored, or store it as is."""
+    if algorithm == "none":
+        return "  # zlib_save unset: new mail is stored uncompressed"
+    if algorithm in ("gz", "bz2", "xz"):
+        level = min(level, 9)
+    return f"  zlib_save = {algorithm}\n  zlib_save_level = {level}"
 
 
 def _username_chars() -> str:
