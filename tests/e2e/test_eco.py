@@ -212,3 +212,58 @@ def test_compress_existing_mail_while_mail_arrives(stack: MailStack) -> None:
     for uid, on in flagged.items():  # every flag change survived the swaps
         assert ("\\Flagged" in after[uid][1]) == on, uid
     assert not list((home / "tmp").iterdir())  # no stray temporary file
+
+
+def photo_message(n: int, kib: int = 300) -> bytes:
+    """A message with a large (incompressible) JPEG-named attachment."""
+    import base64
+    blob = random.Random(n).randbytes(kib * 1024)
+    b64 = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+    return (b"From: <photos@example.org>\r\nSubject: photo " + str(n).encode() + b"\r\n"
+            b"Message-ID: <photo-" + str(n).encode() + b"@example.org>\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n"
+            b"--p\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+            b"--p\r\nContent-Type: image/jpeg; name=\"holiday.jpg\"\r\n"
+            b"Content-Disposition: attachment; filename=\"holiday.jpg\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--p--\r\n")
+
+
+OLD = '"01-Jan-2024 10:00:00 +0000"'
+
+
+def test_analyze_sorts_live_dormant_trash_junk_and_finds_duplicates(stack: MailStack) -> None:
+    one, two = stack.account("analyze"), stack.account("analyze")
+    rng = random.Random(3)
+    live, old = messy(1, rng), messy(2, rng)
+    append(stack, one, [live])
+    append(stack, one, [old], date=OLD)
+    # Dovecot stamps the file's access time with the APPEND: make it two years untouched.
+    stamp = time.mktime((2024, 1, 1, 10, 0, 0, 0, 0, 0))
+    for f in maildir.walk(maildir_of(stack, one)):
+        if f.received < time.time() - 365 * 86400:
+            os.utime(f.path, (stamp, stamp))
+    append(stack, one, [messy(3, rng)], mailbox="Trash")
+    append(stack, one, [messy(4, rng)], mailbox="Junk")
+    append(stack, one, [photo_message(1)])
+    append(stack, two, [photo_message(1)])  # the same message in another mailbox
+    r = invoke_in(stack.state, "eco", "analyze", "--tenant", "acme", "--json")
+    assert r.code == 0, r.stderr
+    report = json.loads(r.stdout)
+    rows = {x["account"]: x for x in report["accounts"]}
+    a = rows[one]
+    assert a["messages"] == 5 and rows[two]["messages"] == 1
+    assert a["dormant_bytes"] == len(old)  # received 2024, never read since
+    assert a["live_bytes"] == len(live) + len(photo_message(1))
+    assert a["trash_bytes"] > 10000 and a["junk_bytes"] > 10000 and a["archive_bytes"] == 0
+    assert a["bytes"] == (a["live_bytes"] + a["dormant_bytes"] + a["trash_bytes"]
+                          + a["junk_bytes"])
+    assert a["disk_bytes"] < a["bytes"]  # stored compressed
+    dup = [d for d in report["duplicates"] if d["message_id"] == "<photo-1@example.org>"]
+    assert dup and dup[0]["copies"] == 2 and sorted(dup[0]["where"]) == sorted(
+        [f"{one}/INBOX", f"{two}/INBOX"])
+    top = report["largest_attachments"][0]
+    assert top["filename"] == "holiday.jpg" and abs(top["bytes"] - 300 * 1024) < 8000
+    assert any(m["month"] == "2024-01" for m in report["growth"]) is False  # > 12 months ago
+    # One account only, and in words.
+    r = invoke_in(stack.state, "eco", "analyze", "--account", two)
+    assert r.code == 0 and two in r.stdout and one not in r.stdout, r.stdout

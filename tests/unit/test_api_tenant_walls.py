@@ -77,6 +77,7 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "domain": lambda a: a["domain"],
     "target": lambda a: a["alice"],
     "client": lambda a: "203.0.113.7",
+    "account": lambda a: a["alice"],
 }
 HARMLESS_QUERY = {"limit"}
 

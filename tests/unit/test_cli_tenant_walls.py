@@ -121,6 +121,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
         "eco compress": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
+        "eco analyze": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -141,6 +142,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "token list": [[]],
         "audit": [[], ["--limit", "10000"]],
         "lockout list": [[]],
+        "eco analyze": [[]],
     }
 
 

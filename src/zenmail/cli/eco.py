@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import Progress
 
 from zenmail.cli.app import App, Group, pass_app
-from zenmail.cli.output import emit
+from zenmail.cli.output import emit, table
+from zenmail.eco import analyze as analysing
 from zenmail.eco import compress as compressing
 from zenmail.eco.scope import accounts_in
 from zenmail.sizes import format_size
@@ -55,6 +56,48 @@ def compress(app: App, tenant: str | None, account: str | None) -> None:
         f"{format_size(total.bytes_before)} -> {format_size(total.bytes_after)} "
         f"({format_size(total.saved)} saved); {total.already} already compressed, "
         f"{total.skipped} left for the next run"))
+
+
+def scope_name(tenant: str | None, account: str | None) -> str:
+    return f"account {account}" if account else f"tenant {tenant}" if tenant else "all"
+
+
+@group.command("analyze", reads=True)
+@TENANT
+@ACCOUNT
+@pass_app
+def analyze(app: App, tenant: str | None, account: str | None) -> None:
+    """Live and dormant mail, archive, trash and junk, largest attachments, duplicates."""
+    settings = app.settings()
+    rows = accounts_in(app.ctx(), tenant, account)
+    result = analysing.analyze(settings.mail_store, rows, scope_name(tenant, account),
+                               settings.eco.dormant_months)
+
+    def text() -> None:
+        t = result.total
+        f = format_size
+        click.echo(f"{result.scope}: {t.messages} messages, {f(t.bytes)} "
+                   f"({f(t.disk_bytes)} on disk, {t.compressed_messages} compressed)")
+        click.echo(f"  live {f(t.live_bytes)}, dormant {f(t.dormant_bytes)} (untouched "
+                   f"{result.dormant_months} months), archive {f(t.archive_bytes)}, trash "
+                   f"{f(t.trash_bytes)}, junk {f(t.junk_bytes)}, deleted {f(t.expunged_bytes)}")
+        click.echo(f"  duplicates: {f(result.duplicate_extra_bytes)} in extra copies")
+        table([(r.account, r.messages, f(r.bytes), f(r.disk_bytes), f(r.live_bytes),
+                f(r.dormant_bytes), f(r.archive_bytes), f(r.trash_bytes + r.junk_bytes))
+               for r in result.accounts],
+              ["ACCOUNT", "MESSAGES", "SIZE", "DISK", "LIVE", "DORMANT", "ARCHIVE",
+               "TRASH+JUNK"])
+        if result.largest_attachments:
+            click.echo("largest attachments:")
+            table([(x.account, x.folder, x.filename, x.content_type, f(x.bytes))
+                   for x in result.largest_attachments],
+                  ["ACCOUNT", "FOLDER", "FILE", "TYPE", "SIZE"])
+        if result.growth:
+            click.echo("received per month:")
+            table([(m.month, m.messages, f(m.bytes)) for m in result.growth],
+                  ["MONTH", "MESSAGES", "SIZE"])
+
+    emit(app, result, text)
 
 
 COMMANDS: list[click.Command] = [group]

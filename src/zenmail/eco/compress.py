@@ -122,7 +122,7 @@ def compress_folder(folder: str, directory: Path, algorithm: str, level: int,
             continue
         try:
             st = mail.path.stat()
-            data = mail.path.read_bytes()
+            data = maildir.raw(mail.path)
         except FileNotFoundError:
             result.skipped += 1
             continue

@@ -5,8 +5,9 @@ Dovecot's layout (stack/templates/dovecot/dovecot.conf): `STORE/<domain>/<local>
 INBOX in `cur/` and `new/` there, every other folder in `.<name>` with `.` between levels
 (Maildir++: `Archive/INBOX` is `.Archive.INBOX`). A message file is named
 `<unique>,S=<size>,W=<vsize>:2,<flags>`; `<unique>` is the message's GUID, `S=` the size of
-the message as delivered (also when the file is compressed), its mtime the IMAP internal
-date (when it was received).
+the message as stored uncompressed (LF line ends), `W=` with CRLF line ends (what IMAP
+reports), both also when the file is compressed; its mtime is the IMAP internal date (when
+it was received).
 """
 
 from __future__ import annotations
@@ -46,10 +47,11 @@ class MailFile:
     folder: str      # the IMAP name: INBOX, Sent, Archive/INBOX
     unique: str      # the part before the first comma: Dovecot's GUID of the message
     flags: str       # after ":2,": system flags (DFRST) and keyword letters (a-z)
-    size: int        # the message's own size (S=), whatever the file holds
+    size: int        # the message's own size (W=, else S=), whatever the file holds
     disk: int        # bytes the file takes (compressed or not)
     received: float  # mtime: the IMAP internal date
     touched: float   # the latest of mtime and atime: last received, read or changed
+    inode: int       # Dovecot copies by hard link: one inode, one copy on disk
 
     @property
     def seen(self) -> bool:
@@ -98,9 +100,11 @@ def messages(folder: str, directory: Path) -> Iterator[MailFile]:
             except FileNotFoundError:  # renamed (flags) or expunged meanwhile
                 continue
             unique, values, flags = parse_name(e.name)
-            size = int(values["S"]) if values.get("S", "").isdigit() else st.st_size
+            # W=: the size with CRLF line ends, as IMAP reports it and the quota counts it.
+            size = next((int(values[k]) for k in ("W", "S") if values.get(k, "").isdigit()),
+                        st.st_size)
             yield MailFile(Path(e.path), folder, unique, flags, size, st.st_size,
-                           st.st_mtime, max(st.st_mtime, st.st_atime))
+                           st.st_mtime, max(st.st_mtime, st.st_atime), st.st_ino)
 
 
 def walk(maildir: Path) -> Iterator[MailFile]:
@@ -112,9 +116,10 @@ def walk(maildir: Path) -> Iterator[MailFile]:
 def detect(path: Path) -> str | None:
     """The compression of a message file (None: stored as is)."""
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | os.O_NOATIME)
+        with os.fdopen(fd, "rb") as f:
             head = f.read(16)
-    except FileNotFoundError:
+    except (FileNotFoundError, PermissionError):
         return None
     for magic, name in MAGIC.items():
         if head.startswith(magic):
@@ -122,9 +127,20 @@ def detect(path: Path) -> str | None:
     return None
 
 
+def raw(path: Path) -> bytes:
+    """A message file's bytes, without touching its access time (which the analysis takes
+    for "last read"): O_NOATIME, allowed to root and the file's owner."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOATIME)
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
 def read(path: Path) -> bytes:
     """The message as delivered, whatever its file's compression."""
-    data = path.read_bytes()
+    data = raw(path)
     kind = next((n for m, n in MAGIC.items() if data.startswith(m)), None)
     if kind is None:
         return data

@@ -1,0 +1,32 @@
+"""Eco-design (docs/eco.md): storage analysis and CO2 report of the caller's accounts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from zenmail.config import Settings
+from zenmail.eco import analyze as analysing
+from zenmail.eco.scope import accounts_in
+from zenmail.web.deps import CtxDep
+from zenmail.web.routes.common import ERRORS
+
+router = APIRouter(tags=["eco"], responses=ERRORS)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _scope(tenant: str | None, account: str | None) -> str:
+    return f"account {account}" if account else f"tenant {tenant}" if tenant else "all"
+
+
+@router.get("/eco/analysis", summary="Live and dormant mail, archive, trash and junk, largest "
+            "attachments, duplicates, growth (a tenant administrator: its accounts')")
+def eco_analysis(ctx: CtxDep, request: Request, tenant: str | None = None,
+                 account: str | None = None) -> analysing.Analysis:
+    settings = _settings(request)
+    rows = accounts_in(ctx, tenant, account)
+    return analysing.analyze(settings.mail_store, rows, _scope(tenant, account),
+                             settings.eco.dormant_months)
