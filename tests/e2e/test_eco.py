@@ -267,3 +267,140 @@ def test_analyze_sorts_live_dormant_trash_junk_and_finds_duplicates(stack: MailS
     # One account only, and in words.
     r = invoke_in(stack.state, "eco", "analyze", "--account", two)
     assert r.code == 0 and two in r.stdout and one not in r.stdout, r.stdout
+
+
+def photo(seed: int, size: tuple[int, int] = (2400, 1800)) -> bytes:
+    """A photo-like JPEG (gradients and grain), the size of a phone picture's."""
+    import io
+
+    from PIL import Image
+    w, h = size
+    grain = Image.effect_noise((w, h), 30 + seed)
+    r = Image.linear_gradient("L").resize((w, h))
+    b = Image.radial_gradient("L").resize((w, h))
+    img = Image.merge("RGB", (r, grain, b))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def with_photo(n: int, jpeg: bytes) -> bytes:
+    import base64
+    b64 = base64.encodebytes(jpeg).replace(b"\n", b"\r\n")
+    return (b"From: <photos@example.org>\r\nSubject: holiday " + str(n).encode() + b"\r\n"
+            b"Message-ID: <holiday-" + str(n).encode() + b"@example.org>\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n"
+            b"--p\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLook at this!  \r\n"
+            b"--p\r\nContent-Type: image/jpeg; name=\"beach.jpg\"\r\n"
+            b"Content-Disposition: attachment; filename=\"beach.jpg\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"--p--\r\n")
+
+
+def snapshot_imap(stack: MailStack, user: str) -> dict[str, tuple[str, str, str, str]]:
+    """Message-ID -> (folder, flags, internal date, SHA-256 of the message), every folder."""
+    m = stack.imap(user)
+    out: dict[str, tuple[str, str, str, str]] = {}
+    try:
+        _, folders = m.list()
+        for line in folders:
+            name = line.decode().rsplit(' "/" ', 1)[1].strip('"')
+            if m.select(f'"{name}"', readonly=True)[0] != "OK":
+                continue
+            _, data = m.uid("SEARCH", "ALL")
+            for uid in data[0].split():
+                _, parts = m.uid("FETCH", uid, "(FLAGS INTERNALDATE BODY.PEEK[])")
+                head, body = next(p for p in parts if isinstance(p, tuple))
+                h = head.decode()
+                flags = " ".join(sorted(set(h.split("FLAGS (", 1)[1].split(")", 1)[0].split())
+                                        - {"\\Recent"}))  # \Recent: per session
+                date = h.split('INTERNALDATE "', 1)[1].split('"', 1)[0]
+                mid = body.split(b"Message-ID: ", 1)[1].split(b"\r\n", 1)[0].decode()
+                out[mid] = (name, flags, date, sha(body))
+    finally:
+        m.logout()
+    return out
+
+
+@pytest.fixture(scope="module")
+def eco_tenant(stack: MailStack) -> str:
+    from zenmail.directory import domains, tenants
+    tenants.add(stack.ctx, "ecot", "10G")
+    domains.add(stack.ctx, "ecot", "eco.test")
+    tenants.add(stack.ctx, "plain", "10G")
+    domains.add(stack.ctx, "plain", "plain.test")
+    return "ecot"
+
+
+def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
+        stack: MailStack, eco_tenant: str) -> None:
+    from datetime import date, timedelta
+
+    from zenmail.eco.run import apply_policies
+    from zenmail.stack.daemons.dovecot import Dovecot
+
+    user = stack.account("arch", domain="eco.test")
+    rng = random.Random(11)
+    old = [messy(200 + i, rng) for i in range(3)]
+    new = [messy(210 + i, rng) for i in range(2)]
+    append(stack, user, old[:2], flags="(\\Seen \\Flagged $Label1)", date=OLD)
+    append(stack, user, old[2:], date='"15-Mar-2025 08:30:00 +0100"')
+    append(stack, user, new, flags="(\\Seen)")
+    append(stack, user, [messy(220, rng)], mailbox="Sent", flags="(\\Seen)", date=OLD)
+    append(stack, user, [messy(221, rng)], mailbox="Drafts", flags="(\\Draft)", date=OLD)
+    append(stack, user, [messy(222, rng)], mailbox="Trash", date=OLD)
+    append(stack, user, [messy(223, rng)], mailbox="Junk")
+    before = snapshot_imap(stack, user)
+    assert len(before) == 9
+
+    r = invoke_in(stack.state, "eco", "policy", "set", eco_tenant, "--archive-after", "12m",
+                  "--trash-after", "30d", "--json")
+    assert r.code == 0, r.stderr
+    assert json.loads(r.stdout)["archive_after_months"] == 12
+
+    dry = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--dry-run",
+                    "--json")
+    assert dry.code == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert plan["archived_messages"] == 4 and plan["expunged_messages"] == 0  # Trash: today
+    assert snapshot_imap(stack, user) == before  # a dry run changes nothing
+
+    done = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--json")
+    assert done.code == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["archived_messages"] == 4
+    assert {(x["folder"], x["target"], x["messages"]) for x in result["actions"]} == {
+        ("INBOX", "Archive/INBOX", 3), ("Sent", "Archive/Sent", 1)}
+    after = snapshot_imap(stack, user)
+    moved = {mid for mid in before if after[mid][0] != before[mid][0]}
+    ids = {mid for mid, v in before.items()
+           if v[0] in ("INBOX", "Sent") and v[2].split()[0].endswith(("2024", "2025"))}
+    assert moved == ids and len(ids) == 4  # exactly the old mail of working folders
+    for mid in moved:
+        folder, flags, when, digest = after[mid]
+        assert folder == "Archive/" + before[mid][0]
+        assert (flags, when, digest) == before[mid][1:]  # flags, date and bytes kept
+    assert "$Label1 \\Flagged \\Seen" in {after[mid][1] for mid in moved}
+    # The archive is an ordinary folder: searchable over IMAP, announced as \Archive.
+    m = stack.imap(user)
+    try:
+        m.select('"Archive/INBOX"', readonly=True)
+        _, hits = m.search(None, "SUBJECT", '"messy 201"')
+        assert len(hits[0].split()) == 1
+        _, listing = m.list()
+        assert b'(\\HasChildren \\Archive) "/" Archive' in listing
+        m.select('"Expunged"', readonly=True)
+        _, nothing = m.search(None, "ALL")
+        assert nothing[0] == b""  # a move is no deletion: nothing went to Expunged
+    finally:
+        m.logout()
+
+    # 40 days on: what lay in Trash and Junk for 30 days goes; the rest stays.
+    dovecot = stack.daemon("dovecot")
+    assert isinstance(dovecot, Dovecot)
+    later = apply_policies(stack.settings, stack.ctx, dovecot.doveadm, eco_tenant,
+                           today=date.today() + timedelta(days=40))
+    assert later.expunged_messages == 2 and later.archived_messages == 0
+    final = snapshot_imap(stack, user)
+    gone = {mid for mid in before if final[mid][0] != after[mid][0]}
+    assert {final[mid][0] for mid in gone} == {"Expunged"}  # restorable for 30 days
+    assert {after[mid][0] for mid in gone} == {"Trash", "Junk"}

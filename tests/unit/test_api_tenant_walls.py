@@ -124,6 +124,8 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         "AliasTargetsSet": [{"targets": [b["alice"]]}, {"targets": [a["alice"]]}],
         "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
                         {"name": "mallory@b.test"}],
+        "EcoPolicySet": [{"archive_after": "1m", "trash_after": "1d", "reduce_images": True},
+                         {"archive_after": "off"}],
         "TokenCreate": [{"admin": a["admin"], "name": "stolen"},
                         {"admin": a["global_admin"], "name": "escalated"}],
     }

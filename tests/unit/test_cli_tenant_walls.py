@@ -122,6 +122,10 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "audit": [(["--tenant", a["tenant"]], None)],
         "eco compress": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
         "eco analyze": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
+        "eco policy set": [([a["tenant"], "--archive-after", "1m", "--trash-after", "1d",
+                             "--reduce-images"], None)],
+        "eco policy show": [([a["tenant"]], None)],
+        "eco apply": [(["--tenant", a["tenant"], "--dry-run"], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -143,6 +147,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "audit": [[], ["--limit", "10000"]],
         "lockout list": [[]],
         "eco analyze": [[]],
+        "eco policy show": [[]],
     }
 
 

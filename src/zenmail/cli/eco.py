@@ -14,8 +14,12 @@ from zenmail.cli.app import App, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.eco import analyze as analysing
 from zenmail.eco import compress as compressing
+from zenmail.eco import policy as policies
+from zenmail.eco.run import apply_policies
 from zenmail.eco.scope import accounts_in
 from zenmail.sizes import format_size
+from zenmail.stack.daemons.dovecot import Dovecot
+from zenmail.stack.registry import Stack
 
 group = Group("eco", help="Eco-design: storage analysis, compression, archiving policies, "
               "CO2 report (docs/eco.md).")
@@ -98,6 +102,83 @@ def analyze(app: App, tenant: str | None, account: str | None) -> None:
                   ["MONTH", "MESSAGES", "SIZE"])
 
     emit(app, result, text)
+
+
+policy_group = Group("policy", help="Each tenant's eco policy: archiving, expunging Trash "
+                     "and Junk, image reduction.")
+group.add_command(policy_group)
+
+
+def policy_text(p: policies.PolicyInfo) -> str:
+    archive = f"after {p.archive_after_months} months" if p.archive_after_months else "off"
+    trash = f"after {p.trash_after_days} days" if p.trash_after_days else "off"
+    return (f"{p.tenant}: archive {archive}; Trash and Junk expunged {trash}; images of "
+            f"archived mail {'reduced' if p.reduce_images else 'kept as they are'}")
+
+
+@policy_group.command("set", reads=True)
+@click.argument("tenant")
+@click.option("--archive-after", default=None, metavar="AGE",
+              help="Move mail received longer ago than this (12m, 2y; off) into Archive/.")
+@click.option("--trash-after", default=None, metavar="AGE",
+              help="Expunge what lay in Trash and Junk longer than this (30d; off).")
+@click.option("--reduce-images/--keep-images", default=None,
+              help="Down-scale large images of archived mail (opt-in).")
+@pass_app
+def policy_set(app: App, tenant: str, archive_after: str | None, trash_after: str | None,
+               reduce_images: bool | None) -> None:
+    """Set a tenant's eco policy; what is not given stays as it was."""
+    p = policies.set_policy(app.ctx(), tenant, archive_after, trash_after, reduce_images)
+    emit(app, p, lambda: click.echo(policy_text(p)))
+
+
+@policy_group.command("show", reads=True)
+@click.argument("tenant", required=False)
+@pass_app
+def policy_show(app: App, tenant: str | None) -> None:
+    """The policies of every tenant you see, or of one."""
+    rows = policies.policies(app.ctx(), tenant)
+    emit(app, rows, lambda: click.echo("\n".join(policy_text(p) for p in rows)))
+
+
+@group.command("apply", reads=True)
+@TENANT
+@click.option("--dry-run", is_flag=True, help="Count what would be archived, expunged and "
+              "reduced; change nothing.")
+@pass_app
+def apply(app: App, tenant: str | None, dry_run: bool) -> None:
+    """Apply the tenants' eco policies now (the supervisor does it daily)."""
+    settings = app.settings()
+    dovecot = Stack(settings).services["dovecot"]
+    assert isinstance(dovecot, Dovecot)
+    console = Console(stderr=True)
+    with console.status("applying", spinner="dots") if console.is_terminal else \
+            _nothing() as status:
+        def progress(address: str) -> None:
+            if status is not None:
+                status.update(f"applying: {address}")
+        result = apply_policies(settings, app.ctx(),
+                                lambda *args: dovecot.doveadm(*args, timeout=3600), tenant,
+                                dry_run, progress)
+
+    def text() -> None:
+        verb = "would be" if dry_run else "were"
+        click.echo(f"{len(result.tenants)} tenants with a policy: "
+                   f"{result.archived_messages} messages ({format_size(result.archived_bytes)})"
+                   f" {verb} archived, {result.expunged_messages} "
+                   f"({format_size(result.expunged_bytes)}) {verb} expunged from Trash and "
+                   f"Junk, {result.images_reduced} images {verb} reduced "
+                   f"({format_size(result.image_bytes_saved)} saved)")
+        table([(x.account, x.action, x.folder, x.target, x.messages, format_size(x.bytes))
+               for x in result.actions],
+              ["ACCOUNT", "ACTION", "FOLDER", "TO", "MESSAGES", "SIZE"])
+
+    emit(app, result, text)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
 
 
 COMMANDS: list[click.Command] = [group]

@@ -148,3 +148,16 @@ class AliasRemoval(BaseModel):
     """What is left of an alias after a removal: null when the alias itself is gone."""
 
     alias: AliasInfo | None
+
+
+class EcoPolicySet(Body):
+    """A tenant's eco policy (docs/eco.md); a field left out stays as it was."""
+
+    archive_after: str | None = Field(None, max_length=20, examples=["12m"],
+                                      description="Archive mail received longer ago than "
+                                      "this: 12m, 2y, or off.")
+    trash_after: str | None = Field(None, max_length=20, examples=["30d"],
+                                    description="Expunge what lay in Trash and Junk longer "
+                                    "than this: 30d, or off.")
+    reduce_images: bool | None = Field(None, description="Down-scale large images of "
+                                       "archived mail (opt-in).")

@@ -6,9 +6,11 @@ from fastapi import APIRouter, Request
 
 from zenmail.config import Settings
 from zenmail.eco import analyze as analysing
+from zenmail.eco import policy as policies
 from zenmail.eco.scope import accounts_in
 from zenmail.web.deps import CtxDep
 from zenmail.web.routes.common import ERRORS
+from zenmail.web.schemas import EcoPolicySet
 
 router = APIRouter(tags=["eco"], responses=ERRORS)
 
@@ -30,3 +32,15 @@ def eco_analysis(ctx: CtxDep, request: Request, tenant: str | None = None,
     rows = accounts_in(ctx, tenant, account)
     return analysing.analyze(settings.mail_store, rows, _scope(tenant, account),
                              settings.eco.dormant_months)
+
+
+@router.get("/eco/policies", summary="The eco policies of the tenants you see")
+def list_eco_policies(ctx: CtxDep) -> list[policies.PolicyInfo]:
+    return policies.policies(ctx)
+
+
+@router.put("/eco/policies/{tenant}", summary="Set a tenant's eco policy (what is left out "
+            "stays)")
+def set_eco_policy(ctx: CtxDep, tenant: str, body: EcoPolicySet) -> policies.PolicyInfo:
+    return policies.set_policy(ctx, tenant, body.archive_after, body.trash_after,
+                               body.reduce_images)
