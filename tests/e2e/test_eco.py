@@ -404,3 +404,57 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
     gone = {mid for mid in before if final[mid][0] != after[mid][0]}
     assert {final[mid][0] for mid in gone} == {"Expunged"}  # restorable for 30 days
     assert {after[mid][0] for mid in gone} == {"Trash", "Junk"}
+
+
+def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
+        stack: MailStack, eco_tenant: str) -> None:
+    import io
+    from email import message_from_bytes
+
+    from PIL import Image
+
+    jpeg = photo(1)
+    reduced_user = stack.account("img", domain="eco.test")
+    plain_user = stack.account("img", domain="plain.test")
+    old_msg, live_msg = with_photo(1, jpeg), with_photo(2, jpeg)
+    append(stack, reduced_user, [old_msg], flags="(\\Seen $Holiday)", date=OLD)
+    append(stack, reduced_user, [live_msg])
+    append(stack, plain_user, [with_photo(3, jpeg)], date=OLD)
+    for tenant, extra in ((eco_tenant, ["--reduce-images"]), ("plain", [])):
+        r = invoke_in(stack.state, "eco", "policy", "set", tenant, "--archive-after", "12m",
+                      *extra)
+        assert r.code == 0, r.stderr
+    before = {**snapshot_imap(stack, reduced_user), **snapshot_imap(stack, plain_user)}
+
+    r = invoke_in(stack.state, "eco", "apply", "--json")
+    assert r.code == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["images_reduced"] == 1 and result["image_bytes_saved"] > len(jpeg) // 2
+
+    after = {**snapshot_imap(stack, reduced_user), **snapshot_imap(stack, plain_user)}
+    # Live mail, and the archive of a tenant that did not opt in: untouched, byte for byte.
+    assert after["<holiday-2@example.org>"] == before["<holiday-2@example.org>"]
+    folder, flags, date, digest = after["<holiday-3@example.org>"]
+    assert folder == "Archive/INBOX" and digest == before["<holiday-3@example.org>"][3]
+    # The archived photo of the tenant that opted in: smaller, marked, the rest intact.
+    folder, flags, date, digest = after["<holiday-1@example.org>"]
+    assert (folder, flags, date) == ("Archive/INBOX",) + before["<holiday-1@example.org>"][1:3]
+    got = fetch_all(stack, reduced_user, "Archive/INBOX")
+    new = next(b for b, _ in got.values() if b"holiday-1@" in b)
+    assert len(new) < len(old_msg) / 2
+    head, _, body = new.partition(b"\r\n\r\n")
+    marks = [line for line in head.split(b"\r\n") if line.startswith(b"X-Zenmail-Eco-Reduced")]
+    assert len(marks) == 1 and b"beach.jpg 2400x1800" in marks[0]
+    assert b"-> 1600x1200" in marks[0]
+    # Every other header as it was; the mark comes last.
+    assert head.removesuffix(b"\r\n" + marks[0]) == old_msg.partition(b"\r\n\r\n")[0]
+    old_parts = old_msg.split(b"--p")
+    new_parts = new.split(b"--p")
+    assert len(new_parts) == len(old_parts) and new_parts[1] == old_parts[1]  # the text
+    assert new_parts[2].split(b"\r\n\r\n")[0] == old_parts[2].split(b"\r\n\r\n")[0]
+    image = message_from_bytes(new).get_payload()[1].get_payload(decode=True)
+    img = Image.open(io.BytesIO(image))
+    assert img.format == "JPEG" and img.size == (1600, 1200)
+    # Run again: nothing more to reduce (the header says it was done).
+    again = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--json")
+    assert json.loads(again.stdout)["images_reduced"] == 0
