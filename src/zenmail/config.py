@@ -18,7 +18,7 @@ every field, its value and where that value came from.
     [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
     [limits]    mx_recipients_per_message = 100; ...  (what one SMTP client may ask of us)
     [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
-    [eco]       compression = "zstd"; dormant_months = 6; grid_g_per_kwh = 52; ...  (docs/eco.md)
+    [eco]       compression = "zstd"; dormant_months = 6; grid_zone = "FR"; ...  (docs/eco.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -287,29 +287,38 @@ class EcoSettings(_Section):
     image_jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of reduced "
                                     "images.")
     # The CO2 model: docs/eco.md names the source of each default.
-    grid_g_per_kwh: float = Field(52.0, ge=0, description="Carbon intensity of the data "
-                                  "centre's electricity, g CO2e per kWh (France ~52, "
-                                  "Germany ~380, EU average ~250).")
-    pue: float = Field(1.5, ge=1.0, le=3.0, description="Power usage effectiveness of the "
+    grid_zone: Literal["EU", "FR", "DE", "PL", "US"] = Field(
+        "EU", description="Where the data centre draws its electricity: sets the grid's "
+        "carbon intensity (docs/eco.md lists each zone's figure and source).")
+    grid_g_per_kwh: float = Field(0.0, ge=0, description="Carbon intensity of the data "
+                                  "centre's electricity, g CO2e per kWh; 0 takes grid_zone's "
+                                  "figure (e.g. a contract for a specific supply).")
+    pue: float = Field(1.58, ge=1.0, le=3.0, description="Power usage effectiveness of the "
                        "data centre (facility energy / IT energy).")
-    storage_kwh_per_gb_year: float = Field(1.2, ge=0, description="IT energy to keep one GB "
-                                           "online for a year, one copy (disks, servers, "
-                                           "network share).")
+    storage_kwh_per_gb_year: float = Field(0.0105, ge=0, description="IT energy to keep one "
+                                           "GB online for a year, one copy (SSD).")
     replicas: float = Field(2.0, ge=1, description="Online copies of every stored byte "
                             "(RAID mirror or replica).")
     backup_copies: float = Field(1.0, ge=0, description="Backup copies of every stored byte "
-                                 "(snapshots in the vault).")
-    backup_kwh_per_gb_year: float = Field(0.3, ge=0, description="IT energy per GB-year of a "
-                                          "backup copy (colder storage).")
-    wh_per_message: float = Field(0.2, ge=0, description="IT energy to receive, filter, "
-                                  "store and index one message (Wh).")
-    wh_per_mb_transfer: float = Field(0.05, ge=0, description="Network energy per MB "
-                                      "delivered to or read by a client (Wh).")
+                                 "(the vault's snapshots).")
+    backup_kwh_per_gb_year: float = Field(0.0057, ge=0, description="IT energy per GB-year "
+                                          "of a backup copy (HDD).")
+    wh_per_message: float = Field(0.011, ge=0, description="IT energy to receive, filter, "
+                                  "store and index one message, idle time of the servers "
+                                  "included (Wh).")
+    kwh_per_gb_transfer: float = Field(0.006, ge=0, description="Network energy per GB "
+                                       "delivered to or downloaded by a client (kWh).")
     reads_per_message: float = Field(2.0, ge=0, description="How many times an average "
                                      "message is downloaded by a client.")
-    embodied_g_per_account_year: float = Field(60.0, ge=0, description="Manufacturing "
+    embodied_g_per_account_year: float = Field(50.0, ge=0, description="Manufacturing "
                                                "emissions of the servers and disks, spread "
                                                "per account and year (g CO2e).")
+    compression_ratio: float = Field(0.6, gt=0, le=1, description="Stored / original size "
+                                     "assumed for mail not compressed yet, when the store "
+                                     "has no compressed mail to measure it on.")
+    image_reduction_ratio: float = Field(0.15, gt=0, le=1, description="Reduced / original "
+                                         "size of a large image, for the report's estimate "
+                                         "(bench/eco.py measures it).")
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -458,3 +458,22 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     # Run again: nothing more to reduce (the header says it was done).
     again = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--json")
     assert json.loads(again.stdout)["images_reduced"] == 0
+
+
+def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
+                                                        eco_tenant: str) -> None:
+    user = stack.account("co2", domain="eco.test")
+    append(stack, user, [messy(n, random.Random(n)) for n in range(300, 305)])
+    first = invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--json")
+    again = invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--json")
+    assert first.code == 0, first.stderr
+    assert first.stdout == again.stdout  # same store, same settings: same grams
+    (report,) = json.loads(first.stdout)
+    assert report["scope"] == f"tenant {eco_tenant}" and report["policy"]["source"] == "tenant"
+    by = {s["name"]: s for s in report["scenarios"]}
+    assert by["now"]["stored_bytes"] < by["raw Maildir"]["stored_bytes"]  # zstd at work
+    assert by["raw Maildir"]["stored_bytes"] == report["inputs"]["message_bytes"]
+    assert report["inputs"]["received_last_year"] >= 5
+    one = invoke_in(stack.state, "eco", "report", "--account", user)
+    assert one.code == 0 and f"account {user}" in one.stdout and "grid_g_per_kwh=251" in \
+        one.stdout, one.stdout

@@ -126,6 +126,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                              "--reduce-images"], None)],
         "eco policy show": [([a["tenant"]], None)],
         "eco apply": [(["--tenant", a["tenant"], "--dry-run"], None)],
+        "eco report": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -148,6 +149,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "lockout list": [[]],
         "eco analyze": [[]],
         "eco policy show": [[]],
+        "eco report": [[]],
     }
 
 

@@ -15,7 +15,7 @@ from zenmail.cli.output import emit, table
 from zenmail.eco import analyze as analysing
 from zenmail.eco import compress as compressing
 from zenmail.eco import policy as policies
-from zenmail.eco.run import apply_policies
+from zenmail.eco.run import apply_policies, reports
 from zenmail.eco.scope import accounts_in
 from zenmail.sizes import format_size
 from zenmail.stack.daemons.dovecot import Dovecot
@@ -174,6 +174,34 @@ def apply(app: App, tenant: str | None, dry_run: bool) -> None:
               ["ACCOUNT", "ACTION", "FOLDER", "TO", "MESSAGES", "SIZE"])
 
     emit(app, result, text)
+
+
+@group.command("report", reads=True)
+@TENANT
+@ACCOUNT
+@pass_app
+def report(app: App, tenant: str | None, account: str | None) -> None:
+    """CO2 g/year as stored now and after each policy, every factor named (docs/eco.md)."""
+    rows = reports(app.settings(), app.ctx(), tenant, account)
+
+    def text() -> None:
+        for r in rows:
+            p = r.policy
+            click.echo(f"{r.scope}: {r.accounts} accounts; policy ({p.source}): archive "
+                       f"after {p.archive_after_months or 'never'} months, Trash/Junk "
+                       f"after {p.trash_after_days or 'never'} days, images "
+                       f"{'reduced' if p.reduce_images else 'kept'}")
+            table([(s.name, format_size(s.stored_bytes), f"{s.storage_g:.1f}",
+                    f"{s.processing_g:.1f}", f"{s.transfer_g:.1f}", f"{s.embodied_g:.1f}",
+                    f"{s.total_g:.1f}", f"{s.per_account_g:.1f}", f"{s.saved_g:.1f}")
+                   for s in r.scenarios],
+                  ["SCENARIO", "STORED", "STORAGE g", "PROCESSING g", "TRANSFER g",
+                   "EMBODIED g", "TOTAL g/yr", "PER ACCOUNT", "SAVED g"])
+            click.echo(f"  every policy: {r.storage_reduction_percent}% less stored than raw "
+                       f"Maildir, {r.footprint_reduction_percent}% less CO2")
+            click.echo("  factors: " + ", ".join(f"{f.name}={f.value:g}" for f in r.factors))
+
+    emit(app, rows, text)
 
 
 @contextmanager

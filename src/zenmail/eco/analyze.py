@@ -26,10 +26,12 @@ from pathlib import Path
 
 from zenmail.directory.views import AccountInfo, View
 from zenmail.eco import maildir
+from zenmail.eco.images import FORMATS
 
 MONTH = 30.44 * 86400            # an average month, in seconds
 ATTACHMENT_MIN = 64 * 1024       # messages smaller than this hold no attachment worth listing
 TOP = 10
+REDUCIBLE = tuple(FORMATS)  # the image types image reduction re-encodes
 
 
 @dataclass
@@ -47,6 +49,13 @@ class Usage(View):
     junk_bytes: int = 0
     expunged_bytes: int = 0   # deleted, restorable for 30 days (lazy_expunge)
     compressed_messages: int = 0
+    compressed_bytes: int = 0       # message bytes of the compressed files...
+    compressed_disk_bytes: int = 0  # ...and what those files take: the measured ratio
+    received_last_year: int = 0     # messages received in the last 12 months
+    received_last_year_bytes: int = 0
+    archivable_bytes: int = 0       # working folders, received before the archive cutoff
+    expirable_bytes: int = 0        # Trash and Junk, there longer than the expunge delay
+    reducible_image_bytes: int = 0  # large images in archived or archivable mail
 
     def add(self, other: Usage) -> None:
         for name in self.__dataclass_fields__:
@@ -125,10 +134,17 @@ def _message_id(path: Path) -> str | None:
 
 
 def analyze(store: Path, accounts: list[AccountInfo], scope: str, dormant_months: int,
-            now: float | None = None, months: int = 12) -> Analysis:
-    """The analysis of `accounts`' mail (already filtered by the caller's tenant wall)."""
+            now: float | None = None, months: int = 12, archive_months: int = 12,
+            trash_days: int = 30, image_min_bytes: int = 200_000) -> Analysis:
+    """The analysis of `accounts`' mail (already filtered by the caller's tenant wall).
+
+    `archive_months`, `trash_days` and `image_min_bytes` size what a policy would act on
+    (the CO2 report's inputs)."""
     now = time.time() if now is None else now
     cutoff = now - dormant_months * MONTH
+    archive_cutoff = now - archive_months * MONTH
+    trash_cutoff = now - trash_days * 86400
+    year_ago = now - 365 * 86400
     total = Usage()
     rows: list[AccountUsage] = []
     found: list[Attachment] = []
@@ -146,15 +162,25 @@ def analyze(store: Path, accounts: list[AccountInfo], scope: str, dormant_months
                 seen_inodes.add(f.inode)
             if f.compression:
                 row.compressed_messages += 1
+                row.compressed_bytes += f.size
+                row.compressed_disk_bytes += f.disk
+            if f.received >= year_ago:
+                row.received_last_year += 1
+                row.received_last_year_bytes += f.size
             kind = maildir.folder_kind(f.folder)
+            old = kind == "archive" or (kind in ("live", "sent") and f.received < archive_cutoff)
             if kind == "archive":
                 row.archive_bytes += f.size
             elif kind in ("trash", "junk", "expunged"):
                 setattr(row, f"{kind}_bytes", getattr(row, f"{kind}_bytes") + f.size)
+                if kind != "expunged" and f.changed < trash_cutoff:
+                    row.expirable_bytes += f.size
             elif f.touched < cutoff:
                 row.dormant_bytes += f.size
             else:
                 row.live_bytes += f.size
+            if old and kind != "archive":
+                row.archivable_bytes += f.size
             month = datetime.fromtimestamp(f.received, UTC).strftime("%Y-%m")
             if month >= start:
                 g = growth.setdefault(month, [0, 0])
@@ -173,8 +199,13 @@ def analyze(store: Path, accounts: list[AccountInfo], scope: str, dormant_months
                 except (OSError, ValueError):
                     continue
                 received = datetime.fromtimestamp(f.received, UTC).isoformat()
-                found += [Attachment(a.address, f.folder, name, ctype, size, received)
+                listed = [Attachment(a.address, f.folder, name, ctype, size, received)
                           for name, ctype, size in attachments(msg)]
+                found += listed
+                if old:
+                    row.reducible_image_bytes += sum(
+                        x.bytes for x in listed
+                        if x.content_type in REDUCIBLE and x.bytes >= image_min_bytes)
         rows.append(row)
         total.add(row)
     duplicates = []

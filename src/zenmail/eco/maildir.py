@@ -52,6 +52,7 @@ class MailFile:
     received: float  # mtime: the IMAP internal date
     touched: float   # the latest of mtime and atime: last received, read or changed
     inode: int       # Dovecot copies by hard link: one inode, one copy on disk
+    changed: float   # ctime: when the file last got a name here (≈ when it was saved)
 
     @property
     def seen(self) -> bool:
@@ -104,7 +105,8 @@ def messages(folder: str, directory: Path) -> Iterator[MailFile]:
             size = next((int(values[k]) for k in ("W", "S") if values.get(k, "").isdigit()),
                         st.st_size)
             yield MailFile(Path(e.path), folder, unique, flags, size, st.st_size,
-                           st.st_mtime, max(st.st_mtime, st.st_atime), st.st_ino)
+                           st.st_mtime, max(st.st_mtime, st.st_atime), st.st_ino,
+                           st.st_ctime)
 
 
 def walk(maildir: Path) -> Iterator[MailFile]:

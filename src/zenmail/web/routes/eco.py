@@ -7,6 +7,8 @@ from fastapi import APIRouter, Request
 from zenmail.config import Settings
 from zenmail.eco import analyze as analysing
 from zenmail.eco import policy as policies
+from zenmail.eco.co2 import Report
+from zenmail.eco.run import reports
 from zenmail.eco.scope import accounts_in
 from zenmail.web.deps import CtxDep
 from zenmail.web.routes.common import ERRORS
@@ -44,3 +46,10 @@ def list_eco_policies(ctx: CtxDep) -> list[policies.PolicyInfo]:
 def set_eco_policy(ctx: CtxDep, tenant: str, body: EcoPolicySet) -> policies.PolicyInfo:
     return policies.set_policy(ctx, tenant, body.archive_after, body.trash_after,
                                body.reduce_images)
+
+
+@router.get("/eco/report", summary="CO2 g/year as stored now and after each policy, every "
+            "factor named, per tenant (a tenant administrator: its own)")
+def eco_report(ctx: CtxDep, request: Request, tenant: str | None = None,
+               account: str | None = None) -> list[Report]:
+    return reports(_settings(request), ctx, tenant, account)
