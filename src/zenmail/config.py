@@ -23,6 +23,8 @@ every field, its value and where that value came from.
     [vault]     repository, every_minutes, keep_*   (snapshots: docs/vault.md)
     [filter]    enabled, antivirus, reject_score, ...  (rspamd, ClamAV, DKIM, egress)
     [migration] batch_messages, retries, dns_server   (zenmail migrate: docs/migration.md)
+    [devices]   auth_cache_ttl, links   (app passwords, device setup: docs/devices.md)
+    [eco]       compression = "zstd"; dormant_months = 6; grid_zone = "FR"; ...  (docs/eco.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -398,6 +400,61 @@ class DevicesSettings(_Section):
     dav_url: str = Field("", description="CalDAV/CardDAV base URL put into setup profiles "
                          "(e.g. https://mail.example.com/dav/). Empty: the stack's DAV "
                          "listener if it has one, else the hostname on port 5232.")
+class EcoSettings(_Section):
+    """Eco-design (docs/eco.md): how the mail store is compressed, when mail counts as
+    dormant, the policy run's schedule, and the parameters of the CO2 model (each one
+    sourced in docs/eco.md)."""
+
+    compression: Literal["zstd", "gz", "lz4", "xz", "bz2", "none"] = Field(
+        "zstd", description="How Dovecot compresses mail it stores (its zlib plugin); reads "
+        "are byte-identical. none: new mail is stored as is (compressed mail stays readable).")
+    compression_level: int = Field(3, ge=1, le=22, description="Compression level (zstd "
+                                   "1-22, gz/bz2/xz 1-9; ignored by lz4).")
+    dormant_months: int = Field(6, ge=1, le=120, description="Mail not received, read or "
+                                "changed for this many months counts as dormant in "
+                                "`zenmail eco analyze`.")
+    apply_every_hours: float = Field(24.0, ge=0, description="How often the supervisor "
+                                     "applies every tenant's eco policy (0: never; `zenmail "
+                                     "eco apply` by hand).")
+    image_min_bytes: int = Field(200_000, ge=10_000, description="Image attachments smaller "
+                                 "than this are left alone by image reduction.")
+    image_max_pixels: int = Field(1600, ge=320, description="Reduced images fit in a square "
+                                  "of this many pixels a side.")
+    image_jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of reduced "
+                                    "images.")
+    # The CO2 model: docs/eco.md names the source of each default.
+    grid_zone: Literal["EU", "FR", "DE", "PL", "US"] = Field(
+        "EU", description="Where the data centre draws its electricity: sets the grid's "
+        "carbon intensity (docs/eco.md lists each zone's figure and source).")
+    grid_g_per_kwh: float = Field(0.0, ge=0, description="Carbon intensity of the data "
+                                  "centre's electricity, g CO2e per kWh; 0 takes grid_zone's "
+                                  "figure (e.g. a contract for a specific supply).")
+    pue: float = Field(1.58, ge=1.0, le=3.0, description="Power usage effectiveness of the "
+                       "data centre (facility energy / IT energy).")
+    storage_kwh_per_gb_year: float = Field(0.0105, ge=0, description="IT energy to keep one "
+                                           "GB online for a year, one copy (SSD).")
+    replicas: float = Field(2.0, ge=1, description="Online copies of every stored byte "
+                            "(RAID mirror or replica).")
+    backup_copies: float = Field(1.0, ge=0, description="Backup copies of every stored byte "
+                                 "(the vault's snapshots).")
+    backup_kwh_per_gb_year: float = Field(0.0057, ge=0, description="IT energy per GB-year "
+                                          "of a backup copy (HDD).")
+    wh_per_message: float = Field(0.011, ge=0, description="IT energy to receive, filter, "
+                                  "store and index one message, idle time of the servers "
+                                  "included (Wh).")
+    kwh_per_gb_transfer: float = Field(0.006, ge=0, description="Network energy per GB "
+                                       "delivered to or downloaded by a client (kWh).")
+    reads_per_message: float = Field(2.0, ge=0, description="How many times an average "
+                                     "message is downloaded by a client.")
+    embodied_g_per_account_year: float = Field(50.0, ge=0, description="Manufacturing "
+                                               "emissions of the servers and disks, spread "
+                                               "per account and year (g CO2e).")
+    compression_ratio: float = Field(0.6, gt=0, le=1, description="Stored / original size "
+                                     "assumed for mail not compressed yet, when the store "
+                                     "has no compressed mail to measure it on.")
+    image_reduction_ratio: float = Field(0.15, gt=0, le=1, description="Reduced / original "
+                                         "size of a large image, for the report's estimate "
+                                         "(bench/eco.py measures it).")
 
 
 SECTIONS: dict[str, type[_Section]] = {
@@ -412,6 +469,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "filter": FilterSettings,
     "migration": MigrationSettings,
     "devices": DevicesSettings,
+    "eco": EcoSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -446,6 +504,7 @@ class Settings(BaseModel):
     filter: FilterSettings = Field(default_factory=FilterSettings)
     migration: MigrationSettings = Field(default_factory=MigrationSettings)
     devices: DevicesSettings = Field(default_factory=DevicesSettings)
+    eco: EcoSettings = Field(default_factory=EcoSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

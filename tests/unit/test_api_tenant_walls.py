@@ -97,6 +97,7 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "client": lambda a: "203.0.113.7",
     "from": lambda a: a["alice"],  # trace: mail of A's addresses
     "to": lambda a: a["bob"],
+    "account": lambda a: a["alice"],
 }
 HARMLESS_QUERY = {"limit", "message_id", "since"}  # trace: a B admin sees only B's mail
 
@@ -143,6 +144,8 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         "AliasTargetsSet": [{"targets": [b["alice"]]}, {"targets": [a["alice"]]}],
         "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
                         {"name": "mallory@b.test"}],
+        "EcoPolicySet": [{"archive_after": "1m", "trash_after": "1d", "reduce_images": True},
+                         {"archive_after": "off"}],
         "TokenCreate": [{"admin": a["admin"], "name": "stolen"},
                         {"admin": a["global_admin"], "name": "escalated"}],
         # Into A's accounts: not found. Through /me (as B's alice): B's alice holds "phone"

@@ -230,6 +230,13 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "migrate-dav account": [([a["alice"], "--source", "https://127.0.0.1:9/",
                                   "--source-user", "u", "--source-password-stdin",
                                   "--source-ca", ics()], "secret\n")],
+        "eco compress": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
+        "eco analyze": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
+        "eco policy set": [([a["tenant"], "--archive-after", "1m", "--trash-after", "1d",
+                             "--reduce-images"], None)],
+        "eco policy show": [([a["tenant"]], None)],
+        "eco apply": [(["--tenant", a["tenant"], "--dry-run"], None)],
+        "eco report": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -256,6 +263,9 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "app-password list": [[b["alice"]]],
         "app-password policy": [[b["tenant"]]],
         "dav usage": [[]],
+        "eco analyze": [[]],
+        "eco policy show": [[]],
+        "eco report": [[]],
     }
 
 

@@ -27,6 +27,7 @@ from zenmail.cli import (
     device,
     dns,
     domain,
+    eco,
     lockout,
     migrate,
     quarantine,
@@ -60,6 +61,7 @@ MODULES: tuple[ModuleType, ...] = (
     migrate,  # migrate account
     apppassword,  # app-password add, list, revoke, policy
     device,   # device profile, device link
+    eco,      # eco analyze, compress, policy, apply, report
 )
 
 

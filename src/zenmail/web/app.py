@@ -33,6 +33,7 @@ from zenmail.web.routes import (
     audit,
     devices,
     domains,
+    eco,
     lockouts,
     migrations,
     system,
@@ -56,6 +57,7 @@ ROUTERS = (
     migrations,
     apppasswords,
     devices,
+    eco,
 )
 DOCS_ASSETS = "/api/docs/assets"
 # Swagger UI 5 from the npm package swagger-ui-dist, committed with its licence by

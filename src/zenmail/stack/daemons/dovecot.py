@@ -12,10 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
+import time
 from pathlib import Path
 
 from zenmail.db import Database
 from zenmail.directory import lookups, names, usage
+from zenmail.directory.context import Actor, Ctx
+from zenmail.eco.run import apply_policies
 from zenmail.errors import StackError
 from zenmail.stack import health, probeaccount, proc
 from zenmail.stack.base import Service, run
@@ -154,6 +157,8 @@ class Dovecot(Service):
             "policy_url": self.stack.endpoint("auth-policy"),
             "auth_cache_size": "10M" if self.settings.devices.auth_cache_ttl else "0",
             "auth_cache_ttl": max(self.settings.devices.auth_cache_ttl, 1),
+            "zlib_save": zlib_save(self.settings.eco.compression,
+                                   self.settings.eco.compression_level),
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
@@ -223,6 +228,28 @@ class Dovecot(Service):
     def chore(self) -> None:
         self.purge_expunged()
         self.sweep_usage()
+        self.apply_eco()
+
+    def apply_eco(self) -> bool:
+        """Every tenant's eco policy (archive, expunge Trash and Junk, reduce images), once
+        per `[eco] apply_every_hours`; the time of the last run survives restarts in a stamp
+        file. True if it ran."""
+        every = self.settings.eco.apply_every_hours
+        stamp = self.home / "lib" / "eco-applied"
+        try:
+            last = stamp.stat().st_mtime
+        except FileNotFoundError:
+            last = 0.0
+        if not every or time.time() - last < every * 3600:
+            return False
+        db = Database(self.settings.db_url)
+        try:
+            apply_policies(self.settings, Ctx(db, Actor("supervisor:eco")),
+                           lambda *args: self.doveadm(*args, timeout=3600))
+        finally:
+            db.dispose()
+        stamp.touch()
+        return True
 
     def purge_expunged(self, older_than: str = EXPUNGED_KEEP) -> None:
         """Remove for good what lazy_expunge kept longer than `older_than` (a doveadm
@@ -245,8 +272,18 @@ class Dovecot(Service):
         finally:
             db.dispose()
 
-    def doveadm(self, *args: str) -> str:
-        return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}")
+    def doveadm(self, *args: str, timeout: float = 60.0) -> str:
+        return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}",
+                   timeout=timeout)
+
+
+def zlib_save(algorithm: str, level: int) -> str:
+    """The zlib plugin's save settings: compress what is stored, or store it as is."""
+    if algorithm == "none":
+        return "  # zlib_save unset: new mail is stored uncompressed"
+    if algorithm in ("gz", "bz2", "xz"):
+        level = min(level, 9)
+    return f"  zlib_save = {algorithm}\n  zlib_save_level = {level}"
 
 
 def _username_chars() -> str:
