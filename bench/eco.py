@@ -137,11 +137,14 @@ def newsletter(rng: random.Random) -> str:
     rows = "".join(f'<tr><td style="padding:12px;font-family:Arial,sans-serif;color:#333">'
                    f'<h2 style="margin:0">{words(rng, 6)}</h2><p>{words(rng, 60)}</p>'
                    f'<a href="https://news.example.com/t/{rng.getrandbits(48):x}" '
-                   f'style="color:#0066cc">Read more</a></td></tr>\r\n' for _ in range(12))
+                   f'style="color:#0066cc">Read more</a></td></tr>\r\n'
+                   for _ in range(rng.randint(10, 30)))
     return (f'<html><body><table width="600" cellpadding="0" cellspacing="0" '
             f'style="margin:auto">{rows}</table></body></html>')
 
 
+KINDS = {"Photos": "photos", "Invoice": "PDFs", "Slides": "office files",
+         "Our offers this week": "newsletters", "You won!": "spam"}
 Item = tuple[str, str, bytes, datetime]  # (account, folder, message, received)
 
 
@@ -149,7 +152,7 @@ def corpus(users: list[str], per_user: int, seed: int = 14) -> list[Item]:
     """The generated mail: about `per_user` messages per account over three years."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
-    photos = [photo(rng) for _ in range(max(4, len(users) * per_user // 60))]
+    photos = [photo(rng) for _ in range(max(4, len(users) * per_user // 100))]
     items: list[Item] = []
 
     def when() -> datetime:
@@ -160,7 +163,7 @@ def corpus(users: list[str], per_user: int, seed: int = 14) -> list[Item]:
         kind = rng.random()
         user = rng.choice(users)
         t = when()
-        if kind < 0.40:      # plain mail, often with the quoted thread below
+        if kind < 0.45:      # plain mail, often with the quoted thread below
             body = words(rng, rng.randint(40, 400))
             if rng.random() < 0.5:
                 body += "\r\n".join("> " + x for x in words(rng, rng.randint(100, 600))
@@ -168,7 +171,7 @@ def corpus(users: list[str], per_user: int, seed: int = 14) -> list[Item]:
             folder = rng.choices(["INBOX", "Sent", "Projects", "Trash"], [70, 18, 7, 5])[0]
             items.append((user, folder, message(rng, "colleague@partner.example", user,
                                                 "Re: " + words(rng, 5).strip(), t, body), t))
-        elif kind < 0.55:    # a newsletter, to everyone
+        elif kind < 0.57:    # a newsletter, to everyone
             html = newsletter(rng)
             msg = message(rng, "news@shop.example", "all@" + DOMAIN, "Our offers this week",
                           t, words(rng, 200), html)
@@ -178,20 +181,20 @@ def corpus(users: list[str], per_user: int, seed: int = 14) -> list[Item]:
             items.append((user, "Junk", message(rng, "win@lottery.example", user,
                                                 "You won!", t, words(rng, 80),
                                                 newsletter(rng)[:6000]), t))
-        elif kind < 0.74:    # a PDF, sometimes sent to two or three colleagues
+        elif kind < 0.76:    # a PDF, sometimes sent to two or three colleagues
             msg = message(rng, "accounting@partner.example", user, "Invoice", t,
                           words(rng, 80), None, [("invoice.pdf", "application/pdf",
                                                   pdf(rng))])
             for u in rng.sample(users, rng.choice([1, 1, 2, 3])):
                 items.append((u, "INBOX", msg, t))
-        elif kind < 0.80:    # an office file (zip inside: does not compress)
-            doc = rng.randbytes(rng.randint(30_000, 300_000))
+        elif kind < 0.88:    # an office file (zip inside: does not compress)
+            doc = rng.randbytes(rng.randint(40_000, 600_000))
             items.append((user, rng.choice(["INBOX", "Sent"]), message(
                 rng, "boss@" + DOMAIN, user, "Slides", t, words(rng, 60), None,
                 [("slides.pptx", "application/vnd.openxmlformats-officedocument."
                   "presentationml.presentation", doc)]), t))
-        elif kind < 0.90:    # phone photos, sometimes forwarded to colleagues
-            pics = rng.sample(photos, rng.choice([1, 1, 2, 3]))
+        elif kind < 0.92:    # phone photos, sometimes forwarded to colleagues
+            pics = rng.sample(photos, rng.choice([1, 1, 1, 2]))
             msg = message(rng, "friend@example.org", user, "Photos", t, words(rng, 30), None,
                           [(f"IMG_{rng.randint(1000, 9999)}.jpg", "image/jpeg", p)
                            for p in pics])
@@ -296,6 +299,14 @@ def main() -> int:
         raw_bytes = sum(len(msg) for _, _, msg, _ in items)
         print(f"corpus: {len(items)} messages, {raw_bytes / 1e6:.1f} MB in {args.accounts} "
               f"accounts (made in {made:.0f} s, appended over IMAP in {delivered:.0f} s)")
+
+        kinds: dict[str, int] = {}
+        for _, _, msg, _ in items:
+            subject = msg.split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
+            kind = KINDS.get(subject, "text (plain, quoted, internal)")
+            kinds[kind] = kinds.get(kind, 0) + len(msg)
+        print("bytes by kind: " + ", ".join(f"{k} {v / raw_bytes:.0%}" for k, v in sorted(
+            kinds.items(), key=lambda kv: -kv[1])))
 
         store = settings.mail_store
         rows = [("raw Maildir", *measure(store), 0.0)]
