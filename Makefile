@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/vault.py
 	$(BIN)/python bench/dav.py
+	$(BIN)/python bench/eco.py
 
 lint: install
 	$(LINT)

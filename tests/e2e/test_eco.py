@@ -477,3 +477,22 @@ def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
     one = invoke_in(stack.state, "eco", "report", "--account", user)
     assert one.code == 0 and f"account {user}" in one.stdout and "grid_g_per_kwh=251" in \
         one.stdout, one.stdout
+
+
+def test_the_supervisors_chore_applies_the_policies_once_a_day(stack: MailStack,
+                                                               eco_tenant: str) -> None:
+    from zenmail.stack.daemons.dovecot import Dovecot
+
+    user = stack.account("chore", domain="eco.test")
+    append(stack, user, [messy(400, random.Random(4))], date=OLD)
+    r = invoke_in(stack.state, "eco", "policy", "set", eco_tenant, "--archive-after", "12m")
+    assert r.code == 0, r.stderr
+    dovecot = stack.daemon("dovecot")
+    assert isinstance(dovecot, Dovecot)
+    stamp = dovecot.home / "lib" / "eco-applied"
+    stamp.unlink(missing_ok=True)  # (the supervisor's own first chore may have run)
+    dovecot.chore()  # what the supervisor runs every 10 minutes
+    assert stamp.exists()
+    assert [f for f, _ in [(v[0], v) for v in snapshot_imap(stack, user).values()]] == [
+        "Archive/INBOX"]
+    assert dovecot.apply_eco() is False  # not again before [eco] apply_every_hours

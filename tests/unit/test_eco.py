@@ -130,3 +130,15 @@ def test_image_surgery_keeps_every_other_byte(eol: bytes) -> None:
     reduced = base64.b64decode(new[leaves[1].body_start:leaves[1].body_end])
     assert Image.open(io.BytesIO(reduced)).size == (800, 600)
     assert images.reduce_message(new, 100_000, 800, 75) is None  # marked: never twice
+
+
+def test_zstd_through_libzstd_reads_streamed_and_concatenated_frames() -> None:
+    from zenmail.eco import zstd
+
+    data = b"Subject: x\n\n" + b"hello world " * 50_000 + bytes(range(256)) * 100
+    one = zstd.compress(data, 3)
+    assert len(one) < len(data) // 20 and zstd.decompress(one) == data
+    assert zstd.decompress(one + one) == data + data  # frames one after the other
+    assert zstd.decompress(one, limit=1000).startswith(b"Subject: x\n\nhello")
+    with pytest.raises(Exception, match="zstd"):
+        zstd.decompress(one[:4] + b"garbage" * 10)

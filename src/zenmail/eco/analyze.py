@@ -27,10 +27,12 @@ from pathlib import Path
 from zenmail.directory.views import AccountInfo, View
 from zenmail.eco import maildir
 from zenmail.eco.images import FORMATS
+from zenmail.errors import ZenmailError
 
 MONTH = 30.44 * 86400            # an average month, in seconds
 ATTACHMENT_MIN = 64 * 1024       # messages smaller than this hold no attachment worth listing
 TOP = 10
+HEADERS = 64 * 1024              # enough of a message to hold its header block
 REDUCIBLE = tuple(FORMATS)  # the image types image reduction re-encodes
 
 
@@ -125,8 +127,8 @@ def attachments(msg: Message) -> Iterable[tuple[str, str, int]]:
 
 def _message_id(path: Path) -> str | None:
     try:
-        data = maildir.read(path)
-    except (OSError, ValueError):
+        data = maildir.read(path, limit=HEADERS)
+    except (OSError, ValueError, ZenmailError):
         return None
     head = data.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
     value = BytesHeaderParser(policy=compat32).parsebytes(head + b"\r\n\r\n").get("Message-ID")
@@ -196,7 +198,7 @@ def analyze(store: Path, accounts: list[AccountInfo], scope: str, dormant_months
             if f.size >= ATTACHMENT_MIN:
                 try:
                     msg = message_from_bytes(maildir.read(f.path), policy=compat32)
-                except (OSError, ValueError):
+                except (OSError, ValueError, ZenmailError):
                     continue
                 received = datetime.fromtimestamp(f.received, UTC).isoformat()
                 listed = [Attachment(a.address, f.folder, name, ctype, size, received)

@@ -189,7 +189,7 @@ def _new_name(lf: bytes, flags: str) -> str:
     _seq += 1
     now = time.time()
     unique = (f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{_seq}."
-              f"{socket.gethostname().replace('/', '_').replace(':', '_')}")
+              f"{re.sub(r'[/:,]', '_', socket.gethostname())}")  # Maildir's separators
     vsize = len(lf) + lf.count(b"\n")  # with CRLF line ends, as IMAP counts it
     return f"{unique},S={len(lf)},W={vsize}:2,{flags}"
 

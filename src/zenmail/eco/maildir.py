@@ -13,11 +13,11 @@ it was received).
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from zenmail.eco import zstd
 from zenmail.errors import StackError
 
 # The first bytes of each compressed format Dovecot's zlib plugin reads.
@@ -140,12 +140,13 @@ def raw(path: Path) -> bytes:
         return f.read()
 
 
-def read(path: Path) -> bytes:
-    """The message as delivered, whatever its file's compression."""
+def read(path: Path, limit: int | None = None) -> bytes:
+    """The message as delivered, whatever its file's compression; with `limit`, at least its
+    first `limit` bytes (its headers) when that is cheaper."""
     data = raw(path)
     kind = next((n for m, n in MAGIC.items() if data.startswith(m)), None)
     if kind is None:
-        return data
+        return data if limit is None else data[:limit]
     if kind == "gz":
         import gzip
         return gzip.decompress(data)
@@ -156,7 +157,7 @@ def read(path: Path) -> bytes:
         import lzma
         return lzma.decompress(data)
     if kind == "zstd":
-        return _zstd(["-dc"], data)
+        return zstd.decompress(data, limit)
     raise StackError(f"{path}: Dovecot's lz4 format is read only by Dovecot itself")
 
 
@@ -171,16 +172,4 @@ def compress(data: bytes, algorithm: str, level: int) -> bytes:
     if algorithm == "xz":
         import lzma
         return lzma.compress(data, preset=min(level, 9))
-    return _zstd([f"-{min(level, 19)}", "-c", "-q"], data)
-
-
-def _zstd(args: list[str], data: bytes) -> bytes:
-    # Debian's zstd tool (installed with the system packages): the standard library has no
-    # zstd before Python 3.14.
-    try:
-        done = subprocess.run(["zstd", *args], input=data, capture_output=True, timeout=120)
-    except FileNotFoundError as exc:
-        raise StackError("the zstd tool is not installed; run `make install`") from exc
-    if done.returncode != 0:
-        raise StackError(f"zstd failed: {done.stderr.decode(errors='replace').strip()}")
-    return done.stdout
+    return zstd.compress(data, min(level, 22))

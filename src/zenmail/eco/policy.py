@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from zenmail.directory import accounts
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Tenant
 from zenmail.directory.views import View
@@ -213,8 +214,6 @@ def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool =
     `reduce(address, dry_run)` reduces the images of an account's archived mail and returns
     (images, bytes saved); it runs for tenants that opted in.
     """
-    from zenmail.directory import accounts
-
     today = today or datetime.now(UTC).date()
     result = ApplyResult(dry_run=dry_run)
     for p in policies(ctx, tenant):
