@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/directory.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/imap.py
+	$(BIN)/python bench/migration.py
 
 lint: install
 	$(LINT)
