@@ -393,3 +393,23 @@ def test_a_crash_on_either_side_of_an_append_is_reconciled_by_content(
     assert code == 0, (err, report.get("error"), report.get("missing"), report.get("run"))
     assert report["run"]["deleted"] == 1 and report["totals"]["extras"] == 0
     assert target_contents(zstack, address) == source_contents(source, user)
+
+
+@pytest.fixture(scope="module")
+def pgstack(request: pytest.FixtureRequest) -> Iterator[MailStack]:
+    """The directory on PostgreSQL, the production choice: the state rows behave the same."""
+    if os.geteuid() != 0:
+        pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
+    yield from _start(request.getfixturevalue("pg_server").create_database())
+
+
+def test_on_postgresql_too(pgstack: MailStack, source: SourceImap) -> None:
+    address = pgstack.account("pg")
+    user = "ivo@old.test"
+    seeded(source, user, mailgen.messy(big_attachment=0))
+    code, report, err = migrate(pgstack, address, source, user, tls="none")
+    assert code == 0, err
+    assert report["run"]["copied"] == 14
+    assert target_contents(pgstack, address) == source_contents(source, user)
+    code, report, err = migrate(pgstack, address, source, user, tls="none")
+    assert code == 0 and report["run"]["copied"] == 0, err
