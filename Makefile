@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/vault.py
 	$(BIN)/python bench/dav.py
 	$(BIN)/python bench/eco.py
+	$(BIN)/python bench/migration.py
 
 lint: install
 	$(LINT)

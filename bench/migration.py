@@ -25,6 +25,7 @@ engine and its state) plus the largest Dovecot IMAP process at the target.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import imaplib
 import os
@@ -166,6 +167,8 @@ def main() -> int:
             t = Target(src.pipe_command(user))
             mailgen.fill(t, msgs)
             t.close()
+            del msgs
+        gc.collect()
         n = per * ACCOUNTS
         mb = total_bytes / 1e6
         print(f"source: {n} messages, {mb:.0f} MB ({total_bytes / n / 1000:.1f} KB avg) in "
@@ -182,6 +185,8 @@ def main() -> int:
         def run_all() -> tuple[float, list[RunResult]]:
             results: list[RunResult] = [RunResult()] * len(jobs)
             peak = [0]
+            base = proc.rss_bytes([os.getpid()])
+            own = [base]
 
             def one(k: int) -> None:
                 spec, job_id = jobs[k]
@@ -190,7 +195,8 @@ def main() -> int:
             def watch() -> None:
                 while any(th.is_alive() for th in threads):
                     peak[0] = max(peak[0], imap_rss(settings))
-                    time.sleep(0.5)
+                    own[0] = max(own[0], proc.rss_bytes([os.getpid()]))
+                    time.sleep(0.2)
 
             threads = [threading.Thread(target=one, args=(k,)) for k in range(len(jobs))]
             start = time.monotonic()
@@ -202,6 +208,8 @@ def main() -> int:
                 th.join()
             w.join()
             run_all.imap_peak = peak[0]  # type: ignore[attr-defined]
+            run_all.own_peak = own[0]  # type: ignore[attr-defined]
+            run_all.own_base = base  # type: ignore[attr-defined]
             return time.monotonic() - start, results
 
         cpu0 = _cpu()
@@ -211,13 +219,16 @@ def main() -> int:
         load1 = os.getloadavg()[0]
         errors = [r.error for r in results if r.error] + [f for r in results for f in r.failed]
         copied = sum(r.copied for r in results)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        rss = run_all.own_peak  # type: ignore[attr-defined]
         print(f"zenmail   copy:   {copied} messages in {secs:.1f} s = {copied / secs:.0f} "
               f"msg/s, {mb / secs:.1f} MB/s  (errors: {len(errors)})")
         print(f"          CPU: {cpu:.1f} s for the engine and the target's Dovecot IMAP "
               f"processes = {cpu / copied * 1000:.2f} ms per message (load average "
               f"{load0:.1f} → {load1:.1f} on {os.cpu_count()} cores, shared)")
-        print(f"          peak memory: this process {rss / 2**20:.0f} MiB, largest target "
+        grew = rss - run_all.own_base  # type: ignore[attr-defined]
+        print(f"          peak memory during the copy: this process {rss / 2**20:.0f} MiB "
+              f"RSS, of which the copy added {grew / 2**20:.0f} MiB (the rest: the "
+              f"generated mail before it); largest target "
               f"IMAP process {run_all.imap_peak / 2**20:.0f} MiB")  # type: ignore[attr-defined]
 
         start = time.monotonic()

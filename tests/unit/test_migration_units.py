@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import pytest
 
+from zenmail.directory import accounts, domains, tenants
+from zenmail.directory.context import Ctx
 from zenmail.errors import InvalidInput
-from zenmail.migration.engine import _chunks, _uidset, clean_flags
+from zenmail.migration.engine import Copier, Options, _chunks, _uidset, clean_flags
 from zenmail.migration.folders import SourceFolder, skipped, target_name
 from zenmail.migration.report import check_seal, seal, to_html
-from zenmail.migration.source import parse_url
+from zenmail.migration.service import job_for
+from zenmail.migration.source import SourceSpec, parse_url
 from zenmail.migration.target import uid_set
 
 
@@ -72,3 +78,33 @@ def test_source_urls() -> None:
         parse_url("imap://a:secret@h:143", "none")
     with pytest.raises(InvalidInput):
         parse_url("http://a@h", "none")
+
+
+def test_transient_failures_are_retried_and_then_named(ctx: Ctx) -> None:
+    """A source that accepts and hangs up at once: retried `retries` times, then the
+    account fails with the reason (no daemon needed: a bare socket plays the server)."""
+    tenants.add(ctx, "t", "1G")
+    domains.add(ctx, "t", "t.test")
+    accounts.add(ctx, "a@t.test", password="long-enough-pw", quota="10M")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    accepted = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    spec = SourceSpec("127.0.0.1", server.getsockname()[1], "a", "none")
+    job = job_for(ctx, "a@t.test", spec)
+    result = Copier(ctx.db, job, spec, "pw", lambda a: ["false"],
+                    Options(retries=2, backoff=0.01)).run()
+    server.close()
+    assert len(accepted) == 3
+    assert result.error is not None and "unreachable" in result.error, result.error

@@ -183,6 +183,12 @@ class Copier:
                 if attempt >= self.options.retries:
                     result.error = f"connection lost {attempt + 1} times, last: {exc}"
                     break
+            except IMAPClientError as exc:  # a NO or BAD the source will answer again
+                result.error = f"the source refused: {exc}"
+                break
+            except Exception as exc:  # noqa: BLE001 (one account's failure stops no other)
+                result.error = f"unexpected {type(exc).__name__}: {exc}"
+                break
             attempt += 1
             time.sleep(self.options.backoff * 2 ** (attempt - 1))
         result.seconds = time.monotonic() - started
@@ -273,7 +279,7 @@ class Copier:
             uidvalidity = int(info.get(b"UIDVALIDITY", 0))
             modseq = int(info.get(b"HIGHESTMODSEQ", 0)) if condstore else 0
             folder_id, seen_modseq = self._folder(name, tname, uidvalidity)
-            if modseq and modseq == seen_modseq:
+            if modseq and modseq == seen_modseq and self._folder_whole(folder_id):
                 # CONDSTORE: nothing in the folder changed since it was last complete (no
                 # new message, no flag change, no expunge): no listing needed.
                 n, size = self._folder_figures(folder_id)
@@ -311,6 +317,10 @@ class Copier:
                 result.flags_updated += len(changed)
             gone = [r for uid, r in known.items() if uid not in listing
                     and r.target_uid is not None]
+            if gone and not self.options.sync_deletions:
+                # Kept at the target; the folder is listed again next time, so a later run
+                # with sync_deletions still sees what went.
+                modseq = 0
             if gone and self.options.sync_deletions:
                 target.expunge(tname, [r.target_uid for r in gone])  # type: ignore[misc]
                 with self.db.transaction() as s:
@@ -338,6 +348,13 @@ class Copier:
             n, size = s.execute(select(func.count(), func.coalesce(func.sum(_MSG.c.size), 0))
                                 .where(_MSG.c.folder_id == folder_id, _MSG.c.uid > 0)).one()
         return int(n), int(size)
+
+    def _folder_whole(self, folder_id: int) -> bool:
+        """No row of the folder waits for a copy (a refused or reconciled message)."""
+        with self.db.reading() as s:
+            return s.execute(select(_MSG.c.id).where(
+                _MSG.c.folder_id == folder_id, _MSG.c.uid > 0,
+                _MSG.c.target_uid.is_(None)).limit(1)).first() is None
 
     def _folder_complete(self, folder_id: int, modseq: int) -> None:
         with self.db.transaction() as s:
