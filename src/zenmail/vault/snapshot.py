@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,8 +82,20 @@ def account_dir(settings: Settings, address: str) -> Path:
     return settings.mail_store / domain / local
 
 
-def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> SnapshotRow:
+def take(settings: Settings, scope: Scope, progress: Progress | None = None,
+         timings: dict[str, float] | None = None) -> SnapshotRow:
+    """Snapshot `scope`; `timings` (if given) gets the seconds of each phase: stage
+    (links and catalogue), store (restic), index."""
     restic = Restic(settings)
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        if timings is not None:
+            now = time.perf_counter()
+            timings[phase] = timings.get(phase, 0.0) + now - clock
+            clock = now
+
     with vault_lock(settings, "this snapshot"):
         restic.ensure()
         started = datetime.now(UTC).isoformat()
@@ -95,17 +108,20 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> 
             (meta / "catalogue.jsonl").write_text("".join(e.to_json() + "\n" for e in entries))
             (meta / "directory.json").write_text(json.dumps(scope.directory, indent=1,
                                                             sort_keys=True))
+            lap("stage")
             tags = ["zenmail", f"scope={scope.label}",
                     *(f"tenant={t}" for t in scope.tenants)]
             short = restic.backup(stage, ["mail", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
                                   if progress else None)
+            lap("store")
             row = SnapshotRow(restic.full_id(short), started, scope.label, scope.tenants,
                               len(scope.members), len(entries), sum(e.size for e in entries))
             for e in entries:
                 e.snapshot = row.id
             index.remember(fresh)
             index.add(row, [(m.address, m.tenant) for m in scope.members], entries)
+            lap("index")
             return row
         finally:
             index.close()
