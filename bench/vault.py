@@ -183,7 +183,8 @@ def main() -> None:
         same, _ = snap("no-change snapshot", ctx, settings)
         t0 = time.perf_counter()
         subprocess.run(["restic", "backup", "-q", "--ignore-ctime", "--host", "zenmail",
-                        "--tag", "bench", "mail", "zenmail"], cwd=next((store / ".zenmail-vault").iterdir()),
+                        "--tag", "bench", "mail", "zenmail"],
+                       cwd=next((store / ".zenmail-vault").iterdir()),
                        env=Restic(settings).env(), check=True)
         restic_alone = time.perf_counter() - t0
         print(f"  restic alone, no change, on the same stage: {restic_alone:.1f} s",
