@@ -164,6 +164,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                              None)],
         "vault verify": [(["--read-data-subset", "5%"], None)],
         "vault prune": [([], None)],
+        "vault erase": [([a["alice"], "--yes"], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
