@@ -21,11 +21,13 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
+from tests.e2e.conftest import DOMAIN, PASSWORD, MailStack, _start, wait_for
 from tests.unit.cli_fixtures import Outcome, invoke_in
-from zenmail.directory import aliases, domains, tenants
+from tests.unit.test_api_fixtures import Server
+from zenmail.directory import admins, aliases, domains, tenants
 from zenmail.stack.ports import free_ports
 from zenmail.vault.restic import Restic
 
@@ -381,6 +383,57 @@ def test_erasure_removes_a_person_from_every_snapshot(vstack: MailStack) -> None
               if e["action"] == "vault.erase"]
     assert len(erased) == 1 and erased[0]["target"] == victim
     assert "clean" in zenmail(st, "vault", "verify").stdout
+
+
+
+def test_employee_restores_own_deleted_mail_over_the_api(vstack: MailStack) -> None:
+    st = vstack
+    user, colleague = st.account("self"), st.account("colleague")
+    m = st.imap(user)
+    m.append("INBOX", r"(\Seen)", None, b"Subject: oops deleted\r\n\r\nstill in Expunged\r\n")
+    m.append("INBOX", r"(\Flagged)", '"03-Mar-2025 09:00:00 +0000"',
+             b"Subject: long gone\r\n\r\nonly in a snapshot\r\n")
+    m.logout()
+    inbox = state_of(st, user, "INBOX")
+    zenmail(st, "snapshot", "--account", user)
+    for row in inbox:
+        expunge(st, user, "INBOX", row[0])
+    # A snapshot leaves no second link behind, so Dovecot's lazy_expunge keeps what the user
+    # deletes after it, as it always does.
+    assert len(state_of(st, user, "Expunged")) == 2
+    gone = next(r for r in inbox if "\\Flagged" in r[1])
+    expunge(st, user, "Expunged", gone[0])  # emptied from Expunged too: only the vault has it
+
+    admins.add(st.ctx, "ops@acme.test")
+    token = admins.create_token(st.ctx, "ops@acme.test").token
+    server = Server(st.db, st.state).start()
+    try:
+        me = httpx.Client(base_url=server.url, auth=(user, PASSWORD), timeout=60)
+        listed = me.get("/api/v1/me/deleted").json()
+        by_subject = {d["subject"]: d for d in listed}
+        assert by_subject["oops deleted"]["source"] == "expunged"
+        assert by_subject["long gone"]["source"] == "snapshot"
+        for d in listed:
+            r = me.post("/api/v1/me/restore", json={"id": d["id"]})
+            assert r.status_code == 200 and r.json()["restored"] == 1, r.text
+        assert state_of(st, user, "INBOX") == inbox
+        assert me.get("/api/v1/me/snapshots").json()[0]["scope"] == f"account:{user}"
+        # Nobody else's: a colleague cannot use the ids, an administrator's token opens no /me.
+        other = httpx.Client(base_url=server.url, auth=(colleague, PASSWORD), timeout=60)
+        r = other.post("/api/v1/me/restore", json={"id": by_subject["long gone"]["id"]})
+        assert r.status_code == 404
+        admin = server.client(token)
+        assert admin.get("/api/v1/me/deleted").status_code == 401
+        found = admin.get(f"/api/v1/accounts/{user}/vault/messages",
+                          params={"subject": "long gone"}).json()
+        assert [f["restore_id"] for f in found] == [by_subject["long gone"]["id"]]
+        r = admin.post(f"/api/v1/accounts/{user}/vault/restore",
+                       json={"restore_id": found[0]["restore_id"]})
+        assert r.json() == {**r.json(), "restored": 0, "skipped": 1}  # twice is once
+        for c in (me, other, admin):
+            c.close()
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
@@ -21,6 +22,7 @@ from zenmail.errors import InvalidInput, NotFound
 from zenmail.vault import maildir
 from zenmail.vault import restore as restoring
 from zenmail.vault import snapshot as snapshots
+from zenmail.vault.catalogue import Entry
 from zenmail.vault.restore import _doveadm
 
 EXPUNGED = "Expunged"
@@ -44,17 +46,34 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
-def _present(settings: Settings, address: str) -> set[str]:
-    """Maildir base names of every message the account holds now (Expunged included)."""
-    out: set[str] = set()
+def _files(settings: Settings, address: str) -> list[Path]:
+    """Every message file the account holds now (Expunged included)."""
+    out: list[Path] = []
     root = snapshots.account_dir(settings, address) / "Maildir"
     for _folder, d in maildir.folders(root):
         for sub in ("cur", "new"):
             try:
-                out |= {maildir.split_name(n)[0] for n in os.listdir(d / sub)}
+                out += [d / sub / n for n in os.listdir(d / sub)]
             except FileNotFoundError:
                 continue
     return out
+
+
+def _gone(settings: Settings, address: str, entries: list[Entry]) -> list[Entry]:
+    """The entries whose message the account no longer holds anywhere: neither the same
+    file (by its Maildir name) nor a copy (by SHA-256; Expunged holds copies)."""
+    files = _files(settings, address)
+    names = {maildir.split_name(p.name)[0] for p in files}
+    left = [e for e in entries if e.path.rsplit("/", 1)[1].partition(":")[0] not in names]
+    sizes = {e.size for e in left}
+    shas = set()
+    for p in files:
+        try:
+            if p.stat().st_size in sizes:
+                shas.add(maildir.digest(p.read_bytes()))
+        except FileNotFoundError:
+            continue
+    return [e for e in left if e.sha256 not in shas]
 
 
 def deleted(ctx: Ctx, settings: Settings, address: str, limit: int = 200) -> list[Deleted]:
@@ -70,13 +89,11 @@ def deleted(ctx: Ctx, settings: Settings, address: str, limit: int = 200) -> lis
         out.append(Deleted(f"expunged-{m['uid']}", "expunged", EXPUNGED,
                            when.replace(tzinfo=UTC).isoformat(), _clean(m["hdr.from"]),
                            _clean(m["hdr.subject"]), int(m["size.physical"])))
-    present = _present(settings, address)
     index = snapshots.open_index(settings)
     try:
-        for e in index.find(address, limit=10_000):
-            if e.path.rsplit("/", 1)[1].partition(":")[0] not in present:
-                out.append(Deleted(e.restore_id(), "snapshot", e.folder,
-                                   _iso(e.internal_date), e.sender, e.subject, e.size))
+        for e in _gone(settings, address, index.find(address, limit=10_000)):
+            out.append(Deleted(e.restore_id(), "snapshot", e.folder, _iso(e.internal_date),
+                               e.sender, e.subject, e.size))
     finally:
         index.close()
     out.sort(key=lambda d: d.date, reverse=True)

@@ -8,9 +8,10 @@ message whatever Dovecot does next; new/ is listed before cur/, so a message tha
 moves from new/ to cur/ meanwhile is caught in one of them. The catalogue is written from
 the stage, and restic backs up the stage, so what the catalogue lists is exactly what the
 snapshot holds; mail that arrives after its folder was listed is in the next snapshot.
-The stage is kept between snapshots (only the differences are linked or unlinked), so an
-unchanged store costs a directory walk, and restic, which sees the same files (inode,
-size, mtime; ctime ignored, since linking changes it), reads nothing again.
+The links are removed once restic has read them (a second link would make Dovecot's
+lazy_expunge take a deleted message for one held elsewhere and skip the Expunged folder);
+the next snapshot links again, and restic, which sees the same files (inode, size, mtime;
+ctime ignored, since linking changes it), reads nothing it already has.
 
 A snapshot killed midway leaves no snapshot behind (restic writes the snapshot record
 last) and the index untouched: the earlier snapshots are intact.
@@ -125,6 +126,11 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
             return row
         finally:
             index.close()
+            # The links go as soon as restic has read them: a message file with a second
+            # link counts, for lazy_expunge_only_last_instance, as held elsewhere, and
+            # deleting it would then skip the Expunged folder.
+            shutil.rmtree(stage_dir(settings, scope) / "mail", ignore_errors=True)
+            lap("unlink")
 
 
 def _stage(settings: Settings, stage: Path, members: list[Member], index: Index,
