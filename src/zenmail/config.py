@@ -627,6 +627,9 @@ def _file_values(state: Path) -> tuple[dict[str, Any], dict[str, str]]:
     relay = values.get("relay")
     if isinstance(relay, dict) and relay.get("password"):
         _private(path, "the relay password (password in [relay])")
+    vault = values.get("vault")
+    if isinstance(vault, dict) and vault.get("s3_secret_access_key"):
+        _private(path, "the vault's S3 secret key (s3_secret_access_key in [vault])")
     for key, value in values.items():
         if key in LEGACY_KEYS:
             section, field = LEGACY_KEYS[key]
@@ -650,8 +653,8 @@ def _private(path: Path, what: str) -> None:
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise InvalidInput(f"{path} holds {what} and other users can read it (mode "
-                           f"{mode:04o}); run `chmod 600 {path}`, or give the password as "
-                           "ZENMAIL_RELAY_PASSWORD instead")
+                           f"{mode:04o}); run `chmod 600 {path}`, or give it in the "
+                           "environment (ZENMAIL_<SECTION>_<FIELD>) instead")
 
 
 def _env_values() -> tuple[dict[str, Any], dict[str, str]]:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -20,11 +21,15 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
+from tests.e2e.conftest import DOMAIN, PASSWORD, MailStack, _start, wait_for
 from tests.unit.cli_fixtures import Outcome, invoke_in
-from zenmail.directory import aliases, domains, tenants
+from tests.unit.test_api_fixtures import Server
+from zenmail.directory import admins, aliases, domains, tenants
+from zenmail.stack.ports import free_ports
+from zenmail.vault.restic import Restic
 
 MESSY: list[tuple[str, bytes, str]] = [
     # (folder, raw, flags)
@@ -337,3 +342,140 @@ def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_pat
         assert sorted(subjects) == [b"for ben", b"old one", b"old two"]
     finally:
         fresh.close()
+
+
+def test_erasure_removes_a_person_from_every_snapshot(vstack: MailStack) -> None:
+    st = vstack
+    tenants.add(st.ctx, "initech", "10G")
+    domains.add(st.ctx, "initech", "initech.test")
+    victim = st.account("victim", domain="initech.test")
+    keeper = st.account("keeper", domain="initech.test")
+    fill(st, victim)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [keeper], st.message("x@example.org", keeper, "stays"))
+    st.wait_messages(keeper, 1)
+    both = json.loads(zenmail(st, "snapshot", "--tenant", "initech", "--json").stdout)
+    zenmail(st, "snapshot", "--account", victim)
+
+    done = json.loads(zenmail(st, "vault", "erase", victim, "--yes", "--json").stdout)
+    assert done["rewritten"] == 1 and done["forgotten"] == 1 and done["messages"] == 12
+
+    restic = Restic(st.settings)
+    local = victim.partition("@")[0]
+    for snap in restic.snapshots():
+        assert not any(f"/{local}/" in p for p in restic.ls(snap["id"])), snap["id"]
+        catalogue = restic.dump(snap["id"], "/zenmail/catalogue.jsonl").decode()
+        directory = restic.dump(snap["id"], "/zenmail/directory.json").decode()
+        assert victim not in catalogue and victim not in directory
+    assert not (st.settings.mail_store / "initech.test" / local).exists()
+    assert zenmail(st, "restore", "find", victim, ok=False).code == 2
+    # The other person's mail is still there, in the rebuilt snapshot of the same time.
+    [row] = json.loads(zenmail(st, "restore", "find", keeper, "--json").stdout)
+    rebuilt = json.loads(zenmail(st, "snapshot", "list", "--tenant", "initech",
+                                 "--json").stdout)
+    assert [s["id"] for s in rebuilt] != [both["id"]] and len(rebuilt) == 1
+    assert rebuilt[0]["time"][:19] == both["time"][:19]
+    before = state_of(st, keeper, "INBOX")
+    zenmail(st, "restore", "message", keeper, row["restore_id"], "--to-folder", "Back")
+    assert state_of(st, keeper, "Back") == before
+    erased = [e for e in json.loads(zenmail(st, "audit", "--tenant", "initech",
+                                            "--json").stdout)
+              if e["action"] == "vault.erase"]
+    assert len(erased) == 1 and erased[0]["target"] == victim
+    assert "clean" in zenmail(st, "vault", "verify").stdout
+
+
+
+def test_employee_restores_own_deleted_mail_over_the_api(vstack: MailStack) -> None:
+    st = vstack
+    user, colleague = st.account("self"), st.account("colleague")
+    m = st.imap(user)
+    m.append("INBOX", r"(\Seen)", None, b"Subject: oops deleted\r\n\r\nstill in Expunged\r\n")
+    m.append("INBOX", r"(\Flagged)", '"03-Mar-2025 09:00:00 +0000"',
+             b"Subject: long gone\r\n\r\nonly in a snapshot\r\n")
+    m.logout()
+    inbox = state_of(st, user, "INBOX")
+    zenmail(st, "snapshot", "--account", user)
+    for row in inbox:
+        expunge(st, user, "INBOX", row[0])
+    # A snapshot leaves no second link behind, so Dovecot's lazy_expunge keeps what the user
+    # deletes after it, as it always does.
+    assert len(state_of(st, user, "Expunged")) == 2
+    gone = next(r for r in inbox if "\\Flagged" in r[1])
+    expunge(st, user, "Expunged", gone[0])  # emptied from Expunged too: only the vault has it
+
+    admins.add(st.ctx, "ops@acme.test")
+    token = admins.create_token(st.ctx, "ops@acme.test").token
+    server = Server(st.db, st.state).start()
+    try:
+        me = httpx.Client(base_url=server.url, auth=(user, PASSWORD), timeout=60)
+        listed = me.get("/api/v1/me/deleted").json()
+        by_subject = {d["subject"]: d for d in listed}
+        assert by_subject["oops deleted"]["source"] == "expunged"
+        assert by_subject["long gone"]["source"] == "snapshot"
+        for d in listed:
+            r = me.post("/api/v1/me/restore", json={"id": d["id"]})
+            assert r.status_code == 200 and r.json()["restored"] == 1, r.text
+        assert state_of(st, user, "INBOX") == inbox
+        assert me.get("/api/v1/me/snapshots").json()[0]["scope"] == f"account:{user}"
+        # Nobody else's: a colleague cannot use the ids, an administrator's token opens no /me.
+        other = httpx.Client(base_url=server.url, auth=(colleague, PASSWORD), timeout=60)
+        r = other.post("/api/v1/me/restore", json={"id": by_subject["long gone"]["id"]})
+        assert r.status_code == 404
+        admin = server.client(token)
+        assert admin.get("/api/v1/me/deleted").status_code == 401
+        found = admin.get(f"/api/v1/accounts/{user}/vault/messages",
+                          params={"subject": "long gone"}).json()
+        assert [f["restore_id"] for f in found] == [by_subject["long gone"]["id"]]
+        r = admin.post(f"/api/v1/accounts/{user}/vault/restore",
+                       json={"restore_id": found[0]["restore_id"]})
+        assert r.json() == {**r.json(), "restored": 0, "skipped": 1}  # twice is once
+        for c in (me, other, admin):
+            c.close()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_stack(vstack: MailStack) -> Iterator[MailStack]:
+    """The same stack, its vault in an S3 bucket of moto's standalone server (a real
+    S3-protocol server on loopback): restic talks to it as to any S3."""
+    port = free_ports(1)[0]
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H",
+                               "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    toml = vstack.state / "zenmail.toml"
+    original = toml.read_text()
+    try:
+        wait_for(lambda: _listening(port), "moto's S3 server")
+        toml.write_text(original + f'\n[vault]\nrepository = "s3:http://127.0.0.1:{port}/'
+                        'zenmail-vault/prod"\ns3_access_key_id = "zenmail"\n'
+                        's3_secret_access_key = "not-a-real-secret"\n')
+        os.chmod(toml, 0o600)  # it holds a secret: zenmail refuses it readable by others
+        yield vstack
+    finally:
+        toml.write_text(original)
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_s3_round_trip(s3_stack: MailStack) -> None:
+    st = s3_stack
+    user = st.account("cloud")
+    fill(st, user)
+    inbox = state_of(st, user, "INBOX")
+    snap = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    assert not (st.state / "vault-s3").exists()
+    koeln = next(r for r in inbox if "$Important" in r[1])
+    assert expunge(st, user, "INBOX", koeln[0]) == 1
+    [row] = json.loads(zenmail(st, "restore", "find", user, "--subject", "Köln",
+                               "--json").stdout)
+    assert row["snapshot"] == snap["short_id"]
+    zenmail(st, "restore", "message", user, row["restore_id"])
+    assert state_of(st, user, "INBOX") == inbox
+    assert "clean" in zenmail(st, "vault", "verify", "--read-data-subset", "100%").stdout

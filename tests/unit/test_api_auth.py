@@ -31,10 +31,19 @@ def _api_operations(server: Server) -> list[tuple[str, str]]:
     return ops
 
 
+# Employees' own endpoints: their mail address and password (HTTP Basic), never a token.
+SELF_SERVICE = "/api/v1/me/"
+
+
 def _assert_401(r: httpx.Response, invalid_token: bool) -> None:
     what = f"{r.request.method} {r.request.url} -> {r.status_code} {r.text}"
     assert r.status_code == 401, what
     challenge = r.headers.get("www-authenticate", "")
+    if r.request.url.path.startswith(SELF_SERVICE):
+        # A token, good or bad, is no mail password: the answer asks for Basic.
+        assert challenge.startswith("Basic"), what
+        assert r.json()["error"] == "unauthenticated" and "password" in r.json()["message"]
+        return
     assert challenge.startswith("Bearer"), what
     assert ('error="invalid_token"' in challenge) == invalid_token, what
     assert r.json()["error"] == "unauthenticated", what
@@ -95,7 +104,8 @@ def test_health_and_documents_need_no_token(
     assert spec["components"]["securitySchemes"]["token"]["scheme"].lower() == "bearer"
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
-            secured = any("token" in s for s in op.get("security", []))
+            scheme = "mailbox" if path.startswith(SELF_SERVICE) else "token"
+            secured = any(scheme in s for s in op.get("security", []))
             assert secured == ((method.upper(), path) not in PUBLIC), (method, path)
     docs = anonymous.get("/api/docs")
     assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text

@@ -99,7 +99,14 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "to": lambda a: a["bob"],
     "account": lambda a: a["alice"],
 }
-HARMLESS_QUERY = {"limit", "message_id", "since"}  # trace: a B admin sees only B's mail
+# trace: a B admin sees only B's mail; search words and dates within an account the path
+# already names (vault).
+HARMLESS_QUERY = {"limit", "message_id", "since", "folder", "subject", "sender", "until"}
+# Employees' own endpoints: HTTP Basic with their mail password, no name of anything in the
+# request. An administrator's token opens none of them (401); B's employee aimed at A's
+# restore ids is walked below; the mail they list is walked on a real stack
+# (tests/e2e/test_vault.py).
+SELF_SERVICE = "/api/v1/me/"
 
 
 def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -154,6 +161,11 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         "AppPasswordPolicy": [{"required": True}, {"required": False}],
         "DeviceLinkCreate": [{"expires": "1h"}],
         "AccountCheck": [{"password": PASSWORD}],
+        "SnapshotCreate": [{"tenant": a["tenant"]}, {"account": a["alice"]}, {"all": True}],
+        "VaultRestore": [{"restore_id": "deadbeef-0"}, {"snapshot": "deadbeef"},
+                         {"snapshot": "deadbeef", "folder": "INBOX", "to_folder": "X"},
+                         {"snapshot": "deadbeef", "into": b["alice"]}],
+        "MeRestore": [{"id": "deadbeef-0"}],
     }
 
 
@@ -275,6 +287,11 @@ def test_every_endpoint_refuses_another_tenants_admin(
     denied = 0
     for path, ops in spec["paths"].items():
         for method, operation in ops.items():
+            if path.startswith(SELF_SERVICE):
+                r = intruder.request(method.upper(), path, json={"id": "deadbeef-0"})
+                assert r.status_code == 401 and "Basic" in r.headers["WWW-Authenticate"], path
+                walked.add((method.upper(), path))
+                continue
             for url, query, body, aimed in _requests(path, operation, a, b):
                 # /me is the account's own door (HTTP Basic): walked as B's alice.
                 auth = ((b["alice"], PASSWORD) if path.startswith("/api/v1/me/")
@@ -304,6 +321,17 @@ def test_every_endpoint_refuses_another_tenants_admin(
         r = intruder.get(path)
         assert r.status_code == 200, path
         assert not any(n in r.text for n in FOREIGN_NAMES), path
+
+    # B's employee, with their own password: their snapshots (none of A's), and A's
+    # restore ids are unknown to them.
+    employee = httpx.Client(base_url=intruder.base_url, auth=(b["alice"], PASSWORD))
+    r = employee.get("/api/v1/me/snapshots")
+    assert r.status_code == 200 and not any(n in r.text for n in FOREIGN_NAMES), r.text
+    r = employee.post("/api/v1/me/restore", json={"id": "deadbeef-0"})
+    assert r.status_code == 404 and not any(n in r.text for n in FOREIGN_NAMES), r.text
+    assert httpx.get(f"{intruder.base_url}/api/v1/me/snapshots",
+                     auth=(b["alice"], "wrong password")).status_code == 401
+    employee.close()
 
     assert snapshot(ctx, database) == before
 

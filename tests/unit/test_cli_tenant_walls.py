@@ -237,6 +237,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "eco policy show": [([a["tenant"]], None)],
         "eco apply": [(["--tenant", a["tenant"], "--dry-run"], None)],
         "eco report": [(["--tenant", a["tenant"]], None), (["--account", a["alice"]], None)],
+        "vault erase": [([a["alice"], "--yes"], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],

@@ -208,6 +208,25 @@ def prune(app: App) -> None:
         click.echo(f"{kept.removed} snapshot(s) forgotten, {kept.after} kept")
 
 
+@vault.command("erase", reads=True)
+@click.argument("address")
+@click.option("--yes", is_flag=True, help="Do it: the account, its mail and every copy in "
+              "the snapshots are gone for good.")
+@pass_app
+def erase(app: App, address: str, yes: bool) -> None:
+    """Erase a person on request: the account, its mailbox, and its mail and directory row
+    in every snapshot (rebuilt without them). Recorded in the audit log."""
+    if not yes:
+        raise click.UsageError("erasing cannot be undone; add --yes")
+    done = service.erase(app.ctx(), app.settings(), address)
+    if app.as_json:
+        _json(done)
+    else:
+        click.echo(f"{address} erased: {done['messages']} catalogued message(s); "
+                   f"{done['rewritten']} snapshot(s) rebuilt without it, "
+                   f"{done['forgotten']} forgotten")
+
+
 # ---------------------------------------------------------------- export / import
 
 @click.command("export", cls=Command, reads=True)

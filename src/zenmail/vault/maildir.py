@@ -159,7 +159,8 @@ class Header:
     date: str
 
 
-def _text(value: object) -> str:
+def decode_header(value: object) -> str:
+    """A header's text, encoded words (RFC 2047) decoded."""
     if value is None:
         return ""
     try:
@@ -175,9 +176,9 @@ def read_header(raw: bytes) -> Header:
     head = raw[:end if end >= 0 else HEADER_LIMIT][:HEADER_LIMIT]
     text = head.replace(b"\r\n", b"\n").decode("utf-8", errors="replace")
     msg = email.parser.Parser(policy=email.policy.compat32).parsestr(text, headersonly=True)
-    return Header(" ".join(_text(msg.get("From")).split()),
-                  " ".join(_text(msg.get("Subject")).split()),
-                  " ".join(_text(msg.get("Date")).split()))
+    return Header(" ".join(decode_header(msg.get("From")).split()),
+                  " ".join(decode_header(msg.get("Subject")).split()),
+                  " ".join(decode_header(msg.get("Date")).split()))
 
 
 def digest(raw: bytes) -> str:

@@ -6,14 +6,17 @@ accounts; an employee only their own), every restore is written to the audit log
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
+from zenmail.directory import accounts, names
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
+from zenmail.vault import erase as erasing
 from zenmail.vault import restore as restoring
 from zenmail.vault import retention, transfer
 from zenmail.vault import scope as scoping
@@ -220,3 +223,22 @@ def export(ctx: Ctx, settings: Settings, tenant: str | None, account: str | None
 def import_(ctx: Ctx, settings: Settings, source: Path, account: str | None = None,
             progress: snapshots.Progress | None = None) -> dict[str, Any]:
     return transfer.import_archive(ctx, settings, source, account, progress)
+
+
+def erase(ctx: Ctx, settings: Settings, address: str) -> dict[str, Any]:
+    """Erase a person: the account (if it still exists), its mailbox on disk, and every copy
+    in the snapshots. A tenant administrator may erase its tenant's accounts; an account
+    already removed from the directory only a global administrator."""
+    key = names.address_key(address)
+    with ctx.reading() as s:
+        row = ctx.get(s, Account, key)
+        tenant_id = row.tenant_id if row else None
+    if row is None:
+        ctx.require_global("erase an account that no longer exists")
+    else:
+        accounts.remove(ctx, key)
+    shutil.rmtree(snapshots.account_dir(settings, key), ignore_errors=True)
+    done = erasing.from_vault(settings, key)
+    with ctx.unit() as s:
+        audit(s, ctx, "vault.erase", key, tenant_id, after=done.to_dict())
+    return done.to_dict()

@@ -8,9 +8,10 @@ message whatever Dovecot does next; new/ is listed before cur/, so a message tha
 moves from new/ to cur/ meanwhile is caught in one of them. The catalogue is written from
 the stage, and restic backs up the stage, so what the catalogue lists is exactly what the
 snapshot holds; mail that arrives after its folder was listed is in the next snapshot.
-The stage is kept between snapshots (only the differences are linked or unlinked), so an
-unchanged store costs a directory walk, and restic, which sees the same files (inode,
-size, mtime; ctime ignored, since linking changes it), reads nothing again.
+The links are removed once restic has read them (a second link would make Dovecot's
+lazy_expunge take a deleted message for one held elsewhere and skip the Expunged folder);
+the next snapshot links again, and restic, which sees the same files (inode, size, mtime;
+ctime ignored, since linking changes it), reads nothing it already has.
 
 A snapshot killed midway leaves no snapshot behind (restic writes the snapshot record
 last) and the index untouched: the earlier snapshots are intact.
@@ -23,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -81,8 +83,20 @@ def account_dir(settings: Settings, address: str) -> Path:
     return settings.mail_store / domain / local
 
 
-def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> SnapshotRow:
+def take(settings: Settings, scope: Scope, progress: Progress | None = None,
+         timings: dict[str, float] | None = None) -> SnapshotRow:
+    """Snapshot `scope`; `timings` (if given) gets the seconds of each phase: stage
+    (links and catalogue), store (restic), index."""
     restic = Restic(settings)
+    clock = time.perf_counter()
+
+    def lap(phase: str) -> None:
+        nonlocal clock
+        if timings is not None:
+            now = time.perf_counter()
+            timings[phase] = timings.get(phase, 0.0) + now - clock
+            clock = now
+
     with vault_lock(settings, "this snapshot"):
         restic.ensure()
         started = datetime.now(UTC).isoformat()
@@ -95,20 +109,28 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> 
             (meta / "catalogue.jsonl").write_text("".join(e.to_json() + "\n" for e in entries))
             (meta / "directory.json").write_text(json.dumps(scope.directory, indent=1,
                                                             sort_keys=True))
+            lap("stage")
             tags = ["zenmail", f"scope={scope.label}",
                     *(f"tenant={t}" for t in scope.tenants)]
             short = restic.backup(stage, ["mail", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
                                   if progress else None)
+            lap("store")
             row = SnapshotRow(restic.full_id(short), started, scope.label, scope.tenants,
                               len(scope.members), len(entries), sum(e.size for e in entries))
             for e in entries:
                 e.snapshot = row.id
             index.remember(fresh)
             index.add(row, [(m.address, m.tenant) for m in scope.members], entries)
+            lap("index")
             return row
         finally:
             index.close()
+            # The links go as soon as restic has read them: a message file with a second
+            # link counts, for lazy_expunge_only_last_instance, as held elsewhere, and
+            # deleting it would then skip the Expunged folder.
+            shutil.rmtree(stage_dir(settings, scope) / "mail", ignore_errors=True)
+            lap("unlink")
 
 
 def _stage(settings: Settings, stage: Path, members: list[Member], index: Index,

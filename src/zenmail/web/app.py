@@ -38,6 +38,7 @@ from zenmail.web.routes import (
     migrations,
     system,
     tenants,
+    vault,
     watch,
 )
 
@@ -58,6 +59,7 @@ ROUTERS = (
     apppasswords,
     devices,
     eco,
+    vault,
 )
 DOCS_ASSETS = "/api/docs/assets"
 # Swagger UI 5 from the npm package swagger-ui-dist, committed with its licence by

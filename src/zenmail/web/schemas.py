@@ -178,3 +178,24 @@ class EcoPolicySet(Body):
                                     "than this: 30d, or off.")
     reduce_images: bool | None = Field(None, description="Down-scale large images of "
                                        "archived mail (opt-in).")
+class SnapshotCreate(Body):
+    tenant: str | None = Field(None, max_length=63, description="Only this tenant.")
+    account: str | None = Field(None, max_length=320, description="Only this account.")
+    all: bool = Field(False, description="Every tenant (global administrators).")
+
+
+class VaultRestore(Body):
+    restore_id: str | None = Field(None, max_length=80, description="One message, by the id "
+                                   "`GET …/vault/messages` gives.")
+    snapshot: str | None = Field(None, max_length=64, description="A snapshot id: with "
+                                 "`folder`, that folder; without, the whole account.")
+    folder: str | None = Field(None, max_length=1000)
+    to_folder: str | None = Field(None, max_length=1000, description="Into this folder "
+                                  "instead of the message's own.")
+    into: str | None = Field(None, max_length=320, description="The whole account into "
+                             "another one.")
+
+
+class MeRestore(Body):
+    id: str = Field(max_length=80, description="An id from `GET /me/deleted`.")
+    to_folder: str | None = Field(None, max_length=1000)
