@@ -5,6 +5,7 @@ the directory's backend)."""
 
 from __future__ import annotations
 
+import imaplib
 import io
 import json
 import os
@@ -18,6 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
@@ -53,7 +55,8 @@ def fstack(dns: DnsServer) -> Iterator[MailStack]:
     try:
         yield from _start("", filter={"enabled": True, "clamav_db": str(sigs),
                                       "nameservers": [dns.address], "dnsbl": False,
-                                      "test_patterns": True})
+                                      "test_patterns": True, "messages_per_hour": 5,
+                                      "suspend_after": 3, "junk_score": 5.0})
     finally:
         shutil.rmtree(sigs, ignore_errors=True)
 
@@ -275,3 +278,83 @@ def test_risky_attachments_are_held(fstack: MailStack, name: str, data: bytes, c
                                      attachment=(name, data, ctype)))
     held = _held_for(fstack, kim)
     assert any(symbol in str(r) and name in str(r) for r in held["reasons"]), held  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- egress, report, unlock
+
+def test_outbound_burst_hits_the_limit_then_suspends_the_sender(fstack: MailStack) -> None:
+    lee, mo = fstack.account("lee"), fstack.account("mo")
+    answers = []
+    c = fstack.submission(lee)
+    try:
+        for i in range(10):
+            try:
+                c.sendmail(lee, [mo], _mail(lee, mo, f"newsletter {i}", "Buy now."))
+                answers.append((250, ""))
+            except smtplib.SMTPDataError as exc:
+                answers.append((exc.smtp_code, exc.smtp_error.decode()))
+                c.rset()
+    finally:
+        c.quit()
+    assert [a[0] for a in answers[:5]] == [250] * 5, answers  # messages_per_hour = 5
+    limited = answers[5]
+    assert 400 <= limited[0] < 500 and "5 messages this hour" in limited[1], answers
+    # suspend_after = 3 refusals within the hour: from then on, 5.7.1 and no retrying.
+    suspended = [a for a in answers if a[0] >= 500]
+    assert suspended and "suspended" in suspended[0][1] and \
+        f"zenmail account unlock {lee}" in suspended[0][1], answers
+    assert len(fstack.wait_messages(mo, 5)) == 5
+
+    report = _zenmail(fstack, "security", "report", "--tenant", "acme", "--json")
+    assert report.returncode == 0, report.stderr
+    rep = json.loads(report.stdout)
+    assert [x["account"] for x in rep["suspended_senders"]] == [lee]
+    assert rep["blocked"]["outbound"] >= 5 and rep["blocked"]["outbound_refused"] >= 3
+
+    out = _zenmail(fstack, "account", "unlock", lee)
+    assert out.returncode == 0 and "sending resumed" in out.stdout, out
+    assert json.loads(_zenmail(fstack, "security", "report", "--tenant", "acme", "--json")
+                      .stdout)["suspended_senders"] == []
+
+
+def test_security_report_counts_what_was_blocked(fstack: MailStack) -> None:
+    nat = fstack.account("nat")
+    # Spam by its score (GTUBE's patterns end rspamd's scan before the counters): links to a
+    # bare IP address and to a punycode host (3 + 3, over the fixture's junk_score of 5).
+    spam = (f"From: deals@outside.example\r\nTo: {nat}\r\nSubject: cheap\r\n\r\n"
+            "Best prices at http://198.51.100.7/shop and http://xn--shp-tna.com/\r\n"
+            ).encode()
+    assert _refusal(fstack, nat, spam)[0] == 250
+    assert b"X-Spam: Yes" in fstack.wait_messages(nat, 1, mailbox="Junk")[0]
+    assert _refusal(fstack, nat, _mail(OUTSIDE, nat, "invoice", "See attached.",
+                                       attachment=("a.zip", eicar_zip(),
+                                                   "application/zip")))[0] == 554
+
+    def rep() -> dict[str, Any]:
+        out = _zenmail(fstack, "security", "report", "--tenant", "acme", "--since", "1d",
+                       "--json")
+        assert out.returncode == 0, out.stderr
+        return dict(json.loads(out.stdout))
+
+    got = wait_for(lambda: (lambda r: r if any(t["account"] == nat for t in
+                                               r["most_targeted"]) else None)(rep()),
+                   "the report to count nat's mail")
+    assert got["blocked"]["spam"] >= 1 and got["blocked"]["virus"] >= 1  # type: ignore[index]
+    text = _zenmail(fstack, "security", "report", "--tenant", "acme")
+    assert text.returncode == 0 and "viruses" in text.stdout
+
+
+def test_brute_force_locks_and_account_unlock_lifts_it(fstack: MailStack) -> None:
+    oz = fstack.account("oz")
+    for i in range(12):  # distinct wrong passwords from one address: [lockout] pair_failures
+        try:
+            fstack.imap(oz, f"guess-{i}", source="127.0.0.3").logout()
+        except imaplib.IMAP4.error:
+            pass
+    with pytest.raises(imaplib.IMAP4.error):
+        fstack.imap(oz, source="127.0.0.3").logout()  # the right password, still locked
+    locks = json.loads(_zenmail(fstack, "lockout", "list", "--json").stdout)
+    assert any(lk["account"] == oz for lk in locks)
+    out = _zenmail(fstack, "account", "unlock", oz)
+    assert out.returncode == 0 and "lockout(s) lifted" in out.stdout, out
+    fstack.imap(oz, source="127.0.0.3").logout()

@@ -121,6 +121,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
         "dns": [([a["domain"]], None)],
+        "account unlock": [([a["alice"]], None), ([a["bob"]], None)],
+        "security report": [(["--tenant", a["tenant"]], None),
+                            (["--tenant", a["tenant"], "--since", "7d"], None)],
         "quarantine list": [(["--tenant", a["tenant"]], None)],
         # Held mail of A is walked end to end in tests/e2e/test_filtering.py (it needs
         # Postfix); here: ids that are not there, or not B's, are "not found" alike.

@@ -27,6 +27,7 @@ from zenmail.cli import (
     lockout,
     quarantine,
     quota,
+    security,
     setup,
     stack,
     tenant,
@@ -47,6 +48,7 @@ MODULES: tuple[ModuleType, ...] = (
     lockout,  # lockout list, lockout unlock
     dns,      # dns DOMAIN
     quarantine,  # quarantine list, release, delete
+    security,  # security report
     stack,    # up, down, status, demo
 )
 
