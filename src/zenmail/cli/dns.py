@@ -8,7 +8,6 @@ import click
 from zenmail.cli.app import App, Command, pass_app
 from zenmail.cli.output import emit
 from zenmail.filtering import records
-from zenmail.stack.registry import port_plan
 
 
 @click.command("dns", cls=Command, reads=True)
@@ -19,7 +18,7 @@ def dns(app: App, domain: str) -> None:
     none yet)."""
     settings = app.settings()
     advice = records.for_domain(app.ctx(), settings.state_dir, settings.hostname,
-                                port_plan(settings).ports(), domain)
+                                records.listener_ports(settings), domain)
 
     def text() -> None:
         click.echo(f"; DNS records for {advice.domain} (publish them at its DNS host)")

@@ -9,7 +9,6 @@ from zenmail.cli.app import App, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.filtering import quarantine, report, store
 from zenmail.security import lockout
-from zenmail.stack.registry import Stack
 
 group = Group("security", help="Security reports.")
 
@@ -26,7 +25,7 @@ def report_(app: App, tenant: str, since: str | None) -> None:
     ctx = app.ctx()
     first = report.parse_since(since)
     guard = lockout.guard_for(settings.redis_endpoint, settings.lockout)
-    q = quarantine.Queue(Stack(settings).services["postfix"].conf_dir)
+    q = quarantine.Queue.of(settings.state_dir)
     rep = report.report(ctx, store.connect(settings.redis_endpoint), tenant, first,
                         locks=lambda: list(lockout.locks(ctx, guard)),
                         held_now=lambda: len(quarantine.list_held(ctx, q, tenant)))

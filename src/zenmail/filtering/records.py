@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from zenmail.config import Settings
 from zenmail.directory.context import Ctx
 from zenmail.directory.models import Domain
 from zenmail.filtering import dkim
@@ -78,6 +79,18 @@ def records(domain: str, hostname: str, ports: dict[str, int], dkim_selector: st
                               f"RFC 6186: where clients find {service}"))
     policy = (f"version: STSv1\nmode: enforce\nmx: {hostname}\nmax_age: 604800\n")
     return DnsAdvice(domain, out, policy)
+
+
+# The listeners mail clients are told about, at their standard ports (stack/daemons declare
+# the same; a unit test checks that this agrees with the stack's port plan).
+CLIENT_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993}
+
+
+def listener_ports(settings: Settings) -> dict[str, int]:
+    """Where this node's client-facing listeners are under `settings`' port plan."""
+    base = 0 if settings.ports.plan == "standard" else settings.ports.base
+    return {name: settings.ports.pins.get(name, base + std)
+            for name, std in CLIENT_PORTS.items()}
 
 
 def for_domain(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],

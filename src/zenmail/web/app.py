@@ -30,6 +30,7 @@ from zenmail.web.routes import (
     aliases,
     audit,
     domains,
+    filtering,
     lockouts,
     system,
     tenants,
@@ -83,7 +84,8 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.platform = Platform.of(settings)
     errors.install(app)
     app.add_middleware(BodyLimit)
-    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
+    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts,
+                   filtering):
         app.include_router(module.router, prefix=API_PREFIX)
     _serve_docs(app)
     return app
