@@ -358,3 +358,33 @@ def test_brute_force_locks_and_account_unlock_lifts_it(fstack: MailStack) -> Non
     out = _zenmail(fstack, "account", "unlock", oz)
     assert out.returncode == 0 and "lockout(s) lifted" in out.stdout, out
     fstack.imap(oz, source="127.0.0.3").logout()
+
+
+# ---------------------------------------------------------------- false positives
+
+def test_ham_corpus_reaches_the_inbox(fstack: MailStack) -> None:
+    """Every legitimate message is delivered to the inbox: none refused, held or junked.
+    The false-positive rate is printed (`pytest -s`) and must be 0 on this corpus."""
+    from tests.e2e.ham import corpus
+
+    pat = fstack.account("pat")
+    mail = corpus(pat)
+    refused = []
+    for what, raw in mail:
+        c = fstack.smtp(source="127.0.0.2")
+        try:
+            sender = re.search(rb"^From: .*?<?([\w.+-]+@[\w.-]+)>?\r?$", raw, re.M)
+            assert sender, what
+            c.sendmail(sender.group(1).decode(), [pat], raw)
+        except smtplib.SMTPDataError as exc:
+            refused.append((what, exc.smtp_error.decode()))
+        finally:
+            c.quit()
+    assert refused == []
+    inbox = fstack.wait_messages(pat, len(mail))
+    junk = fstack.messages(pat, "Junk")
+    held = [h for h in _held(fstack) if pat in h["recipients"]]
+    false_positives = len(refused) + len(junk) + len(held)
+    print(f"\nham corpus: {len(mail)} messages, {len(inbox)} in the inbox, "
+          f"false positives {false_positives}/{len(mail)}")
+    assert (len(inbox), junk, held) == (len(mail), [], [])
