@@ -388,3 +388,33 @@ def test_ham_corpus_reaches_the_inbox(fstack: MailStack) -> None:
     print(f"\nham corpus: {len(mail)} messages, {len(inbox)} in the inbox, "
           f"false positives {false_positives}/{len(mail)}")
     assert (len(inbox), junk, held) == (len(mail), [], [])
+
+
+# ---------------------------------------------------------------- users train the filter
+
+def test_moving_mail_into_and_out_of_junk_teaches_rspamd(fstack: MailStack) -> None:
+    rspamd = fstack.daemon("rspamd")
+
+    def learned() -> int:
+        return int(json.loads(rspamd.controller("GET", "/stat"))["learned"])  # type: ignore[attr-defined]
+
+    quinn = fstack.account("quinn")
+    words = ("quarterly invoice shipment pallet warehouse customs broker freight rates "
+             "container harbour schedule delay").split()
+    m = fstack.imap(quinn)
+    try:
+        for i, word in enumerate(("first", "second")):
+            body = " ".join(words[(i + k) % len(words)] for k in range(60))
+            raw = (f"From: someone@outside.example\r\nTo: {quinn}\r\nSubject: {word}\r\n"
+                   f"Message-ID: <learn-{word}-{os.getpid()}@outside.example>\r\n\r\n"
+                   f"{body}\r\n").encode()
+            m.append("INBOX", None, None, raw)
+        m.select("INBOX")
+        before = learned()
+        assert m.uid("MOVE", "1", "Junk")[0] == "OK"
+        wait_for(lambda: learned() == before + 1, "rspamd to learn the spam")
+        m.select("Junk")
+        assert m.uid("MOVE", "1", "INBOX")[0] == "OK"  # back: it was ham after all
+        wait_for(lambda: learned() == before + 2, "rspamd to learn the ham")
+    finally:
+        m.logout()

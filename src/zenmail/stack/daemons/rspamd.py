@@ -92,7 +92,9 @@ class Rspamd(Service):
 
     def prepare(self) -> None:
         ensure_dir(self.layout.log)
-        ensure_dir(self.run_dir, 0o750, owner=USER, group="postfix")
+        # Enterable by all, listable by none: each socket's own mode says who may use it
+        # (the milter: postfix; the controller: mail, for learning).
+        ensure_dir(self.run_dir, 0o751, owner=USER, group="postfix")
         ensure_dir(self.db_dir, 0o750, owner=USER, group=USER)
         ensure_dir(self.maps_dir, 0o755)
         ensure_dir(Path(self.settings.filter.cache_dir), 0o750, owner=USER, group=USER)
