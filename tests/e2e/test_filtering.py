@@ -17,6 +17,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ from zenmail.devtools.filtering import (
     eicar_zip,
     write_signatures,
 )
-from zenmail.directory import accounts
+from zenmail.directory import accounts, domains
+from zenmail.stack import manager
 from zenmail.stack.manager import status
 
 OUTSIDE = "news@outside.example"
@@ -346,11 +348,16 @@ def test_security_report_counts_what_was_blocked(fstack: MailStack) -> None:
 
 def test_brute_force_locks_and_account_unlock_lifts_it(fstack: MailStack) -> None:
     oz = fstack.account("oz")
-    for i in range(12):  # distinct wrong passwords from one address: [lockout] pair_failures
+    def guess(i: int) -> None:
         try:
             fstack.imap(oz, f"guess-{i}", source="127.0.0.3").logout()
         except imaplib.IMAP4.error:
             pass
+
+    # Distinct wrong passwords from one address ([lockout] pair_failures = 10), six at a
+    # time: each failure waits Dovecot's 2-second delay.
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(guess, range(12)))
     with pytest.raises(imaplib.IMAP4.error):
         fstack.imap(oz, source="127.0.0.3").logout()  # the right password, still locked
     locks = json.loads(_zenmail(fstack, "lockout", "list", "--json").stdout)
@@ -418,3 +425,34 @@ def test_moving_mail_into_and_out_of_junk_teaches_rspamd(fstack: MailStack) -> N
         wait_for(lambda: learned() == before + 2, "rspamd to learn the ham")
     finally:
         m.logout()
+
+
+# ---------------------------------------------------------------- the directory and the bare path
+
+def test_a_new_domain_gets_its_dkim_key_and_maps_without_a_restart(fstack: MailStack) -> None:
+    """The stack's chore (the supervisor runs it every 15 s) follows the directory."""
+    domains.add(fstack.ctx, "acme", "acme-two.test")
+    state = fstack.state.resolve()
+    wait_for(lambda: "acme-two.test" in (state / "dkim" / "selectors.map").read_text(),
+             "a DKIM key for the new domain")
+    wait_for(lambda: "acme-two.test acme" in
+             (state / "rspamd" / "maps" / "domains.map").read_text(), "the domains map")
+    assert "acrne-two.test acme:acme-two.test" in \
+        (state / "rspamd" / "maps" / "lookalikes.map").read_text()
+
+
+def test_up_no_filter_is_the_bare_path_and_back(fstack: MailStack) -> None:
+    bare = fstack.settings.with_values({"filter.enabled": False})
+    main_cf = fstack.state / "postfix" / "etc" / "main.cf"
+    try:
+        st = manager.up(bare, with_api=False)
+        assert st.healthy and st.service("rspamd").detail == "not started"
+        assert not st.service("rspamd").running and not st.service("clamav").running
+        assert "smtpd_milters" not in main_cf.read_text()
+        rae = fstack.account("rae")
+        assert _refusal(fstack, rae, _mail(OUTSIDE, rae, "offer", GTUBE))[0] == 250
+        assert GTUBE in fstack.wait_messages(rae, 1)[0]
+    finally:
+        st = manager.up(fstack.settings, with_api=False)
+    assert st.healthy and st.service("rspamd").running
+    assert "smtpd_milters" in main_cf.read_text()
