@@ -187,6 +187,28 @@ def test_outbound_mail_is_dkim_signed_with_the_published_key(fstack: MailStack,
     assert re.search(rb"Authentication-Results:[^\n]*(\n\s[^\n]*)*dkim=pass", got), got.decode()
 
 
+def test_dkim_rotate_signs_with_the_new_key(fstack: MailStack) -> None:
+    out = _zenmail(fstack, "dkim", "rotate", DOMAIN, "--json")
+    assert out.returncode == 0, out.stderr
+    (name, value), = [(r["name"], r["value"]) for r in json.loads(out.stdout)["records"]
+                      if "._domainkey." in r["name"]]
+    selector = name.split(".")[0]
+    sam, tess = fstack.account("sam"), fstack.account("tess")
+
+    def signed_with_new_key() -> bytes | None:
+        c = fstack.submission(sam)
+        try:
+            c.sendmail(sam, [tess], _mail(sam, tess, "after rotation", "Hello."))
+        finally:
+            c.quit()
+        last = fstack.wait_messages(tess, 1)[-1]
+        return last if f"s={selector};".encode() in last else None
+
+    msg = wait_for(signed_with_new_key, "mail signed with the new key")
+    assert dkim.verify(msg, dnsfunc=lambda n, timeout=5: value.encode()  # type: ignore[arg-type]
+                       if n.decode() == name else None)
+
+
 # ---------------------------------------------------------------- phishing and quarantine
 
 def _held(stack: MailStack, *args: str) -> list[dict[str, object]]:

@@ -121,6 +121,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "token revoke": [([str(a["token_id"])], None), ([str(a["global_token_id"])], None)],
         "audit": [(["--tenant", a["tenant"]], None)],
         "dns": [([a["domain"]], None)],
+        "dkim rotate": [([a["domain"]], None)],
         "account unlock": [([a["alice"]], None), ([a["bob"]], None)],
         "security report": [(["--tenant", a["tenant"]], None),
                             (["--tenant", a["tenant"], "--since", "7d"], None)],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
-from zenmail.directory.context import Ctx
+from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Domain
 from zenmail.filtering import dkim
 
@@ -104,3 +104,17 @@ def for_domain(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
     k = dkim.key(state_dir, name)
     return records(name, hostname, ports, k.selector if k else None,
                    k.public_record() if k else None)
+
+
+def rotate_dkim(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
+                domain: str) -> DnsAdvice:
+    """A new DKIM key for `domain` (as `ctx` may see it), audited; returns the records with
+    the new key. rspamd signs with it within seconds; keep the old record published until
+    mail signed with the old key has been delivered (a day or two)."""
+    with ctx.reading() as s:
+        d = ctx.find(s, Domain, domain, lock=False)
+        name, tenant_id = d.name, d.tenant_id
+    new = dkim.rotate(state_dir, name)
+    with ctx.unit() as s:
+        audit(s, ctx, "domain.dkim_rotated", f"{name} selector {new.selector}", tenant_id)
+    return records(name, hostname, ports, new.selector, new.public_record())
