@@ -5,6 +5,7 @@ the directory's backend)."""
 
 from __future__ import annotations
 
+import imaplib
 import io
 import json
 import os
@@ -16,8 +17,10 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import dkim
 import pytest
@@ -31,7 +34,8 @@ from zenmail.devtools.filtering import (
     eicar_zip,
     write_signatures,
 )
-from zenmail.directory import accounts
+from zenmail.directory import accounts, domains
+from zenmail.stack import manager
 from zenmail.stack.manager import status
 
 OUTSIDE = "news@outside.example"
@@ -53,7 +57,8 @@ def fstack(dns: DnsServer) -> Iterator[MailStack]:
     try:
         yield from _start("", filter={"enabled": True, "clamav_db": str(sigs),
                                       "nameservers": [dns.address], "dnsbl": False,
-                                      "test_patterns": True})
+                                      "test_patterns": True, "messages_per_hour": 5,
+                                      "suspend_after": 3, "junk_score": 5.0})
     finally:
         shutil.rmtree(sigs, ignore_errors=True)
 
@@ -182,6 +187,28 @@ def test_outbound_mail_is_dkim_signed_with_the_published_key(fstack: MailStack,
     assert re.search(rb"Authentication-Results:[^\n]*(\n\s[^\n]*)*dkim=pass", got), got.decode()
 
 
+def test_dkim_rotate_signs_with_the_new_key(fstack: MailStack) -> None:
+    out = _zenmail(fstack, "dkim", "rotate", DOMAIN, "--json")
+    assert out.returncode == 0, out.stderr
+    (name, value), = [(r["name"], r["value"]) for r in json.loads(out.stdout)["records"]
+                      if "._domainkey." in r["name"]]
+    selector = name.split(".")[0]
+    sam, tess = fstack.account("sam"), fstack.account("tess")
+
+    def signed_with_new_key() -> bytes | None:
+        c = fstack.submission(sam)
+        try:
+            c.sendmail(sam, [tess], _mail(sam, tess, "after rotation", "Hello."))
+        finally:
+            c.quit()
+        last = fstack.wait_messages(tess, 1)[-1]
+        return last if f"s={selector};".encode() in last else None
+
+    msg = wait_for(signed_with_new_key, "mail signed with the new key")
+    assert dkim.verify(msg, dnsfunc=lambda n, timeout=5: value.encode()  # type: ignore[arg-type]
+                       if n.decode() == name else None)
+
+
 # ---------------------------------------------------------------- phishing and quarantine
 
 def _held(stack: MailStack, *args: str) -> list[dict[str, object]]:
@@ -275,3 +302,179 @@ def test_risky_attachments_are_held(fstack: MailStack, name: str, data: bytes, c
                                      attachment=(name, data, ctype)))
     held = _held_for(fstack, kim)
     assert any(symbol in str(r) and name in str(r) for r in held["reasons"]), held  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- egress, report, unlock
+
+def test_outbound_burst_hits_the_limit_then_suspends_the_sender(fstack: MailStack) -> None:
+    lee, mo = fstack.account("lee"), fstack.account("mo")
+    answers = []
+    c = fstack.submission(lee)
+    try:
+        for i in range(10):
+            try:
+                c.sendmail(lee, [mo], _mail(lee, mo, f"newsletter {i}", "Buy now."))
+                answers.append((250, ""))
+            except smtplib.SMTPDataError as exc:
+                answers.append((exc.smtp_code, exc.smtp_error.decode()))
+                c.rset()
+    finally:
+        c.quit()
+    assert [a[0] for a in answers[:5]] == [250] * 5, answers  # messages_per_hour = 5
+    limited = answers[5]
+    assert 400 <= limited[0] < 500 and "5 messages this hour" in limited[1], answers
+    # suspend_after = 3 refusals within the hour: from then on, 5.7.1 and no retrying.
+    suspended = [a for a in answers if a[0] >= 500]
+    assert suspended and "suspended" in suspended[0][1] and \
+        f"zenmail account unlock {lee}" in suspended[0][1], answers
+    assert len(fstack.wait_messages(mo, 5)) == 5
+
+    report = _zenmail(fstack, "security", "report", "--tenant", "acme", "--json")
+    assert report.returncode == 0, report.stderr
+    rep = json.loads(report.stdout)
+    assert [x["account"] for x in rep["suspended_senders"]] == [lee]
+    assert rep["blocked"]["outbound"] >= 5 and rep["blocked"]["outbound_refused"] >= 3
+
+    out = _zenmail(fstack, "account", "unlock", lee)
+    assert out.returncode == 0 and "sending resumed" in out.stdout, out
+    assert json.loads(_zenmail(fstack, "security", "report", "--tenant", "acme", "--json")
+                      .stdout)["suspended_senders"] == []
+
+
+def test_security_report_counts_what_was_blocked(fstack: MailStack) -> None:
+    nat = fstack.account("nat")
+    # Spam by its score (GTUBE's patterns end rspamd's scan before the counters): links to a
+    # bare IP address and to a punycode host (3 + 3, over the fixture's junk_score of 5).
+    spam = (f"From: deals@outside.example\r\nTo: {nat}\r\nSubject: cheap\r\n\r\n"
+            "Best prices at http://198.51.100.7/shop and http://xn--shp-tna.com/\r\n"
+            ).encode()
+    assert _refusal(fstack, nat, spam)[0] == 250
+    assert b"X-Spam: Yes" in fstack.wait_messages(nat, 1, mailbox="Junk")[0]
+    assert _refusal(fstack, nat, _mail(OUTSIDE, nat, "invoice", "See attached.",
+                                       attachment=("a.zip", eicar_zip(),
+                                                   "application/zip")))[0] == 554
+
+    def rep() -> dict[str, Any]:
+        out = _zenmail(fstack, "security", "report", "--tenant", "acme", "--since", "1d",
+                       "--json")
+        assert out.returncode == 0, out.stderr
+        return dict(json.loads(out.stdout))
+
+    got = wait_for(lambda: (lambda r: r if any(t["account"] == nat for t in
+                                               r["most_targeted"]) else None)(rep()),
+                   "the report to count nat's mail")
+    assert got["blocked"]["spam"] >= 1 and got["blocked"]["virus"] >= 1  # type: ignore[index]
+    text = _zenmail(fstack, "security", "report", "--tenant", "acme")
+    assert text.returncode == 0 and "viruses" in text.stdout
+
+
+def test_brute_force_locks_and_account_unlock_lifts_it(fstack: MailStack) -> None:
+    oz = fstack.account("oz")
+    def guess(i: int) -> None:
+        try:
+            fstack.imap(oz, f"guess-{i}", source="127.0.0.3").logout()
+        except imaplib.IMAP4.error:
+            pass
+
+    # Distinct wrong passwords from one address ([lockout] pair_failures = 10), six at a
+    # time: each failure waits Dovecot's 2-second delay.
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(guess, range(12)))
+    with pytest.raises(imaplib.IMAP4.error):
+        fstack.imap(oz, source="127.0.0.3").logout()  # the right password, still locked
+    locks = json.loads(_zenmail(fstack, "lockout", "list", "--json").stdout)
+    assert any(lk["account"] == oz for lk in locks)
+    out = _zenmail(fstack, "account", "unlock", oz)
+    assert out.returncode == 0 and "lockout(s) lifted" in out.stdout, out
+    fstack.imap(oz, source="127.0.0.3").logout()
+
+
+# ---------------------------------------------------------------- false positives
+
+def test_ham_corpus_reaches_the_inbox(fstack: MailStack) -> None:
+    """Every legitimate message is delivered to the inbox: none refused, held or junked.
+    The false-positive rate is printed (`pytest -s`) and must be 0 on this corpus."""
+    from tests.e2e.ham import corpus
+
+    pat = fstack.account("pat")
+    mail = corpus(pat)
+    refused = []
+    for what, raw in mail:
+        c = fstack.smtp(source="127.0.0.2")
+        try:
+            sender = re.search(rb"^From: .*?<?([\w.+-]+@[\w.-]+)>?\r?$", raw, re.M)
+            assert sender, what
+            c.sendmail(sender.group(1).decode(), [pat], raw)
+        except smtplib.SMTPDataError as exc:
+            refused.append((what, exc.smtp_error.decode()))
+        finally:
+            c.quit()
+    assert refused == []
+    inbox = fstack.wait_messages(pat, len(mail))
+    junk = fstack.messages(pat, "Junk")
+    held = [h for h in _held(fstack) if pat in h["recipients"]]
+    false_positives = len(refused) + len(junk) + len(held)
+    print(f"\nham corpus: {len(mail)} messages, {len(inbox)} in the inbox, "
+          f"false positives {false_positives}/{len(mail)}")
+    assert (len(inbox), junk, held) == (len(mail), [], [])
+
+
+# ---------------------------------------------------------------- users train the filter
+
+def test_moving_mail_into_and_out_of_junk_teaches_rspamd(fstack: MailStack) -> None:
+    rspamd = fstack.daemon("rspamd")
+
+    def learned() -> int:
+        return int(json.loads(rspamd.controller("GET", "/stat"))["learned"])  # type: ignore[attr-defined]
+
+    quinn = fstack.account("quinn")
+    words = ("quarterly invoice shipment pallet warehouse customs broker freight rates "
+             "container harbour schedule delay").split()
+    m = fstack.imap(quinn)
+    try:
+        for i, word in enumerate(("first", "second")):
+            body = " ".join(words[(i + k) % len(words)] for k in range(60))
+            raw = (f"From: someone@outside.example\r\nTo: {quinn}\r\nSubject: {word}\r\n"
+                   f"Message-ID: <learn-{word}-{os.getpid()}@outside.example>\r\n\r\n"
+                   f"{body}\r\n").encode()
+            m.append("INBOX", None, None, raw)
+        m.select("INBOX")
+        before = learned()
+        assert m.uid("MOVE", "1", "Junk")[0] == "OK"
+        wait_for(lambda: learned() == before + 1, "rspamd to learn the spam")
+        m.select("Junk")
+        assert m.uid("MOVE", "1", "INBOX")[0] == "OK"  # back: it was ham after all
+        wait_for(lambda: learned() == before + 2, "rspamd to learn the ham")
+    finally:
+        m.logout()
+
+
+# ---------------------------------------------------------------- the directory and the bare path
+
+def test_a_new_domain_gets_its_dkim_key_and_maps_without_a_restart(fstack: MailStack) -> None:
+    """The stack's chore (the supervisor runs it every 15 s) follows the directory."""
+    domains.add(fstack.ctx, "acme", "acme-two.test")
+    state = fstack.state.resolve()
+    wait_for(lambda: "acme-two.test" in (state / "dkim" / "selectors.map").read_text(),
+             "a DKIM key for the new domain")
+    wait_for(lambda: "acme-two.test acme" in
+             (state / "rspamd" / "maps" / "domains.map").read_text(), "the domains map")
+    assert "acrne-two.test acme:acme-two.test" in \
+        (state / "rspamd" / "maps" / "lookalikes.map").read_text()
+
+
+def test_up_no_filter_is_the_bare_path_and_back(fstack: MailStack) -> None:
+    bare = fstack.settings.with_values({"filter.enabled": False})
+    main_cf = fstack.state / "postfix" / "etc" / "main.cf"
+    try:
+        st = manager.up(bare, with_api=False)
+        assert st.healthy and st.service("rspamd").detail == "not started"
+        assert not st.service("rspamd").running and not st.service("clamav").running
+        assert "smtpd_milters" not in main_cf.read_text()
+        rae = fstack.account("rae")
+        assert _refusal(fstack, rae, _mail(OUTSIDE, rae, "offer", GTUBE))[0] == 250
+        assert GTUBE in fstack.wait_messages(rae, 1)[0]
+    finally:
+        st = manager.up(fstack.settings, with_api=False)
+    assert st.healthy and st.service("rspamd").running
+    assert "smtpd_milters" in main_cf.read_text()

@@ -188,6 +188,10 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                   (["--from", a["bob"], "--message-id", "x@a.test", "--since", "1h"], None)],
         "vault prune": [([], None)],
         "dns": [([a["domain"]], None)],
+        "dkim rotate": [([a["domain"]], None)],
+        "account unlock": [([a["alice"]], None), ([a["bob"]], None)],
+        "security report": [(["--tenant", a["tenant"]], None),
+                            (["--tenant", a["tenant"], "--since", "7d"], None)],
         "quarantine list": [(["--tenant", a["tenant"]], None)],
         # Held mail of A is walked end to end in tests/e2e/test_filtering.py (it needs
         # Postfix); here: ids that are not there, or not B's, are "not found" alike.

@@ -177,4 +177,25 @@ def check(app: App, address: str) -> int:
     return 0 if report.ok else 1
 
 
+@group.command("unlock")
+@click.argument("address")
+@pass_app
+def unlock(app: App, address: str) -> None:
+    """Let an account log in and send again: lift its login lockouts (every client address)
+    and a suspension of its sending (docs/filtering.md)."""
+    from zenmail.filtering import egress, store
+    from zenmail.security import lockout
+
+    settings = app.settings()
+    ctx = app.ctx()
+    guard = lockout.guard_for(settings.redis_endpoint, settings.lockout)
+    lifted = lockout.unlock(ctx, guard, account=address)
+    suspension = egress.unsuspend(ctx, store.connect(settings.redis_endpoint), address)
+    done = [f"{len(lifted)} lockout(s) lifted"] if lifted else []
+    if suspension:
+        done.append(f"sending resumed (suspended since {suspension.since:%Y-%m-%d %H:%M} UTC: "
+                    f"{suspension.reason})")
+    click.echo(f"{address}: " + ("; ".join(done) if done else "nothing was locked"))
+
+
 COMMANDS: list[click.Command] = [group]

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import click
 
-from zenmail.cli.app import App, Command, pass_app
+from zenmail.cli.app import App, Command, Group, pass_app
 from zenmail.cli.output import emit
 from zenmail.filtering import records
-from zenmail.stack.registry import port_plan
 
 
 @click.command("dns", cls=Command, reads=True)
@@ -19,7 +18,7 @@ def dns(app: App, domain: str) -> None:
     none yet)."""
     settings = app.settings()
     advice = records.for_domain(app.ctx(), settings.state_dir, settings.hostname,
-                                port_plan(settings).ports(), domain)
+                                records.listener_ports(settings), domain)
 
     def text() -> None:
         click.echo(f"; DNS records for {advice.domain} (publish them at its DNS host)")
@@ -35,3 +34,27 @@ def dns(app: App, domain: str) -> None:
 
 
 COMMANDS: list[click.Command] = [dns]
+
+
+dkim_group = Group("dkim", help="The DKIM keys outbound mail is signed with.")
+
+
+@dkim_group.command("rotate", reads=True)
+@click.argument("domain")
+@pass_app
+def rotate(app: App, domain: str) -> None:
+    """Make a new DKIM key for DOMAIN and sign with it; prints the record to publish."""
+    settings = app.settings()
+    advice = records.rotate_dkim(app.ctx(), settings.state_dir, settings.hostname,
+                                 records.listener_ports(settings), domain)
+    new = next(r for r in advice.records if "._domainkey." in r.name)
+
+    def text() -> None:
+        click.echo(f"; new DKIM key for {advice.domain}: publish this record now, and remove "
+                   "the old one in a day or two")
+        click.echo(new.zone_line())
+
+    emit(app, advice.to_dict(), text)
+
+
+COMMANDS.append(dkim_group)

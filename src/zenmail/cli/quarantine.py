@@ -8,13 +8,12 @@ import click
 from zenmail.cli.app import App, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.filtering import quarantine
-from zenmail.stack.registry import Stack
 
 group = Group("quarantine", help="Mail held for review by the filter: list, release, delete.")
 
 
 def _queue(app: App) -> quarantine.Queue:
-    return quarantine.Queue(Stack(app.settings()).services["postfix"].conf_dir)
+    return quarantine.Queue.of(app.settings().state_dir)
 
 
 @group.command("list", reads=True)

@@ -32,6 +32,7 @@ from zenmail.cli import (
     migrate,
     quarantine,
     quota,
+    security,
     setup,
     stack,
     tenant,
@@ -55,6 +56,7 @@ MODULES: tuple[ModuleType, ...] = (
     dns,      # dns DOMAIN
     quarantine,  # quarantine list, release, delete
     dav,      # dav shared/export/import, migrate-dav account
+    security,  # security report
     stack,    # up, down, status, demo
     vault,    # snapshot, restore, vault verify
     watch,    # probe run, alerts list, doctor, trace, install-service

@@ -50,6 +50,12 @@ class Queue:
     def __init__(self, conf_dir: Path) -> None:
         self.conf_dir = conf_dir
 
+    @classmethod
+    def of(cls, state_dir: Path) -> Queue:
+        """The stack's Postfix under `state_dir` (where zenmail.stack.daemons.postfix keeps
+        its live configuration; a unit test keeps the two the same)."""
+        return cls(state_dir.resolve() / "postfix" / "etc")
+
     def _run(self, cmd: list[str], what: str) -> str:
         try:
             done = subprocess.run([cmd[0], "-c", str(self.conf_dir), *cmd[1:]],

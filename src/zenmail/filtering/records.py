@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from zenmail.directory.context import Ctx
+from zenmail.config import Settings
+from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Domain
 from zenmail.filtering import dkim
 
@@ -80,6 +81,18 @@ def records(domain: str, hostname: str, ports: dict[str, int], dkim_selector: st
     return DnsAdvice(domain, out, policy)
 
 
+# The listeners mail clients are told about, at their standard ports (stack/daemons declare
+# the same; a unit test checks that this agrees with the stack's port plan).
+CLIENT_PORTS = {"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, "imaps": 993}
+
+
+def listener_ports(settings: Settings) -> dict[str, int]:
+    """Where this node's client-facing listeners are under `settings`' port plan."""
+    base = 0 if settings.ports.plan == "standard" else settings.ports.base
+    return {name: settings.ports.pins.get(name, base + std)
+            for name, std in CLIENT_PORTS.items()}
+
+
 def for_domain(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
                domain: str) -> DnsAdvice:
     """The records of `domain` as `ctx` may see it (another tenant's domain: NotFound). Makes
@@ -91,3 +104,17 @@ def for_domain(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
     k = dkim.key(state_dir, name)
     return records(name, hostname, ports, k.selector if k else None,
                    k.public_record() if k else None)
+
+
+def rotate_dkim(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
+                domain: str) -> DnsAdvice:
+    """A new DKIM key for `domain` (as `ctx` may see it), audited; returns the records with
+    the new key. rspamd signs with it within seconds; keep the old record published until
+    mail signed with the old key has been delivered (a day or two)."""
+    with ctx.reading() as s:
+        d = ctx.find(s, Domain, domain, lock=False)
+        name, tenant_id = d.name, d.tenant_id
+    new = dkim.rotate(state_dir, name)
+    with ctx.unit() as s:
+        audit(s, ctx, "domain.dkim_rotated", f"{name} selector {new.selector}", tenant_id)
+    return records(name, hostname, ports, new.selector, new.public_record())

@@ -34,6 +34,7 @@ from zenmail.web.routes import (
     devices,
     domains,
     eco,
+    filtering,
     lockouts,
     migrations,
     system,
@@ -60,6 +61,7 @@ ROUTERS = (
     devices,
     eco,
     vault,
+    filtering,
 )
 DOCS_ASSETS = "/api/docs/assets"
 # Swagger UI 5 from the npm package swagger-ui-dist, committed with its licence by

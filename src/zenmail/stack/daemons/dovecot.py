@@ -82,6 +82,24 @@ def smtp_host(endpoint: str) -> tuple[str, int]:
 EXPUNGED_KEEP = "30d"
 
 
+def _learning(sieve_dir: Path) -> str:
+    """plugin {} settings: the user trains the filter by moving mail ([filter] enabled)."""
+    return "\n".join([
+        "  # The user trains the filter (docs/filtering.md): into Junk = spam, from Junk into",
+        "  # the inbox = ham, piped to rspamd's controller by imap_sieve.",
+        "  sieve_plugins = sieve_imapsieve sieve_extprograms",
+        "  sieve_global_extensions = +vnd.dovecot.pipe",
+        f"  sieve_pipe_bin_dir = {sieve_dir}/bin",
+        "  imapsieve_mailbox1_name = Junk",
+        "  imapsieve_mailbox1_causes = COPY APPEND",
+        f"  imapsieve_mailbox1_before = file:{sieve_dir}/learn-spam.sieve",
+        "  imapsieve_mailbox2_name = INBOX",
+        "  imapsieve_mailbox2_from = Junk",
+        "  imapsieve_mailbox2_causes = COPY",
+        f"  imapsieve_mailbox2_before = file:{sieve_dir}/learn-ham.sieve",
+        ""])
+
+
 class Dovecot(Service):
     name = "dovecot"
     process_name = "dovecot"
@@ -129,6 +147,29 @@ class Dovecot(Service):
         if changed or not script.with_suffix(".svbin").exists():
             run(["sievec", "-c", "/dev/null", str(script)],
                 "compiling the spam-to-Junk Sieve script")
+        if self.settings.filter.enabled:
+            self._prepare_learning()
+
+    def _prepare_learning(self) -> None:
+        """Moving mail into Junk teaches rspamd spam, out of Junk into the inbox ham: Dovecot's
+        imap_sieve runs these scripts, which pipe the message to rspamd's controller."""
+        controller = self.stack.endpoint("rspamd-controller").removeprefix("unix:")
+        bin_dir = ensure_dir(self.sieve_dir / "bin")
+        for kind in ("spam", "ham"):
+            write_atomic(bin_dir / f"learn-{kind}",
+                         "#!/bin/sh\n# Rendered by zenmail: teach rspamd what the user "
+                         f"filed.\nexec rspamc -h {controller} -t 10 learn_{kind} "
+                         ">/dev/null\n", mode=0o755)
+            script = self.sieve_dir / f"learn-{kind}.sieve"
+            changed = write_atomic(script, 'require ["vnd.dovecot.pipe", "copy"];\n'
+                                   f'pipe :copy "learn-{kind}";\n')
+            if changed or not script.with_suffix(".svbin").exists():
+                conf = self.sieve_dir / ".sievec.conf"
+                write_atomic(conf, "plugin {\n  sieve_plugins = sieve_extprograms\n"
+                             "  sieve_global_extensions = +vnd.dovecot.pipe\n"
+                             f"  sieve_pipe_bin_dir = {bin_dir}\n}}\n")
+                run(["sievec", "-c", str(conf), str(script)],
+                    "compiling the Sieve script that teaches rspamd")
 
     @property
     def sieve_dir(self) -> Path:
@@ -144,6 +185,8 @@ class Dovecot(Service):
             "state_dir": self.home / "lib", "log_dir": self.layout.log,
             "conf_dir": self.conf_dir, "conf": self.conf, "mail_dir": self.settings.mail_store,
             "sieve_dir": self.sieve_dir,
+            "imap_sieve": " imap_sieve" if self.settings.filter.enabled else "",
+            "learning": _learning(self.sieve_dir) if self.settings.filter.enabled else "",
             "hostname": self.settings.hostname,
             "listen": ", ".join(_WILDCARDS.get(a, a) for a in p.listen),
             "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),

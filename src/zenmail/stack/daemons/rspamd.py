@@ -39,7 +39,7 @@ OVERRIDES = ("worker-proxy.inc", "worker-controller.inc", "worker-normal.inc",
              "worker-fuzzy.inc")
 LOCALS = ("options.inc", "logging.inc", "actions.conf", "redis.conf", "milter_headers.conf",
           "greylist.conf", "antivirus.conf", "fuzzy_check.conf", "dkim_signing.conf", "arc.conf",
-          "dkim.conf", "spf.conf")
+          "dkim.conf", "spf.conf", "antivirus_group.conf")
 
 
 class Rspamd(Service):
@@ -92,7 +92,9 @@ class Rspamd(Service):
 
     def prepare(self) -> None:
         ensure_dir(self.layout.log)
-        ensure_dir(self.run_dir, 0o750, owner=USER, group="postfix")
+        # Enterable by all, listable by none: each socket's own mode says who may use it
+        # (the milter: postfix; the controller: mail, for learning).
+        ensure_dir(self.run_dir, 0o751, owner=USER, group="postfix")
         ensure_dir(self.db_dir, 0o750, owner=USER, group=USER)
         ensure_dir(self.maps_dir, 0o755)
         ensure_dir(Path(self.settings.filter.cache_dir), 0o750, owner=USER, group=USER)

@@ -11,11 +11,14 @@ rspamd_config:register_symbol({
     if action ~= 'reject' then return end
     local text
     if task:has_symbol('CLAM_VIRUS') then
-      return -- the antivirus module's own text names the virus
+      local sym = task:get_symbol('CLAM_VIRUS')
+      local names = sym and sym[1] and sym[1].options or {}
+      text = 'Message refused: it carries a virus (' .. table.concat(names, ', ') ..
+        '); nothing was delivered'
     elseif task:has_symbol('GTUBE') then
-      text = '5.7.1 Message refused as spam (it carries the GTUBE test pattern)'
+      text = 'Message refused as spam (it carries the GTUBE test pattern)'
     else
-      text = string.format('5.7.1 Message refused as spam (score %.1f); if it is not, ' ..
+      text = string.format('Message refused as spam (score %.1f); if it is not, ' ..
         'ask the recipient to have it released', task:get_metric_score()[1])
     end
     task:append_message(text, 'smtp_message')
@@ -48,9 +51,9 @@ local redis_params = lua_redis.parse_redis_server('zenmail')
 -- Symbols whose mail is held in quarantine (Postfix's hold queue) instead of delivered.
 local HOLD = {'ZM_IMPERSONATION', 'ZM_LOOKALIKE_DOMAIN', 'ZM_RISKY_ATTACHMENT',
               'ZM_MACRO_DOCUMENT', 'ZM_LINK_MISMATCH'}
+-- What the report counts as phishing (the rest of what is refused or junked is spam).
 local PHISHING = {'ZM_IMPERSONATION', 'ZM_LOOKALIKE_DOMAIN', 'ZM_RISKY_ATTACHMENT',
-                  'ZM_MACRO_DOCUMENT', 'ZM_LINK_MISMATCH', 'ZM_LINK_IP', 'ZM_LINK_PUNYCODE',
-                  'PHISHING'}
+                  'ZM_MACRO_DOCUMENT', 'ZM_LINK_MISMATCH', 'PHISHING'}
 local RISKY_EXT = {}
 for _, e in ipairs({'exe', 'scr', 'com', 'pif', 'bat', 'cmd', 'vbs', 'vbe', 'js', 'jse', 'wsf',
     'wsh', 'hta', 'msi', 'msp', 'jar', 'ps1', 'psm1', 'lnk', 'reg', 'cpl', 'dll', 'iso',
@@ -259,6 +262,32 @@ local function has_any(task, list)
   return nil
 end
 
+-- One refused outbound message of `user`: counted, and `suspend_after` of them within the
+-- hour suspend its sending (a burst of spam from a stolen password, a runaway script).
+local function strike(task, user, tenant, why)
+  local st = 'zm:st:' .. tenant .. ':' .. today()
+  redis(task, st, 'HINCRBY', {st, 'outbound_refused', '1'})
+  redis(task, st, 'EXPIRE', {st, tostring(400 * DAY)})
+  local strikes = 'zm:eg:s:' .. user .. ':' .. this_hour()
+  redis(task, strikes, 'INCR', {strikes}, function(err, n)
+    if err then return end
+    redis(task, strikes, 'EXPIRE', {strikes, '3600'})
+    if tonumber(n) and tonumber(n) >= LIMITS.suspend_after then
+      local reason = string.format('%d outbound messages refused within the hour (last: %s)',
+                                   n, why)
+      redis(task, 'zm:susp:' .. user, 'SET', {'zm:susp:' .. user,
+        string.format('%s|%s|%s', os.time(), tenant, reason), 'NX'}, function(e, ok)
+          if not e and ok then
+            redis(task, 'zm:events', 'LPUSH', {'zm:events', string.format(
+              '{"time": %d, "event": "sending_suspended", "account": "%s", ' ..
+              '"tenant": "%s", "reason": "%s"}', os.time(), user, tenant, reason)})
+            redis(task, 'zm:events', 'LTRIM', {'zm:events', '0', '9999'})
+          end
+        end)
+    end
+  end)
+end
+
 -- Egress: limits per account and per tenant on authenticated mail, checked before scanning.
 rspamd_config:register_symbol({
   name = 'ZM_EGRESS_LIMITS',
@@ -271,7 +300,7 @@ rspamd_config:register_symbol({
     local tenant = domains_map:get_key(domain_of(user) or '') or '-'
     local nrcpt = #(task:get_recipients('smtp') or {})
     if nrcpt > LIMITS.rcpt_per_message then
-      task:set_pre_result('reject', string.format('5.7.1 One message may go to at most %d ' ..
+      task:set_pre_result('reject', string.format('One message may go to at most %d ' ..
         'recipients; split the list or ask your administrator', LIMITS.rcpt_per_message),
         'zenmail')
       return
@@ -284,22 +313,23 @@ rspamd_config:register_symbol({
       local function n(i) return tonumber(data[i]) or 0 end
       local refusal
       if data[1] and type(data[1]) == 'string' then
-        task:set_pre_result('reject', '5.7.1 Sending from ' .. user .. ' is suspended after ' ..
+        task:set_pre_result('reject', 'Sending from ' .. user .. ' is suspended after ' ..
           'unusual outbound mail; ask your administrator to check the account and run ' ..
           '`zenmail account unlock ' .. user .. '`', 'zenmail')
         return
       elseif n(2) >= LIMITS.per_hour then
-        refusal = string.format('4.7.1 %s has sent %d messages this hour, its limit; try ' ..
+        refusal = string.format('%s has sent %d messages this hour, its limit; try ' ..
           'again later', user, n(2))
       elseif n(3) >= LIMITS.tenant_per_hour then
-        refusal = string.format('4.7.1 Your organisation has sent %d messages this hour, ' ..
+        refusal = string.format('Your organisation has sent %d messages this hour, ' ..
           'its limit; try again later', n(3))
       elseif n(4) + nrcpt > LIMITS.rcpt_per_day then
-        refusal = string.format('4.7.1 %s has written to %d recipients today, its limit ' ..
+        refusal = string.format('%s has written to %d recipients today, its limit ' ..
           'is %d; try again tomorrow', user, n(4), LIMITS.rcpt_per_day)
       end
       if refusal then
         task:set_pre_result('soft reject', refusal, 'zenmail')
+        strike(task, user, tenant, 'over a limit')
       end
     end)
   end,
@@ -316,27 +346,9 @@ rspamd_config:register_symbol({
       user = user:lower()
       local tenant = domains_map:get_key(domain_of(user) or '') or '-'
       local st = 'zm:st:' .. tenant .. ':' .. today()
-      local refused = action == 'reject' or action == 'soft reject'
+      local refused = action == 'reject'
       if refused then
-        redis(task, st, 'HINCRBY', {st, 'outbound_refused', '1'})
-        -- A burst of refused outbound mail (spam, viruses, over the limits) suspends sending.
-        local strikes = 'zm:eg:s:' .. user .. ':' .. this_hour()
-        redis(task, strikes, 'INCR', {strikes}, function(err, n)
-          if err then return end
-          redis(task, strikes, 'EXPIRE', {strikes, '3600'})
-          if tonumber(n) and tonumber(n) >= LIMITS.suspend_after then
-            local why = string.format('%d outbound messages refused within the hour ' ..
-              '(last: %s)', n, action)
-            redis(task, 'zm:susp:' .. user, 'SET', {'zm:susp:' .. user,
-              string.format('%s|%s|%s', os.time(), tenant, why), 'NX'}, function(e, ok)
-                if not e and ok then
-                  redis(task, 'zm:events', 'LPUSH', {'zm:events', string.format(
-                    '{"time": %d, "event": "sending_suspended", "account": "%s", ' ..
-                    '"tenant": "%s", "reason": "%s"}', os.time(), user, tenant, why)})
-                end
-              end)
-          end
-        end)
+        strike(task, user, tenant, action)
       else
         local ku = 'zm:eg:u:' .. user .. ':' .. this_hour()
         local kt = 'zm:eg:t:' .. tenant .. ':' .. this_hour()

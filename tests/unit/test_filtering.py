@@ -1,0 +1,80 @@
+"""The parts of filtering that need no daemon: look-alike domains, names, DNS records, DKIM
+keys, the report's period, and that the paths and ports agree with the stack's."""
+
+from __future__ import annotations
+
+import base64
+from datetime import date
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from zenmail.config import load_settings
+from zenmail.errors import InvalidInput
+from zenmail.filtering import dkim, maps, quarantine, records, report
+from zenmail.stack.registry import Stack
+
+
+def test_lookalikes_cover_the_usual_tricks() -> None:
+    found = maps.lookalikes("acme.example")
+    for fake in ("acrne.example", "acme.com", "acm.example", "acmee.example", "amce.example",
+                 "4cme.example", "acme-secure.example", "xn--cme-5cd.example"):  # Cyrillic а
+        assert fake in found, fake
+    assert "acme.example" not in found
+    assert "globex.example" not in found
+
+
+def test_names_compare_without_case_accents_or_spacing() -> None:
+    assert maps.normal_name("  Carla   BOSS ") == maps.normal_name("carla boss") == "carla_boss"
+    assert maps.normal_name("Zoë O'Brien") == "zoe_o_brien"
+
+
+def test_dkim_keys_are_made_once_rotated_and_published(tmp_path: Path) -> None:
+    assert dkim.ensure(tmp_path, ["acme.example", "globex.example"]) == ["acme.example",
+                                                                        "globex.example"]
+    assert dkim.ensure(tmp_path, ["acme.example", "globex.example"]) == []
+    key = dkim.key(tmp_path, "acme.example")
+    assert key is not None and (key.path.stat().st_mode & 0o777) == 0o640
+    private = serialization.load_pem_private_key(key.path.read_bytes(), password=None)
+    assert private.key_size == 2048  # type: ignore[union-attr]
+    record = key.public_record()
+    der = base64.b64decode(record.split("p=")[1])
+    assert der == private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    dkim.ensure(tmp_path, ["acme.example"])  # globex removed: no longer signed for
+    assert set(dkim.current(tmp_path)) == {"acme.example"}
+    rotated = dkim.rotate(tmp_path, "acme.example")
+    assert rotated.path.exists() and key.path.exists()  # the old key stays for a while
+
+
+def test_records_name_every_kind(tmp_path: Path) -> None:
+    advice = records.records("acme.example", "mail.host.example",
+                             {"submission": 587, "submissions": 465, "imap": 143,
+                              "imaps": 993}, "zm1", "v=DKIM1; k=rsa; p=" + "A" * 400)
+    kinds = {(r.name, r.type) for r in advice.records}
+    assert ("acme.example.", "MX") in kinds and ("zm1._domainkey.acme.example.", "TXT") in kinds
+    assert ("_dmarc.acme.example.", "TXT") in kinds and ("_smtp._tls.acme.example.", "TXT") in kinds
+    assert ("_submissions._tcp.acme.example.", "SRV") in kinds
+    long_line = next(r for r in advice.records if r.name.startswith("zm1.")).zone_line()
+    assert long_line.count('"') == 4  # split in strings of at most 255 bytes
+    assert "mx: mail.host.example" in advice.mta_sts_policy
+
+
+@pytest.mark.parametrize("plan", ["dev", "standard"])
+def test_paths_and_ports_agree_with_the_stack(tmp_path: Path, plan: str) -> None:
+    settings = load_settings(tmp_path, {"ports.plan": plan, "ports.pins": {"imaps": 30993}})
+    stack = Stack(settings)
+    assert records.listener_ports(settings) == {
+        n: stack.plan[n] for n in records.CLIENT_PORTS}
+    assert quarantine.Queue.of(tmp_path).conf_dir == stack.services["postfix"].conf_dir
+
+
+def test_report_period() -> None:
+    today = date(2026, 11, 28)
+    assert report.parse_since(None, today) == date(2026, 10, 29)
+    assert report.parse_since("7d", today) == date(2026, 11, 21)
+    assert report.parse_since("2026-11-01", today) == date(2026, 11, 1)
+    for bad in ("yesterday", "2026-12-01"):
+        with pytest.raises(InvalidInput):
+            report.parse_since(bad, today)
