@@ -314,8 +314,6 @@ class AlertSettings(_Section):
                           "above which an alert fires.")
     cert_days: int = Field(14, ge=0, description="Days before the TLS certificate expires "
                            "below which an alert fires.")
-    snapshot_hours: float = Field(26.0, gt=0, description="Age of the last snapshot above "
-                                  "which an alert fires (only where snapshots are made).")
 
 
 SECTIONS: dict[str, type[_Section]] = {
