@@ -292,6 +292,11 @@ class WatchSettings(_Section):
                              "webhook.")
     resolver: str = Field("", description="DNS server `zenmail doctor` asks, as HOST or "
                           "HOST:PORT. Empty: the system's resolver.")
+    dkim_selector: str = Field("zenmail", description="The DKIM selector whose key `zenmail "
+                               "doctor` looks for (SELECTOR._domainkey.DOMAIN).")
+    ntp_server: str = Field("", description="NTP server (HOST or HOST:PORT) `zenmail doctor` "
+                            "measures the clock's skew against. Empty: PostgreSQL's clock, "
+                            "if the directory is there.")
 
     @field_validator("webhook_url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -38,7 +39,9 @@ def test_rendered_configuration_passes_the_daemons_checks(plan: str) -> None:
         staged = {s.name: s.stage() for s in stack.start_order()}  # each runs its checker
         assert all(staged[n] for n in ("dovecot", "postfix", "redis", "clamav", "rspamd"))
         main_cf = (staged["postfix"].directory / "main.cf").read_text()
-        assert "smtpd_sender_login_maps = sqlite:" in main_cf
+        # The watch's probe account first (a texthash table), then the directory.
+        assert re.search(r"^smtpd_sender_login_maps = texthash:\S+/probe_senders, sqlite:",
+                         main_cf, re.M)
         assert f"lmtp:unix:{state.resolve()}/run/dovecot/lmtp" in main_cf
         master_cf = (staged["postfix"].directory / "master.cf").read_text()
         smtp = stack.plan["submission"]

@@ -344,6 +344,10 @@ def test_trace_finds_delivered_rejected_and_deferred_mail(wstack: WatchStack) ->
     assert api.status_code == 200 and api.json()[0]["deliveries"][0]["folder"] == "INBOX"
     assert wstack.get("/api/v1/trace", token=wstack.tenant_token,
                       to="x@other.test").status_code == 404
+    # The same outcomes, counted in /metrics.
+    counted = _series(wstack.get("/metrics").text, "zenmail_mail_messages_total")
+    for outcome in ("accepted", "delivered", "rejected", "deferred"):
+        assert counted[f'{{outcome="{outcome}"}}'] >= 1, counted
     # Probe mail is left out unless asked for.
     assert all("zenmail-probe" not in json.dumps(t) for t in traced("--since", "1h"))
 

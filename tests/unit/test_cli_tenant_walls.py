@@ -56,6 +56,7 @@ OUT_OF_WALK = {
     "demo": "creates its own demo company on this machine, as a global actor",
     "probe run": "probes this machine's mail service with its own probe account, no tenant's",
     "install-service": "writes this machine's systemd unit",
+    "doctor": "checks this machine (DNS, certificate, ports, disk, clock) for its operator",
 }
 
 # Parameters every command shares (the root's options) or that only steer output.

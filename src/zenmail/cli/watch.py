@@ -12,7 +12,7 @@ from zenmail.cli.app import App, Command, Group, pass_app
 from zenmail.cli.output import emit, table
 from zenmail.stack.manager import running_settings
 from zenmail.watch import alerts as alerts_mod
-from zenmail.watch import service, trace
+from zenmail.watch import doctor, service, trace
 from zenmail.watch.runner import run_round
 
 probe = Group("probe", help="End-to-end probes of this node's mail service.")
@@ -32,7 +32,7 @@ def probe_run(app: App) -> None:
                 f"{o.latency_s * 1000:.0f} ms" if o.latency_s is not None else "-",
                 o.error or "") for o in outcomes], ["PROBE", "RESULT", "LATENCY", "ERROR"])
     if not all(o.ok for o in outcomes):
-        raise SystemExit(1)
+        click.get_current_context().exit(1)
 
 
 alerts = Group("alerts", help="Alerts of this node: open ones and the latest resolved.")
@@ -93,4 +93,28 @@ def trace_(app: App, message_id: str | None, sender: str | None, recipient: str 
     emit(app, found, text)
 
 
-COMMANDS: list[click.Command] = [probe, alerts, install_service, trace_]
+@click.command("doctor", cls=Command, reads=True, acts=False)
+@pass_app
+def doctor_(app: App) -> None:
+    """Check DNS (MX, SPF, DKIM, DMARC of every domain), the certificate, the listening
+    ports, disk, the database schema, the clock and the daemons' versions; each problem
+    with what to do. Exit code 1 if something failed."""
+    settings = running_settings(app.settings())
+    findings = doctor.run(settings, app.database())
+    if app.as_json:
+        click.echo(json.dumps([f.to_dict() for f in findings], indent=2, sort_keys=True))
+    else:
+        marks = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "    "}
+        for f in findings:
+            click.echo(f"{marks[f.status]}  {f.check:<11} {f.subject}: {f.message}")
+            if f.fix and f.status in ("warn", "fail"):
+                click.echo(f"{'':<17}-> {f.fix}")
+        failed = sum(f.status == "fail" for f in findings)
+        warned = sum(f.status == "warn" for f in findings)
+        click.echo(f"{failed} failed, {warned} warnings, "
+                   f"{sum(f.status == 'ok' for f in findings)} ok")
+    if any(f.status == "fail" for f in findings):
+        click.get_current_context().exit(1)
+
+
+COMMANDS: list[click.Command] = [probe, alerts, install_service, trace_, doctor_]

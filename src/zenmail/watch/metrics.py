@@ -24,7 +24,8 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory import usage
 from zenmail.directory.models import Account, Tenant
-from zenmail.watch import history, observe
+from zenmail.stack.files import Layout
+from zenmail.watch import history, mailcount, observe
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -36,6 +37,7 @@ class NodeCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         yield from self._services()
         yield from self._queues()
+        yield from self._mail()
         yield from self._disk()
         yield from self._certificate()
         with self.db.reading() as s:
@@ -65,6 +67,15 @@ class NodeCollector(Collector):
         for q, n in observe.queues(self.settings).items():
             g.add_metric([q], float(n))
         yield g
+
+    def _mail(self) -> Iterator[Metric]:
+        c = CounterMetricFamily("zenmail_mail_messages", "Messages (accepted, rejected) and "
+                                "recipients' copies (delivered, deferred attempts, bounced) "
+                                "in Postfix's log.", labels=["outcome"])
+        log = Layout.of(self.settings.state_dir).log / "postfix.log"
+        for kind, n in mailcount.counts(log).items():
+            c.add_metric([kind], float(n))
+        yield c
 
     def _disk(self) -> Iterator[Metric]:
         free = GaugeMetricFamily("zenmail_disk_free_bytes", "Free bytes of the file system "

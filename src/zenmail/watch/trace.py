@@ -140,6 +140,7 @@ def parse(postfix_log: list[str], dovecot_log: list[str], year: int | None = Non
             t.sender = fields.get("from", "")
         elif "milter-reject:" in rest or rest.startswith("reject:"):
             reason = rest.split(": ", 2)[-1].split("; from=")[0]
+            t.sender = t.sender or fields.get("from", "")  # refused before qmgr saw it
             for rcpt in [fields.get("to", "")] if fields.get("to") else [""]:
                 t.deliveries.append(Delivery(rcpt, "rejected", stamp, reason=reason))
         elif rest.startswith("to=") and "status" in fields:
@@ -151,7 +152,7 @@ def parse(postfix_log: list[str], dovecot_log: list[str], year: int | None = Non
             if session:
                 d.folder = folders.get((session.group(1), d.recipient.lower()), "")
             _replace(t, d)
-    return out
+    return [t.summarise() for t in out]
 
 
 def _replace(t: Traced, d: Delivery) -> None:
