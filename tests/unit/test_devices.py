@@ -108,7 +108,7 @@ def test_endpoints_follow_the_port_plan(tmp_path: Path) -> None:
     e = endpoints.of(settings_for(tmp_path))
     assert (e.imap.host, e.imap.port, e.imap.tls) == ("127.0.0.1", 20993, True)
     assert (e.smtp.port, e.smtp.tls, e.smtp_tls.port) == (20587, False, 20465)
-    assert e.dav.port == 10000 + endpoints.DAV_STANDARD_PORT
+    assert (e.dav.port, e.dav.tls) == (10000 + endpoints.DAV_STANDARD_PORT, True)
     std = endpoints.of(Settings.model_validate({
         "state_dir": tmp_path, "hostname": "mail.acme.test", "ports": {"plan": "standard"}}))
     assert (std.imap.host, std.imap.port, std.smtp.port, std.dav.port, std.dav.tls) == (
