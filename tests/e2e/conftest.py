@@ -133,8 +133,9 @@ class MailStack:
                 f"{body}").encode()
 
 
-def _start(db_url: str) -> Iterator[MailStack]:
-    settings = new_state(database_url=db_url)
+def _start(db_url: str, **values: object) -> Iterator[MailStack]:
+    """A stack on its own state directory; `values` are settings (`filter={...}`)."""
+    settings = new_state(database_url=db_url, **values)
     state = settings.state_dir
     db = Database(settings.db_url)
     db.migrate()

@@ -85,7 +85,8 @@ def test_the_daemons_own_checkers_refuse_a_broken_generation(stack: MailStack) -
     live = _live(stack)
     for name, conf, bad_line in [("dovecot", "dovecot.conf", "no_such_setting = 1"),
                                  ("postfix", "master.cf", "half-a-service inet n"),
-                                 ("redis", "redis.conf", "no-such-directive yes")]:
+                                 ("redis", "redis.conf", "no-such-directive yes"),
+                                 ("radicale", "radicale.conf", "no_such_option = 1")]:
         daemon = Stack(stack.settings).services[name]
 
         def broken(directory: Path, daemon=daemon, conf=conf, bad_line=bad_line) -> None:

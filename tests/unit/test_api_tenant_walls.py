@@ -9,7 +9,9 @@ until it is taught how (PATH_VALUES, QUERY_VALUES, BODIES below).
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +41,8 @@ from zenmail.directory import (
 )
 from zenmail.directory.context import Ctx
 from zenmail.directory.models import Account, AppPassword, Tenant
+from zenmail.migration import projects
+from zenmail.migration.secrets import SecretBox
 
 # Every name of tenant A, and of the global administrator, contains one of these.
 FOREIGN_NAMES = ("tenant-a", "a.test", "ops.test")
@@ -78,6 +82,7 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "token_id": lambda a: [a["token_id"], a["global_token_id"]],
     "admin": lambda a: [a["admin"], a["global_admin"]],
     "client": lambda a: ["203.0.113.7"],  # unlocking an address: global administrators only
+    "project": lambda a: [a["project"]],
     # An app password name that A's accounts hold and B's do not (revoking B's own "phone"
     # through /me would be B's right, not a breach).
     "name": lambda a: [a["app_password"]],
@@ -90,8 +95,11 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "domain": lambda a: a["domain"],
     "target": lambda a: a["alice"],
     "client": lambda a: "203.0.113.7",
+    "from": lambda a: a["alice"],  # trace: mail of A's addresses
+    "to": lambda a: a["bob"],
+    "account": lambda a: a["alice"],
 }
-HARMLESS_QUERY = {"limit"}
+HARMLESS_QUERY = {"limit", "message_id", "since"}  # trace: a B admin sees only B's mail
 
 
 def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -136,6 +144,8 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         "AliasTargetsSet": [{"targets": [b["alice"]]}, {"targets": [a["alice"]]}],
         "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
                         {"name": "mallory@b.test"}],
+        "EcoPolicySet": [{"archive_after": "1m", "trash_after": "1d", "reduce_images": True},
+                         {"archive_after": "off"}],
         "TokenCreate": [{"admin": a["admin"], "name": "stolen"},
                         {"admin": a["global_admin"], "name": "escalated"}],
         # Into A's accounts: not found. Through /me (as B's alice): B's alice holds "phone"
@@ -170,6 +180,7 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
         "aliases": [x.to_dict() for x in aliases.list_all(ctx)],
         "admins": [x.to_dict() for x in admins.list_all(ctx)],
         "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
+        "migrations": [p.to_dict() for p in projects.list_all(ctx)],
         "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)
                   if not x.actor.startswith("self:")],
     }
@@ -199,6 +210,12 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
     a["device_link"] = "zmdl_" + "x" * 43
     aliases.add(ctx, a["hop"], [a["loops_back"]])
     aliases.add(ctx, a["forward"], [a["hop"]])
+    # Each tenant has a migration project, so migration listings have something to hide.
+    box = SecretBox(Path(tempfile.mkdtemp()) / "migration.key")
+    for t, name in ((a, "a-move"), (b, "b-move")):
+        projects.add(ctx, name, "source,source_tls,target,password\n"
+                     f"imap://old@old.{t['domain']}:143,none,{t['alice']},pw\n", box)
+        t["project"] = name
     return a, b
 
 

@@ -145,9 +145,14 @@ def enable(app: App, address: str) -> None:
 @click.argument("address")
 @pass_app
 def remove(app: App, address: str) -> None:
-    """Remove an account from the directory (its mail store stays on disk)."""
+    """Remove an account from the directory (its mail store stays on disk; its calendars
+    and contacts are deleted)."""
     accounts.remove(app.ctx(), address)
-    click.echo(f"account {address} removed; its quota went back to the tenant's pool")
+    from zenmail.dav import local  # Radicale is imported only when it is needed
+
+    dav = local.remove(app.settings(), address)
+    click.echo(f"account {address} removed; its quota went back to the tenant's pool"
+               + ("; its calendars and contacts were deleted" if dav else ""))
 
 
 @group.command("check", reads=True)

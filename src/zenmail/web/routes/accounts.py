@@ -7,7 +7,7 @@ unambiguous because an address always ends in a domain, which never contains `/`
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from zenmail.directory import accounts, bulk, quota
 from zenmail.directory.views import AccountInfo, PoolInfo
@@ -80,9 +80,13 @@ def show_account(ctx: CtxDep, address: str) -> AccountInfo:
 
 
 @router.delete("/accounts/{address:address}", status_code=status.HTTP_204_NO_CONTENT,
-               summary="Remove an account from the directory (its mail stays on disk)")
-def delete_account(ctx: CtxDep, address: str) -> None:
+               summary="Remove an account from the directory (its mail stays on disk; its "
+               "calendars and contacts are deleted)")
+def delete_account(ctx: CtxDep, address: str, request: Request) -> None:
     accounts.remove(ctx, address)
+    from zenmail.dav import local  # Radicale is imported only when it is needed
+
+    local.remove(request.app.state.settings, address)
 
 
 @router.post("/quota/move", summary="Move quota between two accounts of one tenant, atomically")

@@ -1,0 +1,152 @@
+"""Who may use calendars and contacts: the directory decides, at every request.
+
+Radicale asks `Verifier.check(login, password)` for each request (HTTP Basic carries the
+password every time). The answer follows the directory at once: a disabled or removed
+account, or a changed password, is refused at its next request, without a restart.
+
+Verifying an Argon2id hash costs tens of milliseconds, and a calendar sync makes dozens of
+requests, so a success is remembered — keyed by a digest of the password *and* the stored
+hash — and re-checked by one indexed query per request: a remembered password stops working
+as soon as the stored hash changes or the account is disabled.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from zenmail.db import Database
+from zenmail.directory import names, usage
+from zenmail.directory.models import Account, Tenant
+from zenmail.directory.passwords import Hasher
+
+TENANT_GROUP = "tenant:"  # the group an account's tenant is given to the rights plugin
+READ_ONLY = "zenmail:read-only"  # the group of an account at or over its quota
+USAGE_TTL = 60.0  # seconds a measured DAV usage is trusted
+
+
+@dataclass(frozen=True)
+class Login:
+    address: str
+    tenant: str
+    over_quota: bool = False
+
+    @property
+    def groups(self) -> set[str]:
+        return {TENANT_GROUP + self.tenant} | ({READ_ONLY} if self.over_quota else set())
+
+
+def password_matches(s: Session, account: Account, password: str, hasher: Hasher) -> bool:
+    """Does `password` open `account`? The main password today.
+
+    App passwords plug in here: check the account's unrevoked app passwords too (and record
+    their last use), and refuse the main password when the tenant requires app passwords.
+    Then make `stamp` cover them as well, so that a remembered success ends with a revocation.
+    """
+    stored = account.password_hash
+    if stored.startswith(CRYPT_SCHEMES):
+        return crypt_matches(stored.partition("}")[2], password)
+    return hasher.verify(stored, password)
+
+
+# Hashes imported from another system ({BLF-CRYPT}, {SHA512-CRYPT}: see
+# directory/passwords.py) are checked by the system's crypt(3), libxcrypt on Debian, as
+# Dovecot checks them; Python's own `crypt` module is deprecated (gone in 3.13).
+CRYPT_SCHEMES = ("{BLF-CRYPT}", "{SHA512-CRYPT}")
+_crypt_lock = threading.Lock()  # crypt(3) answers in a static buffer
+
+
+@functools.lru_cache(maxsize=1)
+def _libcrypt() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("crypt")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib
+
+
+def crypt_matches(stored: str, password: str) -> bool:
+    lib = _libcrypt()
+    if lib is None or "\0" in password:
+        return False
+    with _crypt_lock:
+        out = lib.crypt(password.encode(), stored.encode())
+    return out is not None and hmac.compare_digest(out, stored.encode())
+
+
+def stamp(s: Session, account: Account) -> str:
+    """What a remembered success depends on: it is forgotten when this changes."""
+    return account.password_hash
+
+
+class Verifier:
+    """`dav_bytes(address)`: what the account's calendars and contacts weigh; with it, an
+    account whose mail and DAV data reach its quota logs in read-only (writes answer 403)."""
+
+    def __init__(self, db: Database, hasher: Hasher | None = None,
+                 dav_bytes: Callable[[str], int] | None = None) -> None:
+        self.db = db
+        self.hasher = hasher or Hasher()
+        self._dav_bytes = dav_bytes
+        self._usage: dict[str, tuple[float, int]] = {}  # address -> (measured at, bytes)
+        self._salt = secrets.token_bytes(16)
+        self._ok: dict[str, tuple[bytes, str]] = {}  # address -> (password digest, stamp)
+        self._lock = threading.Lock()
+
+    def _digest(self, address: str, password: str) -> bytes:
+        return hmac.new(self._salt, f"{address}\0{password}".encode(), hashlib.sha256).digest()
+
+    def check(self, login: str, password: str) -> Login | None:
+        """The account `login` names, if it exists, is enabled and `password` opens it."""
+        address = names.address_key(login)
+        if "@" not in address or not password:
+            return None
+        with self.db.reading() as s:
+            row = s.execute(select(Account, Tenant.name).join(Tenant, Tenant.id ==
+                                                              Account.tenant_id)
+                            .where(Account.address == address)).first()
+            if row is None:
+                return None
+            account, tenant = row
+            if not account.enabled:
+                return None
+            digest = self._digest(address, password)
+            with self._lock:
+                known = self._ok.get(address)
+            if not (known is not None and hmac.compare_digest(known[0], digest) and (
+                    known[1] == stamp(s, account))):
+                if not password_matches(s, account, password, self.hasher):
+                    return None
+                with self._lock:
+                    self._ok[address] = (digest, stamp(s, account))
+            return Login(address, tenant, self._over_quota(s, account))
+
+    def _over_quota(self, s: Session, account: Account) -> bool:
+        if self._dav_bytes is None:
+            return False
+        now = time.monotonic()
+        with self._lock:
+            seen = self._usage.get(account.address)
+        if seen is None or now - seen[0] > USAGE_TTL:
+            seen = (now, self._dav_bytes(account.address))
+            with self._lock:
+                self._usage[account.address] = seen
+        mail = usage.of_account(s, account.address) or 0
+        return mail + seen[1] >= account.quota_bytes
+
+    def forget_usage(self, address: str) -> None:
+        with self._lock:
+            self._usage.pop(address, None)
