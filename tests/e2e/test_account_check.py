@@ -99,3 +99,17 @@ def test_caldav_is_tried_with_the_same_credential(stack: MailStack) -> None:
     caldav = next(s for s in report.steps if s.name == "caldav")
     assert caldav.ok is True, caldav
     assert report.ok
+    # Calendars follow the same credentials: a revoked app password is refused there at its
+    # next request, and a tenant that requires app passwords refuses the main password.
+    apppasswords.revoke(stack.ctx, fred, "iPad")
+    steps = {s.name: s for s in check.run(stack.ctx, stack.settings, fred, secret).steps}
+    assert steps["caldav"].ok is False and "401" in steps["caldav"].detail
+    tenants.add(stack.ctx, "strict3", "1G")
+    domains.add(stack.ctx, "strict3", "strict3.test")
+    gus = stack.account("gus", domain="strict3.test")
+    other = apppasswords.add(stack.ctx, gus, "phone").secret
+    apppasswords.set_required(stack.ctx, "strict3", True)
+    steps = {s.name: s for s in check.run(stack.ctx, stack.settings, gus, PASSWORD).steps}
+    assert steps["caldav"].ok is False
+    steps = {s.name: s for s in check.run(stack.ctx, stack.settings, gus, other).steps}
+    assert steps["caldav"].ok is True
