@@ -257,3 +257,12 @@ def test_admin_and_self_service_over_the_api(ctx: Ctx, server: Server, make_clie
     assert r.status_code == 200, r.text
     check_profile(ctx, r.content, "alice@acme.test")
     assert me.get("/api/v1/me/profile").status_code == 401
+
+
+def test_dns_lists_the_rfc6764_dav_records() -> None:
+    from zenmail.filtering import records
+    advice = records.records("acme.test", "mail.acme.test", {"imaps": 993, "dav": 5232},
+                             None, None)
+    found = {(r.name, r.type): r.value for r in advice.records}
+    assert found[("_caldavs._tcp.acme.test.", "SRV")] == "0 1 5232 mail.acme.test."
+    assert found[("_carddavs._tcp.acme.test.", "TXT")] == "path=/"
