@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
+
 from tests.e2e.conftest import PASSWORD, MailStack
 from tests.unit.cli_fixtures import invoke_in
 from zenmail.config import Settings
 from zenmail.devices import check
 from zenmail.directory import apppasswords, domains, tenants
+from zenmail.stack.registry import DAEMONS
 
 
 def closed_port() -> int:
@@ -84,3 +87,29 @@ def test_the_command_reads_the_credential_from_stdin(stack: MailStack) -> None:
                     env={"ZENMAIL_DEVICES_DAV_URL": f"http://127.0.0.1:{closed_port()}/"})
     assert out.code == 1
     assert "FAIL  imap" in out.stdout and "->" in out.stdout
+
+
+def test_caldav_is_tried_with_the_same_credential(stack: MailStack) -> None:
+    """With a DAV daemon in the stack (Radicale), the self-test logs in there too."""
+    if not any(d.name == "radicale" for d in DAEMONS):
+        pytest.skip("no DAV daemon in this stack's registry")
+    fred = stack.account("fred")
+    secret = apppasswords.add(stack.ctx, fred, "iPad").secret
+    report = check.run(stack.ctx, stack.settings, fred, secret)
+    caldav = next(s for s in report.steps if s.name == "caldav")
+    assert caldav.ok is True, caldav
+    assert report.ok
+    # Calendars follow the same credentials: a revoked app password is refused there at its
+    # next request, and a tenant that requires app passwords refuses the main password.
+    apppasswords.revoke(stack.ctx, fred, "iPad")
+    steps = {s.name: s for s in check.run(stack.ctx, stack.settings, fred, secret).steps}
+    assert steps["caldav"].ok is False and "401" in steps["caldav"].detail
+    tenants.add(stack.ctx, "strict3", "1G")
+    domains.add(stack.ctx, "strict3", "strict3.test")
+    gus = stack.account("gus", domain="strict3.test")
+    other = apppasswords.add(stack.ctx, gus, "phone").secret
+    apppasswords.set_required(stack.ctx, "strict3", True)
+    steps = {s.name: s for s in check.run(stack.ctx, stack.settings, gus, PASSWORD).steps}
+    assert steps["caldav"].ok is False
+    steps = {s.name: s for s in check.run(stack.ctx, stack.settings, gus, other).steps}
+    assert steps["caldav"].ok is True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import imaplib
 import smtplib
+import subprocess
 
 import pytest
 
@@ -117,3 +118,18 @@ def test_wrong_passwords_still_fail(stack: MailStack, wrong: str) -> None:
     apppasswords.add(stack.ctx, frank, "phone")
     if wrong:
         assert not imap_ok(stack, frank, wrong)
+
+
+def test_hashes_never_leave_the_auth_process(stack: MailStack) -> None:
+    """What Dovecot's auth process answers its clients (the login processes, Postfix) holds
+    no password hash, whether the login succeeds or fails."""
+    gina = stack.account("gina")
+    secret = apppasswords.add(stack.ctx, gina, "phone").secret
+    conf = str(stack.daemon("dovecot").conf)  # type: ignore[attr-defined]
+    for password, verdict in ((PASSWORD, "auth succeeded"), (secret, "auth succeeded"),
+                              ("not the password", "auth failed")):
+        done = subprocess.run(["doveadm", "-c", conf, "auth", "test", "-x", "service=imap",
+                               gina, password], capture_output=True, text=True, timeout=60)
+        out = done.stdout + done.stderr
+        assert verdict in out, out
+        assert "ARGON2ID" not in out and "SSHA256" not in out and "$argon2" not in out, out

@@ -101,6 +101,8 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         # The target first: the walk reads what was typed from a file's first column.
         f.write_text(f"target,source,source_tls,password\n{target},imap://x@old.test:143,"
                      "none,pw\n")
+        return str(f)
+
     def ics() -> str:
         f = tmp / "one.ics"
         f.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"

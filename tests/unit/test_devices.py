@@ -108,7 +108,7 @@ def test_endpoints_follow_the_port_plan(tmp_path: Path) -> None:
     e = endpoints.of(settings_for(tmp_path))
     assert (e.imap.host, e.imap.port, e.imap.tls) == ("127.0.0.1", 20993, True)
     assert (e.smtp.port, e.smtp.tls, e.smtp_tls.port) == (20587, False, 20465)
-    assert e.dav.port == 10000 + endpoints.DAV_STANDARD_PORT
+    assert (e.dav.port, e.dav.tls) == (10000 + endpoints.DAV_STANDARD_PORT, True)
     std = endpoints.of(Settings.model_validate({
         "state_dir": tmp_path, "hostname": "mail.acme.test", "ports": {"plan": "standard"}}))
     assert (std.imap.host, std.imap.port, std.smtp.port, std.dav.port, std.dav.tls) == (
@@ -257,3 +257,12 @@ def test_admin_and_self_service_over_the_api(ctx: Ctx, server: Server, make_clie
     assert r.status_code == 200, r.text
     check_profile(ctx, r.content, "alice@acme.test")
     assert me.get("/api/v1/me/profile").status_code == 401
+
+
+def test_dns_lists_the_rfc6764_dav_records() -> None:
+    from zenmail.filtering import records
+    advice = records.records("acme.test", "mail.acme.test", {"imaps": 993, "dav": 5232},
+                             None, None)
+    found = {(r.name, r.type): r.value for r in advice.records}
+    assert found[("_caldavs._tcp.acme.test.", "SRV")] == "0 1 5232 mail.acme.test."
+    assert found[("_carddavs._tcp.acme.test.", "TXT")] == "path=/"

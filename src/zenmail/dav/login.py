@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zenmail.db import Database
-from zenmail.directory import names, usage
+from zenmail.directory import apppasswords, names, usage
 from zenmail.directory.models import Account, Tenant
 from zenmail.directory.passwords import Hasher
 
@@ -48,12 +48,13 @@ class Login:
 
 
 def password_matches(s: Session, account: Account, password: str, hasher: Hasher) -> bool:
-    """Does `password` open `account`? The main password today.
-
-    App passwords plug in here: check the account's unrevoked app passwords too (and record
-    their last use), and refuse the main password when the tenant requires app passwords.
-    Then make `stamp` cover them as well, so that a remembered success ends with a revocation.
-    """
+    """Does `password` open `account`? One of its app passwords in use, or its main password
+    unless the tenant requires app passwords — exactly what Dovecot's passdb decides
+    (zenmail.directory.apppasswords, templates/dovecot/credentials.lua)."""
+    if apppasswords.matching(s, account, password) is not None:
+        return True
+    if account.tenant.app_passwords_required:
+        return False
     stored = account.password_hash
     if stored.startswith(CRYPT_SCHEMES):
         return crypt_matches(stored.partition("}")[2], password)
@@ -88,8 +89,10 @@ def crypt_matches(stored: str, password: str) -> bool:
 
 
 def stamp(s: Session, account: Account) -> str:
-    """What a remembered success depends on: it is forgotten when this changes."""
-    return account.password_hash
+    """What a remembered success depends on: it is forgotten when this changes — the main
+    hash, the tenant's rule, and which app passwords are in use (a revocation ends it)."""
+    ids = ",".join(str(i) for i, _, _ in apppasswords.live(s, account))
+    return f"{account.password_hash}|{account.tenant.app_passwords_required}|{ids}"
 
 
 class Verifier:

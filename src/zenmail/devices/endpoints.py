@@ -68,8 +68,9 @@ def _ports(settings: Settings) -> dict[str, int]:
 
 
 def dav(settings: Settings) -> DavServer:
-    """The CalDAV/CardDAV server: `[devices] dav_url` if set; else a DAV listener of the
-    stack's port plan (pinned, or base + 5232); served with TLS in the standard plan."""
+    """The CalDAV/CardDAV server: `[devices] dav_url` if set; else the stack's DAV listener
+    (Radicale's `dav`: pinned, or base + 5232), which serves HTTPS with the stack's
+    certificate in every plan."""
     if settings.devices.dav_url:
         u = urlsplit(settings.devices.dav_url)
         tls = u.scheme == "https"
@@ -79,7 +80,7 @@ def dav(settings: Settings) -> DavServer:
                   None)
     standard = settings.ports.plan == "standard"
     port = pinned or (0 if standard else settings.ports.base) + DAV_STANDARD_PORT
-    return DavServer(client_host(settings), port, standard, "/")
+    return DavServer(client_host(settings), port, True, "/")
 
 
 def of(settings: Settings) -> Endpoints:

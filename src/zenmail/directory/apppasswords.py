@@ -190,6 +190,18 @@ def required(ctx: Ctx, tenant: str) -> bool:
 
 # ---------------------------------------------------------------- checking, for other services
 
+def live(s: Session, account: Account) -> list[tuple[int, str, str]]:
+    """(id, name, hash) of the account's app passwords in use, for services that check
+    passwords themselves (Radicale's login, zenmail.dav.login)."""
+    return [(p.id, p.name, p.password_hash) for p in _live(s, account)]
+
+
+def matching(s: Session, account: Account, password: str) -> str | None:
+    """The name of the live app password `password` is, if any."""
+    return next((name for _, name, stored in live(s, account)
+                 if verify_secret(stored, password)), None)
+
+
 def check(ctx: Ctx, address: str, password: str) -> str | None:
     """Which credential of the account `password` is — "app:<name>", "main" — or None.
 

@@ -77,6 +77,12 @@ def records(domain: str, hostname: str, ports: dict[str, int], dkim_selector: st
         if port_name in ports:
             out.append(Record(f"_{service}._tcp.{d}", "SRV", f"0 1 {ports[port_name]} {host}",
                               f"RFC 6186: where clients find {service}"))
+    if "dav" in ports:  # RFC 6764: calendars and contacts (HTTPS only), principals at "/"
+        for service in ("caldavs", "carddavs"):
+            out.append(Record(f"_{service}._tcp.{d}", "SRV", f"0 1 {ports['dav']} {host}",
+                              f"RFC 6764: where clients find {service[:-1].upper()}"))
+            out.append(Record(f"_{service}._tcp.{d}", "TXT", "path=/",
+                              f"RFC 6764: the {service[:-1].upper()} context path"))
     policy = (f"version: STSv1\nmode: enforce\nmx: {hostname}\nmax_age: 604800\n")
     return DnsAdvice(domain, out, policy)
 

@@ -13,6 +13,10 @@ local OK = dovecot.auth.PASSDB_RESULT_OK
 local MISMATCH = dovecot.auth.PASSDB_RESULT_PASSWORD_MISMATCH
 
 function auth_password_verify(req, password)
+  if req.passdbs_seen_internal_failure then
+    -- The directory could not be read: "try again later", never "wrong password".
+    return dovecot.auth.PASSDB_RESULT_INTERNAL_FAILURE, "the directory could not be read"
+  end
   local apps = req.passdb.zenmail_apps or ""
   local main = req.passdb.zenmail_main or ""
   -- The hashes stop here: emptied, they reach neither the login processes nor the cache.
