@@ -36,6 +36,9 @@ bench: install
 	$(BIN)/python bench/directory.py
 	$(BIN)/python bench/delivery.py
 	$(BIN)/python bench/imap.py
+	$(BIN)/python bench/filtering.py
+	$(BIN)/python bench/probe.py
+	$(BIN)/python bench/vault.py
 	$(BIN)/python bench/dav.py
 
 lint: install

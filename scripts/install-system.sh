@@ -12,7 +12,7 @@ PACKAGES=(
   dovecot-auth-lua
   redis-server
   rspamd clamav-daemon clamav
-  restic
+  restic zstd
   prometheus
   postgresql sqlite3 openssl ca-certificates python3-venv
   chromium

@@ -18,6 +18,13 @@ every field, its value and where that value came from.
     [relay]     host, port, username, password, tls, ca_file   (a smarthost for outgoing mail)
     [limits]    mx_recipients_per_message = 100; ...  (what one SMTP client may ask of us)
     [lockout]   pair_failures = 10; ...    (when wrong passwords lock a login out, and for how long)
+    [watch]     probe_every_s = 60; admin_email; webhook_url; resolver  (probes, health, doctor)
+    [alerts]    probe_failures = 3; deferred_queue = 100; ...  (when an alert fires)
+    [vault]     repository, every_minutes, keep_*   (snapshots: docs/vault.md)
+    [filter]    enabled, antivirus, reject_score, ...  (rspamd, ClamAV, DKIM, egress)
+    [migration] batch_messages, retries, dns_server   (zenmail migrate: docs/migration.md)
+    [devices]   auth_cache_ttl, links   (app passwords, device setup: docs/devices.md)
+    [eco]       compression = "zstd"; dormant_months = 6; grid_zone = "FR"; ...  (docs/eco.md)
 
 This module is the ground floor: it knows nothing of daemons, so port *names* are checked
 against the daemon registry when the port plan is made (zenmail.stack.ports).
@@ -263,11 +270,206 @@ class LockoutSettings(_Section):
                                     "429 with Retry-After (a valid token still works).")
 
 
+class WatchSettings(_Section):
+    """Live watch: the end-to-end probes, protocol health checks, alerts' recipients and the
+    resolver `zenmail doctor` asks (docs/watch.md)."""
+
+    probe_every_s: float = Field(60.0, ge=1.0, description="Seconds between two rounds of "
+                                 "probes (submission to mailbox, MX path, IMAP login).")
+    probe_timeout_s: float = Field(60.0, ge=1.0, description="How long a probe message may "
+                                   "take to arrive before the probe counts as failed.")
+    slo_seconds: float = Field(60.0, gt=0, description="A probe round trip under this many "
+                               "seconds counts as good in the SLO figures.")
+    health_every_s: float = Field(10.0, ge=1.0, description="Seconds between protocol health "
+                                  "checks of the daemons (SMTP banner and EHLO, IMAP greeting "
+                                  "and the probe account's login, LMTP).")
+    hung_after: int = Field(3, ge=1, description="Failed protocol health checks in a row, "
+                            "with the process still alive, after which a daemon counts as hung "
+                            "and is restarted.")
+    admin_email: str = Field("", description="Where alerts are mailed (through this stack's "
+                             "own Postfix). Empty: no alert mail.")
+    webhook_url: str = Field("", description="Where alerts are POSTed as JSON. Empty: no "
+                             "webhook.")
+    resolver: str = Field("", description="DNS server `zenmail doctor` asks, as HOST or "
+                          "HOST:PORT. Empty: the system's resolver.")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class AlertSettings(_Section):
+    """When an alert fires (each fires once, and says when it is resolved)."""
+
+    probe_failures: int = Field(3, ge=1, description="Failed runs in a row of one probe.")
+    deferred_queue: int = Field(100, ge=0, description="Messages in Postfix's deferred "
+                                "queue above which an alert fires.")
+    disk_free_percent: float = Field(10.0, ge=0, le=100, description="Free space (per cent) "
+                                     "of the mail store's file system below which an alert "
+                                     "fires.")
+    restarts: int = Field(3, ge=1, description="Restarts of one daemon within 10 minutes "
+                          "above which an alert fires.")
+    cert_days: int = Field(14, ge=0, description="Days before the TLS certificate expires "
+                           "below which an alert fires.")
+    snapshot_hours: float = Field(26.0, gt=0, description="Age of the last snapshot above "
+                                  "which an alert fires (only where snapshots are made).")
+class VaultSettings(_Section):
+    """Snapshots of the mail and the directory in a restic repository (docs/vault.md)."""
+
+    repository: str = Field("", description="Where the snapshots go: empty for STATE/vault, "
+                            "a local path, or a restic location such as "
+                            "s3:https://host/bucket/prefix.")
+    s3_access_key_id: str = Field("", description="Access key of the S3 repository.")
+    s3_secret_access_key: str = Field("", description="Secret key of the S3 repository; keep "
+                                      "zenmail.toml chmod 600 or give it as "
+                                      "ZENMAIL_VAULT_S3_SECRET_ACCESS_KEY.",
+                                      json_schema_extra={"secret": True})
+    every_minutes: int = Field(60, ge=0, le=10080, description="`zenmail serve` (the "
+                               "supervisor) snapshots everything this often; 0: only on "
+                               "demand.")
+    keep_hourly: int = Field(24, ge=0, description="Hourly snapshots kept (restic forget).")
+    keep_daily: int = Field(30, ge=0, description="Daily snapshots kept.")
+    keep_monthly: int = Field(12, ge=0, description="Monthly snapshots kept.")
+class FilterSettings(_Section):
+    """Mail filtering (docs/filtering.md): rspamd as a milter on every SMTP listener, ClamAV
+    through it, DKIM signing, the tenants' anti-phishing rules and the egress limits."""
+
+    enabled: bool = Field(True, description="Scan mail with rspamd (and ClamAV). false (or "
+                          "`zenmail up --no-filter`): the bare path, no milter, no rspamd.")
+    antivirus: bool = Field(True, description="Run a private clamd and reject infected mail. "
+                            "Needs signatures in clamav_db (freshclam; docs/filtering.md).")
+    clamav_db: str = Field("/var/lib/clamav", description="Directory of ClamAV's signature "
+                           "databases (what freshclam keeps up to date).")
+    reject_score: float = Field(15.0, gt=0, description="Score from which mail is refused at "
+                                "SMTP time (554 5.7.1).")
+    junk_score: float = Field(6.0, gt=0, description="Score from which mail gets `X-Spam: Yes` "
+                              "and is filed into the recipient's Junk folder.")
+    nameservers: list[str] = Field(default_factory=list, description="DNS servers rspamd asks "
+                                   "(SPF, DKIM, DMARC, DNSBLs), as host or host:port. Empty: "
+                                   "those of /etc/resolv.conf.")
+    dnsbl: bool = Field(True, description="Ask the public DNS block lists (RBL/SURBL modules); "
+                        "needs working DNS.")
+    cache_dir: str = Field("/var/cache/zenmail/rspamd", description="Where rspamd keeps its "
+                           "compiled regular expressions (≈50 MB; a cold start takes 15-80 s, "
+                           "a warm one 1 s); shared by the stacks of one machine.")
+    test_patterns: bool = Field(False, description="Honour rspamd's non-reject GTUBE variants "
+                                "(YJS...: add header). For tests only: senders could use them "
+                                "to pass the filter.")
+    external_tag: bool = Field(False, description="Prefix the subject of mail from outside "
+                               "the tenant with [EXTERNAL].")
+    messages_per_hour: int = Field(200, ge=1, description="Messages one account may submit "
+                                   "per hour; beyond it 450 4.7.1 until the hour has passed.")
+    tenant_messages_per_hour: int = Field(2000, ge=1, description="Messages all accounts of "
+                                          "one tenant may submit per hour together.")
+    recipients_per_message: int = Field(100, ge=1, description="Recipients one submitted "
+                                        "message may name.")
+    recipients_per_day: int = Field(1000, ge=1, description="Recipients one account may "
+                                    "send to per day.")
+    suspend_after: int = Field(20, ge=1, description="Outbound messages of one account refused "
+                               "as spam or virus, or over its hourly limit, within an hour, "
+                               "that suspend its sending until an admin lifts it.")
+class MigrationSettings(_Section):
+    """How `zenmail migrate` copies: batch sizes and what it does when a source falters.
+    See docs/migration.md."""
+
+    batch_messages: int = Field(250, ge=1, le=5000, description="Messages per FETCH and per "
+                                "MULTIAPPEND batch.")
+    batch_bytes: int = Field(8 << 20, ge=1 << 16, description="Bytes per batch (a larger "
+                             "message makes a batch of its own).")
+    retries: int = Field(4, ge=0, le=20, description="Times a transient failure (connection "
+                         "refused or broken, timeout) is retried, with doubling waits.")
+    backoff_seconds: float = Field(1.0, ge=0, le=600, description="The first wait before a "
+                                   "retry; each next one doubles.")
+    dns_server: str = Field("", description="The DNS server (IP or IP:PORT) `migrate cutover` "
+                            "asks for MX records. Empty: the system's resolver.")
+class DevicesSettings(_Section):
+    """Devices: the auth cache that makes repeated logins cheap, and what setup profiles and
+    links point at. See docs/devices.md."""
+
+    auth_cache_ttl: int = Field(3600, ge=0, le=86400, description="Seconds Dovecot remembers "
+                                "a successful login (a fast digest of the password), so a "
+                                "device reconnecting skips the Argon2id check; 0 turns the "
+                                "cache off. Flushed for an account whenever its credentials "
+                                "change.")
+    public_url: str = Field("", description="The address people's devices reach the API at, "
+                            "for one-time setup links (e.g. https://mail.example.com). Empty: "
+                            "the API's own address.")
+    dav_url: str = Field("", description="CalDAV/CardDAV base URL put into setup profiles "
+                         "(e.g. https://mail.example.com/dav/). Empty: the stack's DAV "
+                         "listener if it has one, else the hostname on port 5232.")
+class EcoSettings(_Section):
+    """Eco-design (docs/eco.md): how the mail store is compressed, when mail counts as
+    dormant, the policy run's schedule, and the parameters of the CO2 model (each one
+    sourced in docs/eco.md)."""
+
+    compression: Literal["zstd", "gz", "lz4", "xz", "bz2", "none"] = Field(
+        "zstd", description="How Dovecot compresses mail it stores (its zlib plugin); reads "
+        "are byte-identical. none: new mail is stored as is (compressed mail stays readable).")
+    compression_level: int = Field(3, ge=1, le=22, description="Compression level (zstd "
+                                   "1-22, gz/bz2/xz 1-9; ignored by lz4).")
+    dormant_months: int = Field(6, ge=1, le=120, description="Mail not received, read or "
+                                "changed for this many months counts as dormant in "
+                                "`zenmail eco analyze`.")
+    apply_every_hours: float = Field(24.0, ge=0, description="How often the supervisor "
+                                     "applies every tenant's eco policy (0: never; `zenmail "
+                                     "eco apply` by hand).")
+    image_min_bytes: int = Field(200_000, ge=10_000, description="Image attachments smaller "
+                                 "than this are left alone by image reduction.")
+    image_max_pixels: int = Field(1600, ge=320, description="Reduced images fit in a square "
+                                  "of this many pixels a side.")
+    image_jpeg_quality: int = Field(75, ge=30, le=95, description="JPEG quality of reduced "
+                                    "images.")
+    # The CO2 model: docs/eco.md names the source of each default.
+    grid_zone: Literal["EU", "FR", "DE", "PL", "US"] = Field(
+        "EU", description="Where the data centre draws its electricity: sets the grid's "
+        "carbon intensity (docs/eco.md lists each zone's figure and source).")
+    grid_g_per_kwh: float = Field(0.0, ge=0, description="Carbon intensity of the data "
+                                  "centre's electricity, g CO2e per kWh; 0 takes grid_zone's "
+                                  "figure (e.g. a contract for a specific supply).")
+    pue: float = Field(1.58, ge=1.0, le=3.0, description="Power usage effectiveness of the "
+                       "data centre (facility energy / IT energy).")
+    storage_kwh_per_gb_year: float = Field(0.0105, ge=0, description="IT energy to keep one "
+                                           "GB online for a year, one copy (SSD).")
+    replicas: float = Field(2.0, ge=1, description="Online copies of every stored byte "
+                            "(RAID mirror or replica).")
+    backup_copies: float = Field(1.0, ge=0, description="Backup copies of every stored byte "
+                                 "(the vault's snapshots).")
+    backup_kwh_per_gb_year: float = Field(0.0057, ge=0, description="IT energy per GB-year "
+                                          "of a backup copy (HDD).")
+    wh_per_message: float = Field(0.011, ge=0, description="IT energy to receive, filter, "
+                                  "store and index one message, idle time of the servers "
+                                  "included (Wh).")
+    kwh_per_gb_transfer: float = Field(0.006, ge=0, description="Network energy per GB "
+                                       "delivered to or downloaded by a client (kWh).")
+    reads_per_message: float = Field(2.0, ge=0, description="How many times an average "
+                                     "message is downloaded by a client.")
+    embodied_g_per_account_year: float = Field(50.0, ge=0, description="Manufacturing "
+                                               "emissions of the servers and disks, spread "
+                                               "per account and year (g CO2e).")
+    compression_ratio: float = Field(0.6, gt=0, le=1, description="Stored / original size "
+                                     "assumed for mail not compressed yet, when the store "
+                                     "has no compressed mail to measure it on.")
+    image_reduction_ratio: float = Field(0.15, gt=0, le=1, description="Reduced / original "
+                                         "size of a large image, for the report's estimate "
+                                         "(bench/eco.py measures it).")
+
+
 SECTIONS: dict[str, type[_Section]] = {
     "database": DatabaseSettings, "ports": PortSettings, "listen": ListenSettings,
     "api": ApiSettings, "mail": MailSettings, "tls": TlsSettings, "endpoints": EndpointSettings,
     "relay": RelaySettings,
     "limits": LimitSettings, "lockout": LockoutSettings,
+    # The engines' sections, one per line so that engines landing together merge cleanly.
+    "watch": WatchSettings,
+    "alerts": AlertSettings,
+    "vault": VaultSettings,
+    "filter": FilterSettings,
+    "migration": MigrationSettings,
+    "devices": DevicesSettings,
+    "eco": EcoSettings,
 }
 # Flat keys of the settings file before it had sections, and where they live now.
 LEGACY_KEYS = {"database_url": ("database", "url"), "api_host": ("api", "host"),
@@ -296,6 +498,13 @@ class Settings(BaseModel):
     relay: RelaySettings = Field(default_factory=RelaySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     lockout: LockoutSettings = Field(default_factory=LockoutSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    vault: VaultSettings = Field(default_factory=VaultSettings)
+    filter: FilterSettings = Field(default_factory=FilterSettings)
+    migration: MigrationSettings = Field(default_factory=MigrationSettings)
+    devices: DevicesSettings = Field(default_factory=DevicesSettings)
+    eco: EcoSettings = Field(default_factory=EcoSettings)
 
     _sources: dict[str, str] = PrivateAttr(default_factory=dict)
 

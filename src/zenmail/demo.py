@@ -25,6 +25,7 @@ from zenmail.directory.context import Actor, Ctx, Platform
 from zenmail.directory.passwords import Hasher, generate_password
 from zenmail.errors import Conflict, StackError
 from zenmail.stack import manager
+from zenmail.stack.daemons.clamav import has_signatures
 from zenmail.stack.dbconf import from_url
 from zenmail.stack.files import blocking_parent
 from zenmail.stack.registry import port_plan
@@ -181,10 +182,22 @@ def usable_state(settings: Settings) -> Settings:
     return settings.model_copy(update={"state_dir": FALLBACK_STATE})
 
 
+def without_missing_antivirus(settings: Settings) -> Settings:
+    """A fresh machine has no ClamAV signatures until `freshclam` has run (and it cannot run
+    offline); `up` refuses a stack whose clamd cannot start, the demo runs without it."""
+    db = Path(settings.filter.clamav_db)
+    if not settings.filter.enabled or not settings.filter.antivirus or has_signatures(db):
+        return settings
+    print(f"zenmail demo: no ClamAV signatures in {db} (run `freshclam`, see "
+          "docs/filtering.md): the demo runs without the virus scanner", flush=True)
+    return settings.with_values({"filter.antivirus": False})
+
+
 def run_demo(settings: Settings) -> None:
     """Set up and run the demo in the foreground; Ctrl-C (or SIGTERM) stops the stack."""
     settings = usable_state(settings)
     print(f"zenmail demo: state directory {settings.state_dir.resolve()}", flush=True)
+    settings = without_missing_antivirus(settings)
     passwords, token = create_directory(settings)
     print("zenmail demo: starting the stack ...", flush=True)
     try:

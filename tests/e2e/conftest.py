@@ -23,6 +23,7 @@ from zenmail.devtools.stackdir import new_state
 from zenmail.directory import accounts, domains, tenants
 from zenmail.directory.context import Actor, Ctx
 from zenmail.directory.passwords import Hasher
+from zenmail.security import authcache
 from zenmail.stack import manager
 from zenmail.stack.base import Service
 from zenmail.stack.registry import Stack
@@ -132,12 +133,14 @@ class MailStack:
                 f"{body}").encode()
 
 
-def _start(db_url: str) -> Iterator[MailStack]:
-    settings = new_state(database_url=db_url)
+def _start(db_url: str, **values: object) -> Iterator[MailStack]:
+    """A stack on its own state directory; `values` are settings (`filter={...}`)."""
+    settings = new_state(database_url=db_url, **values)
     state = settings.state_dir
     db = Database(settings.db_url)
     db.migrate()
-    ctx = Ctx(db, Actor("test:e2e"), HASHER)
+    # Like the CLI and the API: Dovecot's auth cache is flushed right after each change.
+    ctx = Ctx(db, Actor("test:e2e"), HASHER, on_auth_change=authcache.flusher(state))
     tenants.add(ctx, "acme", "100G")
     domains.add(ctx, "acme", DOMAIN)
     try:

@@ -10,6 +10,7 @@ import pytest
 
 from zenmail.config import load_settings
 from zenmail.db import Database
+from zenmail.devtools.filtering import write_signatures
 from zenmail.devtools.stackdir import new_state
 from zenmail.stack import generations
 from zenmail.stack.manager import prepare
@@ -24,6 +25,10 @@ def test_rendered_configuration_passes_the_daemons_checks(plan: str) -> None:
         pytest.skip("rendering sets owners for the postfix and mail users: needs root")
     settings = new_state("zenmail-e2e-render-").with_values({"ports.plan": plan})
     state = settings.state_dir
+    # Every daemon of the registry renders and passes its checker, the filters included.
+    write_signatures(state / "clamav-db")
+    settings = settings.with_values({"filter.enabled": True,
+                                     "filter.clamav_db": str(state / "clamav-db")})
     try:
         db = Database(settings.db_url)
         db.migrate()
@@ -31,7 +36,7 @@ def test_rendered_configuration_passes_the_daemons_checks(plan: str) -> None:
         stack = Stack(settings)
         prepare(settings, stack)
         staged = {s.name: s.stage() for s in stack.start_order()}  # each runs its checker
-        assert staged["dovecot"] and staged["postfix"] and staged["redis"]
+        assert all(staged[n] for n in ("dovecot", "postfix", "redis", "clamav", "rspamd"))
         main_cf = (staged["postfix"].directory / "main.cf").read_text()
         assert "smtpd_sender_login_maps = sqlite:" in main_cf
         assert f"lmtp:unix:{state.resolve()}/run/dovecot/lmtp" in main_cf

@@ -9,7 +9,9 @@ until it is taught how (PATH_VALUES, QUERY_VALUES, BODIES below).
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +29,20 @@ from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by
 )
 from zenmail.db import Database
 from zenmail.devtools.redisserver import RedisServer
-from zenmail.directory import accounts, admins, aliases, auditlog, domains, quota, tenants
+from zenmail.directory import (
+    accounts,
+    admins,
+    aliases,
+    apppasswords,
+    auditlog,
+    domains,
+    quota,
+    tenants,
+)
 from zenmail.directory.context import Ctx
-from zenmail.directory.models import Account
+from zenmail.directory.models import Account, AppPassword, Tenant
+from zenmail.migration import projects
+from zenmail.migration.secrets import SecretBox
 
 # Every name of tenant A, and of the global administrator, contains one of these.
 FOREIGN_NAMES = ("tenant-a", "a.test", "ops.test")
@@ -69,6 +82,11 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "token_id": lambda a: [a["token_id"], a["global_token_id"]],
     "admin": lambda a: [a["admin"], a["global_admin"]],
     "client": lambda a: ["203.0.113.7"],  # unlocking an address: global administrators only
+    "project": lambda a: [a["project"]],
+    # An app password name that A's accounts hold and B's do not (revoking B's own "phone"
+    # through /me would be B's right, not a breach).
+    "name": lambda a: [a["app_password"]],
+    "token": lambda a: [a["device_link"], "zmdl_made-up"],
 }
 
 # Query parameters that name something: aimed at A. Others must be listed as harmless.
@@ -77,8 +95,11 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "domain": lambda a: a["domain"],
     "target": lambda a: a["alice"],
     "client": lambda a: "203.0.113.7",
+    "from": lambda a: a["alice"],  # trace: mail of A's addresses
+    "to": lambda a: a["bob"],
+    "account": lambda a: a["alice"],
 }
-HARMLESS_QUERY = {"limit"}
+HARMLESS_QUERY = {"limit", "message_id", "since"}  # trace: a B admin sees only B's mail
 
 
 def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -123,8 +144,16 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
         "AliasTargetsSet": [{"targets": [b["alice"]]}, {"targets": [a["alice"]]}],
         "AdminCreate": [{"name": "mallory@b.test", "tenant": a["tenant"]},
                         {"name": "mallory@b.test"}],
+        "EcoPolicySet": [{"archive_after": "1m", "trash_after": "1d", "reduce_images": True},
+                         {"archive_after": "off"}],
         "TokenCreate": [{"admin": a["admin"], "name": "stolen"},
                         {"admin": a["global_admin"], "name": "escalated"}],
+        # Into A's accounts: not found. Through /me (as B's alice): B's alice holds "phone"
+        # already, so it is refused as a duplicate and the directory stays as it was.
+        "AppPasswordCreate": [{"name": "phone"}],
+        "AppPasswordPolicy": [{"required": True}, {"required": False}],
+        "DeviceLinkCreate": [{"expires": "1h"}],
+        "AccountCheck": [{"password": PASSWORD}],
     }
 
 
@@ -132,7 +161,17 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
     """The whole directory as a global administrator sees it, password hashes included."""
     with database.transaction() as s:
         hashes = dict(s.execute(select(Account.address, Account.password_hash)).all())
+        devices = sorted(s.execute(select(AppPassword.account_id, AppPassword.name,
+                                          AppPassword.password_hash, AppPassword.revoked_at,
+                                          Tenant.app_passwords_required)
+                                   .join(Account, Account.id == AppPassword.account_id)
+                                   .join(Tenant, Tenant.id == Account.tenant_id)).all(),
+                         key=str)
+    # What B's alice does for herself through /me (a profile: a new app password of hers,
+    # audited as `self:…`) is hers to do; everything else must stay as it was.
+    devices = [d for d in devices if not str(d[1]).startswith("Apple profile")]
     return {
+        "app_passwords": devices,
         "tenants": [t.to_dict() for t in tenants.list_all(ctx)],
         "pools": [quota.pool(ctx, t.name).to_dict() for t in tenants.list_all(ctx)],
         "domains": [d.to_dict() for d in domains.list_all(ctx)],
@@ -141,7 +180,9 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
         "aliases": [x.to_dict() for x in aliases.list_all(ctx)],
         "admins": [x.to_dict() for x in admins.list_all(ctx)],
         "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
-        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)],
+        "migrations": [p.to_dict() for p in projects.list_all(ctx)],
+        "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)
+                  if not x.actor.startswith("self:")],
     }
 
 
@@ -158,8 +199,23 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
     a["global_token_id"] = admins.create_token(ctx, a["global_admin"]).info.id
     # A forwards to an address of B through an alias chain: fw -> hop -> loop@b.test.
     a["forward"], a["hop"], a["loops_back"] = "fw@a.test", "hop@a.test", "loop@b.test"
+    # Devices on both sides; /me is walked as B's alice, with her own password.
+    a["app_password"] = "a-phone"
+    apppasswords.add(ctx, a["alice"], a["app_password"])
+    apppasswords.add(ctx, a["alice"], "phone")
+    apppasswords.add(ctx, b["alice"], "phone")
+    # A's setup link: redeeming it is public (the link is the secret), so the walk only
+    # checks that B cannot make links for A and that made-up tokens find nothing. The real
+    # token is never walked: it would work, for anyone holding it, by design.
+    a["device_link"] = "zmdl_" + "x" * 43
     aliases.add(ctx, a["hop"], [a["loops_back"]])
     aliases.add(ctx, a["forward"], [a["hop"]])
+    # Each tenant has a migration project, so migration listings have something to hide.
+    box = SecretBox(Path(tempfile.mkdtemp()) / "migration.key")
+    for t, name in ((a, "a-move"), (b, "b-move")):
+        projects.add(ctx, name, "source,source_tls,target,password\n"
+                     f"imap://old@old.{t['domain']}:143,none,{t['alice']},pw\n", box)
+        t["project"] = name
     return a, b
 
 
@@ -220,7 +276,11 @@ def test_every_endpoint_refuses_another_tenants_admin(
     for path, ops in spec["paths"].items():
         for method, operation in ops.items():
             for url, query, body, aimed in _requests(path, operation, a, b):
-                r = intruder.request(method.upper(), url, params=query, json=body)
+                # /me is the account's own door (HTTP Basic): walked as B's alice.
+                auth = ((b["alice"], PASSWORD) if path.startswith("/api/v1/me/")
+                        else None)
+                r = intruder.request(method.upper(), url, params=query, json=body,
+                                     **({"auth": auth} if auth else {}))
                 what = f"{method.upper()} {url} {query} {body} -> {r.status_code} {r.text}"
                 if aimed:
                     # 409: a name unique on the whole platform that A holds, or a loop

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from zenmail.directory import accounts, aliases, domains, lookups, tenants
+from zenmail.directory import accounts, aliases, apppasswords, domains, lookups, tenants
 
 PW = "correct horse battery"
 
@@ -66,9 +66,22 @@ def test_postfix_maps(directory) -> None:
 
 def test_dovecot_passdb_and_userdb(directory) -> None:
     q = lookups.DOVECOT
-    [(user, password)] = _rows(directory, q["password_query"], user="alice@acme.test")
-    assert user == "alice@acme.test" and password.startswith("{ARGON2ID}")
+    [(user, password, noauth, main, apps)] = _rows(directory, q["password_query"],
+                                                   user="alice@acme.test")
+    assert (user, password, noauth, apps) == ("alice@acme.test", None, "y", "")
+    assert main.startswith("{ARGON2ID}")
     assert _rows(directory, q["password_query"], user="gone@acme.test") == []
+    # Live app passwords ride along as `id:hash …`; a revoked one does not, and a tenant
+    # that requires app passwords gives no main hash.
+    apppasswords.add(directory, "alice@acme.test", "phone")
+    apppasswords.add(directory, "alice@acme.test", "laptop")
+    apppasswords.revoke(directory, "alice@acme.test", "phone")
+    [(_, _, _, main, apps)] = _rows(directory, q["password_query"], user="alice@acme.test")
+    [(ident, hashed)] = [a.split(":", 1) for a in apps.split(" ")]
+    assert ident.isdigit() and hashed.startswith("{SSHA256}")
+    apppasswords.set_required(directory, "acme", True)
+    [(_, _, _, main, _)] = _rows(directory, q["password_query"], user="alice@acme.test")
+    assert main == ""
     login = {"service": "imap", "domain": "acme.test"}
     assert _rows(directory, q["user_query"], user="alice@acme.test", **login) == [
         ("alice@acme.test", f"*:storage={2 * 1024**3}B")]

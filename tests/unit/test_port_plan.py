@@ -94,8 +94,8 @@ def test_wiring_comes_from_the_provider_or_from_settings(tmp_path: Path) -> None
     remote = Stack(load_settings(tmp_path, {"endpoints.lmtp": "inet:10.0.0.2:24"}))
     assert remote.endpoint("lmtp") == "inet:10.0.0.2:24"
     assert [s.name for s in stack.reacting_to("dovecot")] == ["postfix"]
-    with pytest.raises(StackError, match="provides 'milter'"):
-        stack.endpoint("milter")
+    with pytest.raises(StackError, match="provides 'webmail'"):
+        stack.endpoint("webmail")
 
 
 def test_make_plan_is_pure_over_declared_ports(tmp_path: Path) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from zenmail.cli.app import App, Group, pass_app
 from zenmail.cli.output import emit, person, read_password, table, used
+from zenmail.devices import check as connection
 from zenmail.directory import accounts, bulk, quota
 from zenmail.directory.views import AccountInfo
 from zenmail.sizes import format_size
@@ -151,6 +153,28 @@ def remove(app: App, address: str) -> None:
     dav = local.remove(app.settings(), address)
     click.echo(f"account {address} removed; its quota went back to the tenant's pool"
                + ("; its calendars and contacts were deleted" if dav else ""))
+
+
+@group.command("check", reads=True)
+@click.argument("address")
+@pass_app
+def check(app: App, address: str) -> int:
+    """Try the account's real paths (IMAP, SMTP submission, CalDAV) with a password or app
+    password read from standard input; say what fails and what to do. Exit 1 if any fails."""
+    secret = (str(click.prompt("Password or app password to test", hide_input=True))
+              if sys.stdin.isatty() else sys.stdin.readline().rstrip("\r\n"))
+    report = connection.run(app.ctx(), app.settings(), address, secret)
+
+    def text() -> None:
+        click.echo(f"{report.address}, with {report.credential}: "
+                   + ("everything works" if report.ok else "something fails"))
+        for step in report.steps:
+            mark = {True: "ok  ", False: "FAIL", None: "skip"}[step.ok]
+            click.echo(f"  {mark}  {step.name:<11} {step.detail}")
+            if step.advice and step.ok is not True:
+                click.echo(f"        {'':<11} -> {step.advice}")
+    emit(app, report, text)
+    return 0 if report.ok else 1
 
 
 COMMANDS: list[click.Command] = [group]

@@ -27,6 +27,7 @@ from zenmail.directory.context import Actor, Ctx, Platform
 from zenmail.directory.models import Admin
 from zenmail.directory.passwords import Hasher
 from zenmail.errors import InvalidInput, NotFound
+from zenmail.security import authcache
 
 
 class App:
@@ -64,7 +65,8 @@ class App:
             s = self.settings()
             db = self.database()
             self._ctx = Ctx(db, actor(db, self.as_admin),
-                            Hasher(s.argon2_memory_kib, s.argon2_time_cost), Platform.of(s))
+                            Hasher(s.argon2_memory_kib, s.argon2_time_cost), Platform.of(s),
+                            on_auth_change=authcache.flusher(s.state_dir))
         return self._ctx
 
     def close(self) -> None:

@@ -20,15 +20,23 @@ from zenmail.cli import (
     account,
     admin,
     alias,
+    apppassword,
     audit,
     dav,
     db,
+    device,
+    dns,
     domain,
+    eco,
     lockout,
+    migrate,
+    quarantine,
     quota,
     setup,
     stack,
     tenant,
+    vault,
+    watch,
 )
 from zenmail.cli.app import App, Group, as_option, json_option, state_option
 from zenmail.errors import ZenmailError
@@ -44,8 +52,16 @@ MODULES: tuple[ModuleType, ...] = (
     admin,    # admin, token
     audit,
     lockout,  # lockout list, lockout unlock
+    dns,      # dns DOMAIN
+    quarantine,  # quarantine list, release, delete
     dav,      # dav shared/export/import, migrate-dav account
     stack,    # up, down, status, demo
+    vault,    # snapshot, restore, vault verify
+    watch,    # probe run, alerts list, doctor, trace, install-service
+    migrate,  # migrate account
+    apppassword,  # app-password add, list, revoke, policy
+    device,   # device profile, device link
+    eco,      # eco analyze, compress, policy, apply, report
 )
 
 

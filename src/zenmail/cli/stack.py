@@ -25,12 +25,16 @@ def print_status(st: StackStatus) -> None:
                    "587, 143, 993, 4190 and the API's 8080. Default: [ports] plan in "
                    "STATE/zenmail.toml (dev unless set there).")
 @click.option("--no-api", is_flag=True, help="Start only the mail daemons.")
+@click.option("--no-filter", is_flag=True, help="The bare path: no rspamd, no ClamAV, no "
+              "milter (for comparison and debugging; [filter] enabled = false).")
 @pass_app
-def up(app: App, ports: str | None, no_api: bool) -> None:
+def up(app: App, ports: str | None, no_api: bool, no_filter: bool) -> None:
     """Check, render and start the stack, or reload a running one; returns when it answers."""
     settings = app.settings()
     if ports is not None:
         settings = settings.with_values({"ports.plan": ports})
+    if no_filter:
+        settings = settings.with_values({"filter.enabled": False})
     print_status(manager.up(settings, with_api=not no_api))
 
 

@@ -42,7 +42,10 @@ def new_state(prefix: str = "zenmail-e2e-", database_url: str = "",
     os.chmod(state, 0o755)
     names = [p.name for c in DAEMONS for p in c.ports]
     pins = dict(zip(names, free_ports(len(names)), strict=True))
-    settings: dict[str, Any] = {**CHEAP_HASHES, **values, "ports": pins}
+    # Test stacks run the bare path unless they ask for filtering (`filter={...}`): rspamd
+    # costs every e2e module ≈1 s warm and ≈150 MB; tests/e2e/test_filtering.py runs it.
+    settings: dict[str, Any] = {**CHEAP_HASHES, "filter": {"enabled": False}, **values,
+                                "ports": pins}
     if database_url:
         settings["database"] = {"url": database_url}
     write_settings(state, settings)

@@ -64,6 +64,7 @@ def set_password(ctx: Ctx, address: str, password: str) -> AccountInfo:
         account.password_hash = stored
         audit(s, ctx, "account.set_password", account.address, account.tenant_id,
               after={"password": "changed"})
+        ctx.auth_changed(s, [account.address])
         s.flush()
         return info(s, account)
 
@@ -89,6 +90,7 @@ def set_enabled(ctx: Ctx, address: str, enabled: bool) -> AccountInfo:
         account.enabled = enabled
         audit(s, ctx, "account.enable" if enabled else "account.disable", account.address,
               account.tenant_id, before={"enabled": before}, after={"enabled": enabled})
+        ctx.auth_changed(s, [account.address])
         s.flush()
         return info(s, account)
 
@@ -100,4 +102,5 @@ def remove(ctx: Ctx, address: str) -> None:
         audit(s, ctx, "account.remove", account.address, account.tenant_id,
               before={"quota_bytes": account.quota_bytes, "enabled": account.enabled})
         usage.forget(s, account.address)
-        s.delete(account)
+        ctx.auth_changed(s, [account.address])
+        s.delete(account)  # its app passwords and device links go with it (ON DELETE CASCADE)

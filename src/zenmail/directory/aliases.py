@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from zenmail.directory import names, rules
-from zenmail.directory.context import Ctx, audit
+from zenmail.directory.context import EVERYONE, Ctx, audit
 from zenmail.directory.models import Account, Alias, AliasTarget, Domain, Tenant
 from zenmail.directory.views import AliasInfo
 from zenmail.errors import Conflict, InvalidInput, NotFound
@@ -117,6 +117,7 @@ def add(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
                 alias.targets.append(AliasTarget(target=t))
         s.flush()
         _ensure_no_loop(s, ctx, source)
+        _lookups_changed(s, ctx, source)
         audit(s, ctx, "alias.add", source, domain.tenant_id,
               before={"targets": before} if before else None,
               after={"targets": [t.target for t in alias.targets]})
@@ -143,9 +144,17 @@ def set_targets(ctx: Ctx, address: str, targets: list[str]) -> AliasInfo:
         alias.targets.extend(AliasTarget(target=t) for t in clean_targets)
         s.flush()
         _ensure_no_loop(s, ctx, alias.address)
+        _lookups_changed(s, ctx, alias.address)
         audit(s, ctx, "alias.set", alias.address, alias.tenant_id,
               before={"targets": before}, after={"targets": clean_targets})
         return _info(s, alias)
+
+
+def _lookups_changed(s: Session, ctx: Ctx, source: str) -> None:
+    # The RCPT-time quota check resolves an alias (or, for any unknown address of its
+    # domain, the catch-all) to its first target's quota, through Dovecot's user lookup,
+    # which its auth cache may hold.
+    ctx.auth_changed(s, [EVERYONE if source.startswith("@") else source])
 
 
 def list_all(ctx: Ctx, tenant: str | None = None, domain: str | None = None) -> list[AliasInfo]:
@@ -164,6 +173,7 @@ def remove(ctx: Ctx, address: str, target: str | None = None) -> AliasInfo | Non
     with ctx.unit() as s:
         alias = ctx.find(s, Alias, address)
         source = alias.address
+        _lookups_changed(s, ctx, source)
         before = [t.target for t in alias.targets]
         if target is not None:
             clean = names.address_key(target)

@@ -160,6 +160,9 @@ def create(s: Session, ctx: Ctx, items: Sequence[Prepared], *, tenant: str | Non
             for i in chunk])
         if progress:
             progress("creating accounts", start + len(chunk), len(items))
+    # An address new as an account may have been looked up before as one the catch-all
+    # takes (Dovecot's user lookup for the RCPT-time quota check, possibly cached).
+    ctx.auth_changed(s, [i.address for i in items])
     for i in items:
         after: dict[str, object] = {"quota_bytes": i.quota_bytes, "display_name": i.display_name}
         if batch:

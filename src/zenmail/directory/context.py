@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from zenmail.config import Settings
@@ -34,6 +34,7 @@ from zenmail.directory.models import (
     Alias,
     ApiToken,
     AuditEntry,
+    AuthChange,
     Base,
     Domain,
     Tenant,
@@ -42,6 +43,8 @@ from zenmail.directory.passwords import Hasher
 from zenmail.errors import NotFound, PermissionDenied
 
 Row = TypeVar("Row", bound=Base)
+EVERYONE = "*"     # in auth_changes: flush the whole auth cache
+ALL_AT_ONCE = 100  # more addresses than this in one unit: flush everyone instead
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,10 @@ class Ctx:
     actor: Actor
     hasher: Hasher = field(default_factory=Hasher)
     platform: Platform = field(default_factory=Platform)
+    # Called after a unit of work commits with the addresses whose credentials it changed
+    # (`auth_changed`): the CLI and the API flush Dovecot's auth cache for them at
+    # once, so the very next login sees the change. Every node also drains `auth_changes`.
+    on_auth_change: Callable[[list[str]], None] | None = None
     # The unit of work open in each thread: (session, whether it may write).
     _open: threading.local = field(default_factory=threading.local, init=False, repr=False,
                                    compare=False)
@@ -131,8 +138,11 @@ class Ctx:
         """A unit of work that may write: opened here, or joined if one is open already."""
         joined: tuple[Session, bool] | None = getattr(self._open, "unit", None)
         if joined is None:
-            with self.db.transaction() as s, self._opened(s, writes=True):
+            changed: list[str] = []
+            with self.db.transaction() as s, self._opened(s, writes=True, changed=changed):
                 yield s
+            if changed and self.on_auth_change is not None:
+                self.on_auth_change(sorted(set(changed)))
             return
         session, writes = joined
         if not writes:
@@ -154,12 +164,29 @@ class Ctx:
             yield s
 
     @contextmanager
-    def _opened(self, session: Session, *, writes: bool) -> Iterator[None]:
+    def _opened(self, session: Session, *, writes: bool,
+                changed: list[str] | None = None) -> Iterator[None]:
         self._open.unit = (session, writes)
+        self._open.changed = changed
         try:
             yield
         finally:
             self._open.unit = None
+            self._open.changed = None
+
+    def auth_changed(self, s: Session, addresses: list[str]) -> None:
+        """Record, in the open unit, that what Dovecot's auth lookups answer for these
+        addresses changed (a password, an account's state or quota, an app password, the
+        tenant's rule, an alias): a row per address in `auth_changes` for every node's
+        auth-cache drain, and `on_auth_change` once the unit commits. "*" stands for
+        everyone (a catch-all, a whole tenant, a large import)."""
+        if len(addresses) > ALL_AT_ONCE:
+            addresses = [EVERYONE]
+        if addresses:
+            s.execute(insert(AuthChange), [{"address": a} for a in addresses])
+        changed: list[str] | None = getattr(self._open, "changed", None)
+        if changed is not None:
+            changed.extend(addresses)
 
     # ---------------------------------------------------------------- the tenant wall
 

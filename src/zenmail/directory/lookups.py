@@ -43,7 +43,12 @@ POSTFIX: dict[str, str] = {
 
 # Dovecot's sql passdb/userdb (STATE/dovecot/etc/sql.conf.ext).
 DOVECOT: dict[str, str] = {
-    "password_query": ("SELECT address AS user, password_hash AS password FROM accounts "
+    # The first of two passdbs: it only fetches what a password may match — the main hash
+    # (empty when the tenant requires app passwords) and the live app passwords as
+    # `id:hash id:hash …` — without checking (`noauthenticate`); the second, a Lua passdb
+    # (templates/dovecot/credentials.lua), checks the typed password against them.
+    "password_query": ("SELECT address AS user, NULL AS password, 'y' AS noauthenticate, "
+                       "main AS zenmail_main, apps AS zenmail_apps FROM mail_credentials "
                        "WHERE address = {user} AND enabled"),
     # quota_rule is re-read at every login and delivery: a quota change needs no restart.
     # For the quota-status policy only, an alias or catch-all address stands for the account

@@ -59,6 +59,10 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(63), unique=True)
     pool_bytes: Mapped[int] = mapped_column(BigInteger)
     max_accounts: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The tenant's people log in to IMAP and SMTP only with app passwords (one per device);
+    # their main password then serves the API and the setup pages only.
+    app_passwords_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                         server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow,
                                                  onupdate=utcnow)
@@ -183,3 +187,51 @@ class AuditEntry(Base):
     target: Mapped[str] = mapped_column(Text)  # "a -> b" of a quota move can exceed 320
     before: Mapped[str | None] = mapped_column(Text, nullable=True)
     after: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AppPassword(Base):
+    """One device's credential for an account: a random secret shown once, stored as a fast
+    salted hash ({SSHA256}) that Dovecot checks beside the main password (see
+    lookups.CREDENTIALS_VIEW). Revoked rows stay for the record; only live ones log in."""
+
+    __tablename__ = "app_passwords"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    account: Mapped[Account] = relationship()
+
+
+class AuthChange(Base):
+    """A credential that changed (password, state, app password): written in the same
+    transaction as the change, read by every node to flush Dovecot's auth cache for that
+    user, so a login cached before the change is never accepted after it."""
+
+    __tablename__ = "auth_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class DeviceLink(Base):
+    """A one-time, expiring link that hands a device its setup profile (with a fresh app
+    password). Only the token's SHA-256 is stored."""
+
+    __tablename__ = "device_links"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"),
+                                            index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    account: Mapped[Account] = relationship()

@@ -31,6 +31,7 @@ def set_quota(ctx: Ctx, address: str, size: str | int) -> AccountInfo:
         account.quota_bytes = new
         audit(s, ctx, "account.set_quota", account.address, tenant.id,
               before={"quota_bytes": before}, after={"quota_bytes": new})
+        ctx.auth_changed(s, [account.address])  # Dovecot's user lookup carries the quota
         s.flush()
         return accounts.info(s, account)
 
@@ -61,6 +62,7 @@ def move(ctx: Ctx, source: str, target: str, size: str | int) -> PoolInfo:
         dst.quota_bytes += amount
         audit(s, ctx, "quota.move", f"{src.address} -> {dst.address}", tenant.id,
               before=before, after={src.address: src.quota_bytes, dst.address: dst.quota_bytes})
+        ctx.auth_changed(s, [src.address, dst.address])
         s.flush()
         return _pool(s, tenant)
 

@@ -24,6 +24,8 @@ import hmac
 import json
 import logging
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,12 +33,53 @@ from urllib.parse import parse_qs, urlsplit
 
 from zenmail.config import Settings
 from zenmail.db import Database
+from zenmail.directory import apppasswords
 from zenmail.errors import ZenmailError
+from zenmail.security import authcache
 from zenmail.security.lockout import Guard, RedisStore, record_lock
 
 KEY_HEADER = "X-Zenmail-Policy-Key"
 MAX_BODY = 64 * 1024  # a policy request is a few hundred bytes
 log = logging.getLogger("zenmail.authpolicy")
+
+
+class LastUse:
+    """Which app password logged in, written to the directory in the background: at most
+    once a minute per credential, so a phone reconnecting all day costs no write per login
+    and a login never waits for the database."""
+
+    EVERY = 60.0
+
+    def __init__(self, db: Database | None) -> None:
+        self.db = db
+        self._lock = threading.Lock()
+        self._pending: set[int] = set()
+        self._written: dict[int, float] = {}
+        self._wake = threading.Event()
+
+    def seen(self, credential: str) -> None:
+        if self.db is None or not credential.isdigit():
+            return  # "main" or nothing: only app passwords keep a last use
+        ident, now = int(credential), time.monotonic()
+        with self._lock:
+            if now - self._written.get(ident, -self.EVERY) < self.EVERY:
+                return
+            self._written[ident] = now
+            self._pending.add(ident)
+        self._wake.set()
+
+    def run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                ids, self._pending = sorted(self._pending), set()
+            if not ids or self.db is None:
+                continue
+            try:
+                apppasswords.record_use(self.db, ids)
+            except Exception as exc:  # a lost stamp is not worth a failed login
+                log.error("last use of app passwords %s not recorded: %s", ids, exc)
 
 
 class PolicyServer(ThreadingHTTPServer):
@@ -48,6 +91,8 @@ class PolicyServer(ThreadingHTTPServer):
         self.guard = guard
         self.db = db
         self.key = key
+        self.last_use = LastUse(db)
+        threading.Thread(target=self.last_use.run, name="last-use", daemon=True).start()
 
 
 class PolicyHandler(BaseHTTPRequestHandler):
@@ -113,6 +158,8 @@ class PolicyHandler(BaseHTTPRequestHandler):
     def _report(self, req: dict[str, Any]) -> None:
         login, remote = str(req.get("login") or ""), str(req.get("remote") or "")
         protocol = str(req.get("protocol") or "")
+        if req.get("success") is True:
+            self.server.last_use.seen(str(req.get("credential") or ""))
         try:
             events = self.server.guard.report(
                 login, remote, success=req.get("success") is True,
@@ -147,8 +194,13 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings.model_validate_json(args.settings.read_text())
     host, _, port = args.listen.rpartition(":")
     guard = Guard(RedisStore(settings.redis_endpoint), settings.lockout)
-    server = PolicyServer((host.strip("[]"), int(port)), guard, Database(settings.db_url),
+    db = Database(settings.db_url)
+    server = PolicyServer((host.strip("[]"), int(port)), guard, db,
                           args.key_file.read_text().strip())
+    # This node's Dovecot forgets cached logins of accounts whose credentials changed,
+    # wherever the change was made (zenmail.security.authcache).
+    drain = authcache.Drain(db, authcache.dovecot_conf(settings.state_dir))
+    threading.Thread(target=drain.run, name="auth-cache-drain", daemon=True).start()
     log.info("listening on %s, Redis at %s", args.listen, settings.redis_endpoint)
     server.serve_forever()
 

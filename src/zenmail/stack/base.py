@@ -80,6 +80,12 @@ class Service(ABC):
     def healthy(self) -> bool:
         """Every listener of the daemon answers with its protocol's greeting."""
 
+    def health_check(self) -> str | None:
+        """What is wrong, in a sentence, or None: the supervisor's periodic check of a running
+        daemon, which may go deeper than `healthy` (a login, an EHLO). A daemon whose process
+        lives but fails this `[watch] hung_after` times in a row is restarted."""
+        return None if self.healthy() else f"{self.name} does not answer its protocol"
+
     def render(self, directory: Path) -> None:
         """Write the configuration into `directory`, a staged generation. Files refer to
         each other through `self.conf_dir` (the stable path), never through `directory`."""

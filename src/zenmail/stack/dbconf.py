@@ -88,7 +88,10 @@ def share_sqlite(path: Path) -> None:
 
 MAIL_COLUMNS: dict[str, tuple[str, ...]] = {
     "domains": ("name",),
-    "accounts": ("address", "enabled", "password_hash", "quota_bytes"),
+    # No password_hash: the passdb reads the hashes through the view below (which runs with
+    # its owner's rights), so the mail role never sees a revoked app password.
+    "accounts": ("address", "enabled", "quota_bytes"),
+    "mail_credentials": ("address", "enabled", "main", "apps"),
     "aliases": ("id", "address"),
     "alias_targets": ("id", "alias_id", "target"),
 }

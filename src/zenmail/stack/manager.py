@@ -29,7 +29,7 @@ from zenmail.stack.base import Service
 from zenmail.stack.dbconf import daemons_url, ensure_mail_role, from_url, share_sqlite
 from zenmail.stack.files import Layout, check_traversable, ensure_dir, write_atomic
 from zenmail.stack.ports import ensure_free
-from zenmail.stack.registry import DAEMONS, Stack
+from zenmail.stack.registry import DAEMONS, FILTERS, Stack
 from zenmail.stack.supervisor import SupervisorProcess
 from zenmail.stack.tls import certificate_paths, check_pair, ensure_certificate
 
@@ -80,8 +80,12 @@ class StackStatus:
         return "\n".join(lines)
 
 
-def _names(with_api: bool) -> list[str]:
-    return [c.name for c in DAEMONS if with_api or not c.optional]
+def _names(settings: Settings, with_api: bool) -> list[str]:
+    left_out = set() if settings.filter.enabled else set(FILTERS)
+    if not settings.filter.antivirus:
+        left_out.add("clamav")
+    return [c.name for c in DAEMONS
+            if (with_api or not c.optional) and c.name not in left_out]
 
 
 def _require_system(stack: Stack) -> None:
@@ -141,14 +145,14 @@ def _started(settings: Settings) -> list[str]:
     try:
         names = json.loads(path.read_text())
     except (OSError, ValueError):
-        return _names(with_api=True)
+        return _names(settings, with_api=True)
     return [n for n in names if n in {c.name for c in DAEMONS}]
 
 
 def up(settings: Settings, *, with_api: bool = True, supervise: bool = True) -> StackStatus:
     """Start the stack, or bring a running one to `settings`; returns once every part
     answers. On failure a running stack keeps its previous configuration and keeps running."""
-    stack = Stack(settings, _names(with_api))
+    stack = Stack(settings, _names(settings, with_api))
     _require_system(stack)
     layout = stack.layout
     previous = running_settings(settings)
@@ -267,10 +271,12 @@ def status(settings: Settings) -> StackStatus:
         pid = svc.pid()
         eps = svc.endpoints()
         endpoints.update(eps)
-        detail = "not started" if svc.optional and svc.name not in started and not pid else ""
+        left_out = svc.optional or svc.name in FILTERS  # `up --no-api`, `--no-filter`
+        detail = "not started" if left_out and svc.name not in started and not pid else ""
         out.append(ServiceStatus(name=svc.name, pid=pid, running=pid is not None,
                                  healthy=pid is not None and svc.healthy(), endpoints=eps,
                                  detail=detail))
-    required = tuple(s.name for s in stack.start_order() if not s.optional)
+    required = tuple(s.name for s in stack.start_order() if not s.optional
+                     and (s.name not in FILTERS or s.name in started))
     return StackStatus(state_dir=str(stack.layout.state), services=out, endpoints=endpoints,
                        required=required)

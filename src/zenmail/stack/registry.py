@@ -15,14 +15,33 @@ from zenmail.errors import InvalidInput, StackError
 from zenmail.stack.base import Service
 from zenmail.stack.daemons.api import Api
 from zenmail.stack.daemons.authpolicy import AuthPolicy
+from zenmail.stack.daemons.clamav import ClamAV
 from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.daemons.postfix import Postfix
 from zenmail.stack.daemons.radicale import Radicale
 from zenmail.stack.daemons.redis import Redis
+from zenmail.stack.daemons.rspamd import Rspamd
+from zenmail.stack.daemons.vault import Vault
+from zenmail.stack.daemons.watch import Watch
 from zenmail.stack.files import Layout
 from zenmail.stack.ports import PortPlan, make_plan
 
-DAEMONS: tuple[type[Service], ...] = (Dovecot, Postfix, Redis, AuthPolicy, Radicale, Api)
+# One daemon per line, so that engines landing together merge cleanly.
+DAEMONS: tuple[type[Service], ...] = (
+    Dovecot,
+    Postfix,
+    Redis,
+    AuthPolicy,
+    Radicale,
+    Vault,
+    ClamAV,
+    Rspamd,
+    Api,
+    Watch,
+)
+# Left out of a stack under [filter] enabled = false (`up --no-filter`); ClamAV also under
+# [filter] antivirus = false.
+FILTERS = ("clamav", "rspamd")
 
 
 def ordered(classes: Iterable[type[Service]]) -> list[type[Service]]:

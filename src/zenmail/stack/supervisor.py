@@ -12,6 +12,12 @@ A daemon with a `chore` (Dovecot: copying every mailbox's usage into the directo
 run CHORE_DELAY seconds after the supervisor starts and then every `chore_every` seconds,
 in a thread, so a slow chore never delays a restart; a failed one is logged and retried at
 its next time.
+Beyond "the process is alive", every `[watch] health_every_s` seconds each daemon's
+`health_check()` speaks its protocol (SMTP banner and EHLO, IMAP greeting and the probe
+account's login, LMTP LHLO), in a thread; a daemon whose process lives but fails it
+`[watch] hung_after` times in a row is hung (stopped with SIGSTOP, deadlocked): it is
+recorded as `hung`, killed with its whole process tree (SIGKILL works on a stopped
+process), and restarted like a dead one, with the same backoff.
 `zenmail down` stops the supervisor first, so an intended stop is never "repaired".
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -32,6 +39,7 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.models import AuditEntry
 from zenmail.errors import ZenmailError
+from zenmail.stack import proc
 from zenmail.stack.base import PythonService, Service
 from zenmail.stack.files import Layout
 from zenmail.stack.registry import Stack
@@ -80,6 +88,10 @@ class _Watch:
     down: bool = False
     next_chore: float = field(default_factory=lambda: time.monotonic() + CHORE_DELAY)
     chore: threading.Thread | None = None
+    next_health: float = field(default_factory=time.monotonic)
+    health: threading.Thread | None = None
+    failures: int = 0  # protocol health checks failed in a row, the process alive
+    problem: str = ""
 
 
 class Supervisor:
@@ -94,7 +106,11 @@ class Supervisor:
         now = time.monotonic()
         for w in self.watches:
             svc = w.service
-            if svc.pid() is not None:
+            pid = svc.pid()
+            if pid is not None and w.failures >= self.settings.watch.hung_after:
+                self._kill_hung(w, pid)
+                pid = None
+            if pid is not None:
                 if w.down:
                     w.down = False
                 if now - w.up_since > HEALTHY_RESET:
@@ -123,6 +139,46 @@ class Supervisor:
             w.backoff = min(w.backoff * 2, MAX_BACKOFF)
             self._tell_peers(svc.name)
         self._chores(now)
+        self._health(now)
+
+    def _kill_hung(self, w: _Watch, pid: int) -> None:
+        """A live process that fails its protocol checks: record it, kill its whole tree
+        (children may hold the listening sockets a new instance needs), let `tick` restart."""
+        record(self.layout, self.settings,
+               {"service": w.service.name, "event": "hung", "pid": pid,
+                "failed_checks": w.failures, "error": w.problem})
+        for p in [pid, *proc.children(pid)]:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait_until(lambda: not proc.alive(pid), 10.0)
+        w.failures, w.problem = 0, ""
+
+    def _health(self, now: float) -> None:
+        every = self.settings.watch.health_every_s
+        for w in self.watches:
+            if (now < w.next_health or self.stopping
+                    or (w.health is not None and w.health.is_alive())):
+                continue
+            w.next_health = now + every
+            w.health = threading.Thread(target=self._check, args=(w,),
+                                        name=f"health-{w.service.name}", daemon=True)
+            w.health.start()
+
+    @staticmethod
+    def _check(w: _Watch) -> None:
+        if w.service.pid() is None:
+            w.failures, w.problem = 0, ""  # dead, not hung: tick restarts it
+            return
+        try:
+            problem = w.service.health_check()
+        except Exception as exc:  # a check that breaks counts as a failed check
+            problem = f"health check failed: {exc}"
+        if problem is None:
+            w.failures, w.problem = 0, ""
+        else:
+            w.failures, w.problem = w.failures + 1, problem
 
     def _chores(self, now: float) -> None:
         for w in self.watches:

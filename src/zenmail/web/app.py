@@ -22,20 +22,43 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.context import Platform
 from zenmail.directory.passwords import Hasher
+from zenmail.security import authcache
 from zenmail.web import errors
 from zenmail.web.limits import BodyLimit, TokenFailures
 from zenmail.web.routes import (
     accounts,
     admins,
     aliases,
+    apppasswords,
     audit,
+    devices,
     domains,
+    eco,
     lockouts,
+    migrations,
     system,
     tenants,
+    watch,
 )
 
 API_PREFIX = "/api/v1"
+# The routers under API_PREFIX, in the order of the API's documentation; one per line, so
+# that engines landing together merge cleanly.
+ROUTERS = (
+    system,
+    tenants,
+    domains,
+    accounts,
+    aliases,
+    admins,
+    audit,
+    lockouts,
+    watch,
+    migrations,
+    apppasswords,
+    devices,
+    eco,
+)
 DOCS_ASSETS = "/api/docs/assets"
 # Swagger UI 5 from the npm package swagger-ui-dist, committed with its licence by
 # scripts/vendor-swagger-ui.sh (version in VERSION): the 4.x of the swagger-ui-bundle wheel
@@ -81,10 +104,13 @@ def create_app(settings: Settings, database: Database | None = None,
     app.state.hasher = hasher or Hasher(settings.argon2_memory_kib, settings.argon2_time_cost)
     app.state.token_failures = TokenFailures(settings.lockout.api_token_failures)
     app.state.platform = Platform.of(settings)
+    app.state.on_auth_change = authcache.flusher(settings.state_dir)
     errors.install(app)
     app.add_middleware(BodyLimit)
-    for module in (system, tenants, domains, accounts, aliases, admins, audit, lockouts):
+    for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    watch.install(app)  # /metrics where Prometheus looks; the status page
+    devices.install(app)  # autoconfig, autodiscover, device links: outside /api/v1
     _serve_docs(app)
     return app
 

@@ -44,7 +44,8 @@ def get_ctx(request: Request,
         _count_failure(request, gatekeeper)
         raise Unauthenticated("the API token is unknown, malformed or revoked; create a new one "
                               "with `zenmail token create ADMIN`", invalid_token=True)
-    return Ctx(db, actor, hasher, request.app.state.platform)
+    return Ctx(db, actor, hasher, request.app.state.platform,
+               on_auth_change=request.app.state.on_auth_change)
 
 
 def _count_failure(request: Request, gatekeeper: Ctx) -> None:

@@ -148,3 +148,33 @@ class AliasRemoval(BaseModel):
     """What is left of an alias after a removal: null when the alias itself is gone."""
 
     alias: AliasInfo | None
+
+
+class AppPasswordCreate(Body):
+    name: str = Field(min_length=1, max_length=100, description="Which device it is for",
+                      examples=["iPhone"])
+
+
+class AppPasswordPolicy(Body):
+    required: bool = Field(description="true: IMAP and SMTP accept only app passwords")
+
+
+class DeviceLinkCreate(Body):
+    expires: str = Field("1h", max_length=20, description="How long the link works: 30m, "
+                         "1h, 2d (at most 7d). It works once.", examples=["1h"])
+
+
+class AccountCheck(Body):
+    password: str = Field(min_length=1, max_length=1024, description="The password or app "
+                          "password a device would use; only tried, never stored or logged.")
+class EcoPolicySet(Body):
+    """A tenant's eco policy (docs/eco.md); a field left out stays as it was."""
+
+    archive_after: str | None = Field(None, max_length=20, examples=["12m"],
+                                      description="Archive mail received longer ago than "
+                                      "this: 12m, 2y, or off.")
+    trash_after: str | None = Field(None, max_length=20, examples=["30d"],
+                                    description="Expunge what lay in Trash and Junk longer "
+                                    "than this: 30d, or off.")
+    reduce_images: bool | None = Field(None, description="Down-scale large images of "
+                                       "archived mail (opt-in).")

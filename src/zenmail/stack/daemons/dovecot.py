@@ -12,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
+import time
 from pathlib import Path
 
 from zenmail.db import Database
 from zenmail.directory import lookups, names, usage
+from zenmail.directory.context import Actor, Ctx
+from zenmail.eco.run import apply_policies
 from zenmail.errors import StackError
-from zenmail.stack import proc
+from zenmail.stack import health, probeaccount, proc
 from zenmail.stack.base import Service, run
 from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import (
@@ -116,6 +119,20 @@ class Dovecot(Service):
         ensure_dir(self.home / "lib")
         ensure_dir(self.settings.mail_store, 0o770, owner="mail", group="mail")
         ensure_secret(self.layout.policy_key)
+        # The global spam-to-Junk script, compiled here so every delivery reads the binary
+        # (the mail user may not write it). Outside the configuration generations: the
+        # binary names its source's path, so compiling it in a staged directory would make
+        # every generation look new.
+        script = self.sieve_dir / "spam-to-junk.sieve"
+        ensure_dir(self.sieve_dir)
+        changed = write_atomic(script, template("dovecot/spam-to-junk.sieve"))
+        if changed or not script.with_suffix(".svbin").exists():
+            run(["sievec", "-c", "/dev/null", str(script)],
+                "compiling the spam-to-Junk Sieve script")
+
+    @property
+    def sieve_dir(self) -> Path:
+        return self.home / "sieve"
 
     def render(self, directory: Path) -> None:
         p = self.plan
@@ -126,6 +143,7 @@ class Dovecot(Service):
             "instance": self.instance, "base_dir": self.base_dir,
             "state_dir": self.home / "lib", "log_dir": self.layout.log,
             "conf_dir": self.conf_dir, "conf": self.conf, "mail_dir": self.settings.mail_store,
+            "sieve_dir": self.sieve_dir,
             "hostname": self.settings.hostname,
             "listen": ", ".join(_WILDCARDS.get(a, a) for a in p.listen),
             "tls_cert": cert, "tls_key": key, "tls_digest": fingerprint(self.settings),
@@ -137,6 +155,10 @@ class Dovecot(Service):
             "usage_maps": lookups.dict_maps(),
             "dict_groups": "  extra_groups = postfix" if db.sqlite_path else "",
             "policy_url": self.stack.endpoint("auth-policy"),
+            "auth_cache_size": "10M" if self.settings.devices.auth_cache_ttl else "0",
+            "auth_cache_ttl": max(self.settings.devices.auth_cache_ttl, 1),
+            "zlib_save": zlib_save(self.settings.eco.compression,
+                                   self.settings.eco.compression_level),
         }
         write_atomic(directory / "dovecot.conf", render(template("dovecot/dovecot.conf"),
                                                         values))
@@ -156,6 +178,10 @@ class Dovecot(Service):
                      f"auth_policy_hash_nonce = {nonce}\n"
                      f"auth_policy_server_api_header = X-Zenmail-Policy-Key: {secret}\n",
                      mode=0o600)
+        # The probe account's hash; the auth process reads it as user dovecot.
+        write_atomic(directory / "probe.passwd", probeaccount.passwd_line(self.settings),
+                     mode=0o640, group="dovecot")
+        write_atomic(directory / "credentials.lua", template("dovecot/credentials.lua"))
         write_atomic(directory / "quota-warning",
                      render(template("dovecot/quota-warning"), values), mode=0o755)
 
@@ -186,12 +212,44 @@ class Dovecot(Service):
                 and (self.base_dir / "auth-postfix").exists()
                 and (self.base_dir / "quota-status").exists())
 
+    def health_check(self) -> str | None:
+        """IMAP greeting and the probe account's login (auth and userdb answer), LMTP LHLO."""
+        if self.pid() is None:
+            return "dovecot is not running"
+        p = self.plan
+        return (health.imap_login(p.connect_host(), p["imap"],
+                                  probeaccount.address(self.settings),
+                                  probeaccount.password(self.settings))
+                or health.smtp("127.0.0.1", p["lmtp"], "LHLO"))
+
     def reload(self) -> None:
         self.doveadm("reload")
 
     def chore(self) -> None:
         self.purge_expunged()
         self.sweep_usage()
+        self.apply_eco()
+
+    def apply_eco(self) -> bool:
+        """Every tenant's eco policy (archive, expunge Trash and Junk, reduce images), once
+        per `[eco] apply_every_hours`; the time of the last run survives restarts in a stamp
+        file. True if it ran."""
+        every = self.settings.eco.apply_every_hours
+        stamp = self.home / "lib" / "eco-applied"
+        try:
+            last = stamp.stat().st_mtime
+        except FileNotFoundError:
+            last = 0.0
+        if not every or time.time() - last < every * 3600:
+            return False
+        db = Database(self.settings.db_url)
+        try:
+            apply_policies(self.settings, Ctx(db, Actor("supervisor:eco")),
+                           lambda *args: self.doveadm(*args, timeout=3600))
+        finally:
+            db.dispose()
+        stamp.touch()
+        return True
 
     def purge_expunged(self, older_than: str = EXPUNGED_KEEP) -> None:
         """Remove for good what lazy_expunge kept longer than `older_than` (a doveadm
@@ -214,8 +272,18 @@ class Dovecot(Service):
         finally:
             db.dispose()
 
-    def doveadm(self, *args: str) -> str:
-        return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}")
+    def doveadm(self, *args: str, timeout: float = 60.0) -> str:
+        return run(["doveadm", "-c", str(self.conf), *args], f"doveadm {args[0]}",
+                   timeout=timeout)
+
+
+def zlib_save(algorithm: str, level: int) -> str:
+    """The zlib plugin's save settings: compress what is stored, or store it as is."""
+    if algorithm == "none":
+        return "  # zlib_save unset: new mail is stored uncompressed"
+    if algorithm in ("gz", "bz2", "xz"):
+        level = min(level, 9)
+    return f"  zlib_save = {algorithm}\n  zlib_save_level = {level}"
 
 
 def _username_chars() -> str:

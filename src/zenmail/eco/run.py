@@ -1,0 +1,55 @@
+"""Applying every policy: archiving and expunging (zenmail.eco.policy) and, for tenants that
+opted in, image reduction of archived mail (zenmail.eco.images) — what `zenmail eco apply`
+and the supervisor's Dovecot chore both run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from zenmail.config import Settings
+from zenmail.directory.context import Ctx
+from zenmail.directory.views import AccountInfo
+from zenmail.eco import analyze, co2, images, policy
+from zenmail.eco.scope import accounts_in
+
+# What the report assumes for a tenant without a policy: the defaults docs/eco.md suggests.
+SUGGESTED = co2.PolicyUsed(archive_after_months=12, trash_after_days=30, reduce_images=True,
+                           source="suggested")
+
+
+def apply_policies(settings: Settings, ctx: Ctx, doveadm: policy.Doveadm,
+                   tenant: str | None = None, dry_run: bool = False,
+                   progress: Callable[[str], None] | None = None,
+                   today: date | None = None) -> policy.ApplyResult:
+    eco = settings.eco
+
+    def reduce(address: str, dry: bool) -> tuple[int, int]:
+        r = images.reduce_account(settings.mail_store, address, eco.image_min_bytes,
+                                  eco.image_max_pixels, eco.image_jpeg_quality,
+                                  eco.compression, eco.compression_level, dry_run=dry)
+        return r.images, r.saved
+
+    return policy.apply(ctx, doveadm, tenant, dry_run, today=today, reduce=reduce,
+                        progress=progress)
+
+
+def reports(settings: Settings, ctx: Ctx, tenant: str | None = None,
+            account: str | None = None) -> list[co2.Report]:
+    """The CO2 report of one account, one tenant, or each tenant the caller sees."""
+    eco = settings.eco
+    by_tenant: dict[str, list[AccountInfo]] = {}
+    for a in accounts_in(ctx, tenant, account):
+        by_tenant.setdefault(a.tenant, []).append(a)
+    out = []
+    for name, rows in sorted(by_tenant.items()):
+        p = policy.show_policy(ctx, name)
+        used = SUGGESTED if not p.updated_at else co2.PolicyUsed(
+            p.archive_after_months or 0, p.trash_after_days or 0, p.reduce_images, "tenant")
+        scope = f"account {rows[0].address}" if account else f"tenant {name}"
+        found = analyze.analyze(settings.mail_store, rows, scope, eco.dormant_months,
+                            archive_months=used.archive_after_months or 12,
+                            trash_days=used.trash_after_days or 30,
+                            image_min_bytes=eco.image_min_bytes)
+        out.append(co2.report(scope, found.total, len(rows), eco, used))
+    return out

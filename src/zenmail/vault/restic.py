@@ -1,0 +1,182 @@
+"""restic, as zenmail drives it: one repository (format 2, zstd), its password generated once
+into STATE/secrets/vault.key (0600, root), every call with the repository in the environment
+so no secret is ever on a command line.
+
+Debian 12's restic is 0.14: `backup --json` reports the snapshot's short id only (the full
+one comes from `snapshots --json`), there is no `rewrite` and no `--set-path`; paths given
+relative to the working directory are stored as they are (`/mail/...`, `/zenmail/...`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from zenmail.config import Settings
+from zenmail.errors import InvalidInput, StackError
+from zenmail.stack.files import Layout, ensure_secret
+
+Progress = Callable[[float], None]
+
+
+def vault_key(settings: Settings) -> Path:
+    return Layout.of(settings.state_dir).secrets / "vault.key"
+
+
+class Restic:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        state = Layout.of(settings.state_dir).state
+        self.location = settings.vault.repository or str(state / "vault")
+        self.local = not any(self.location.startswith(p) for p in
+                             ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:",
+                              "rclone:"))
+        self.cache = state / "vault-cache"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTIC_", "AWS_"))}
+        env.update(RESTIC_REPOSITORY=self.location,
+                   RESTIC_PASSWORD_FILE=str(vault_key(self.settings)),
+                   RESTIC_CACHE_DIR=str(self.cache))
+        v = self.settings.vault
+        if v.s3_access_key_id:
+            env.update(AWS_ACCESS_KEY_ID=v.s3_access_key_id,
+                       AWS_SECRET_ACCESS_KEY=v.s3_secret_access_key)
+        return env
+
+    def run(self, args: list[str], what: str, *, timeout: float = 3600,
+            cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+        try:
+            done = subprocess.run(["restic", "--no-lock", *args] if args[0] in _NO_LOCK
+                                  else ["restic", *args], capture_output=True,
+                                  env=self.env(), cwd=cwd, timeout=timeout,
+                                  stdin=subprocess.DEVNULL)
+        except FileNotFoundError as exc:
+            raise StackError("restic is not installed; run `make install`") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise StackError(f"{what}: restic did not finish in {timeout:.0f} s") from exc
+        if check and done.returncode != 0:
+            raise StackError(f"{what} failed (restic exit {done.returncode}): "
+                             f"{_last(done.stderr or done.stdout)}")
+        return done
+
+    # ---------------------------------------------------------------- the repository
+
+    def exists(self) -> bool:
+        if self.local:
+            return (Path(self.location) / "config").exists()
+        return self.run(["cat", "config"], "opening the vault", check=False).returncode == 0
+
+    def ensure(self) -> None:
+        """Create the repository (and its password) the first time."""
+        ensure_secret(vault_key(self.settings))
+        if self.exists():
+            return
+        if self.local:
+            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+        self.run(["init", "--repository-version", "2"], f"creating the vault at "
+                 f"{self.location}")
+
+    def require(self) -> None:
+        if not vault_key(self.settings).exists() or not self.exists():
+            raise InvalidInput(f"no vault at {self.location} yet; take a first snapshot with "
+                               "`zenmail snapshot`")
+
+    # ---------------------------------------------------------------- snapshots
+
+    def backup(self, cwd: Path, paths: list[str], tags: list[str],
+               progress: Progress | None = None) -> str:
+        """Back up `paths` (relative to `cwd`); returns the new snapshot's short id."""
+        cmd = ["restic", "backup", "--json", "--ignore-ctime", "--host", "zenmail",
+               *[a for t in tags for a in ("--tag", t)], *paths]
+        p = subprocess.Popen(cmd, cwd=cwd, env=self.env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        assert p.stdout is not None and p.stderr is not None
+        summary: dict[str, Any] = {}
+        for line in p.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("message_type") == "status" and progress:
+                progress(float(msg.get("percent_done", 0.0)))
+            elif msg.get("message_type") == "summary":
+                summary = msg
+        err = p.stderr.read()
+        if p.wait() != 0 or "snapshot_id" not in summary:
+            raise StackError(f"snapshot failed (restic exit {p.returncode}): {_last(err)}")
+        return str(summary["snapshot_id"])
+
+    def snapshots(self, *ids: str) -> list[dict[str, Any]]:
+        out = self.run(["snapshots", "--json", "--tag", "zenmail", *ids], "listing snapshots")
+        return list(json.loads(out.stdout or b"[]") or [])
+
+    def full_id(self, short: str) -> str:
+        """The full id of a snapshot given by its short one (a local repository names its
+        snapshot files by it, which spares a restic call)."""
+        if self.local:
+            found = list((Path(self.location) / "snapshots").glob(f"{short}*"))
+            if len(found) == 1:
+                return found[0].name
+        [snap] = self.snapshots(short)
+        return str(snap["id"])
+
+    def dump(self, snapshot: str, path: str) -> bytes:
+        return self.run(["dump", snapshot, path], f"reading {path} from snapshot "
+                        f"{snapshot[:8]}").stdout
+
+    def ls(self, snapshot: str) -> dict[str, int]:
+        """path -> size of every file the snapshot holds."""
+        out = self.run(["ls", "--json", snapshot], f"listing snapshot {snapshot[:8]}")
+        files: dict[str, int] = {}
+        for line in out.stdout.splitlines():
+            node = json.loads(line)
+            if node.get("struct_type") == "node" and node.get("type") == "file":
+                files[node["path"]] = int(node.get("size", 0))
+        return files
+
+    def restore(self, snapshot: str, target: Path, includes: list[str]) -> None:
+        self.run(["restore", snapshot, "--target", str(target),
+                  *[a for i in includes for a in ("--include", i)]],
+                 f"reading snapshot {snapshot[:8]}")
+
+    def forget(self, tags: list[str], keep: dict[str, int], prune: bool = True) -> str:
+        args = ["forget", "--tag", ",".join(tags), "--group-by", "tags"]
+        for k, n in keep.items():
+            if n > 0:
+                args += [f"--keep-{k}", str(n)]
+        if prune:
+            args.append("--prune")
+        return self.run(args, "applying the retention").stdout.decode(errors="replace")
+
+    def forget_ids(self, ids: list[str], prune: bool = True) -> None:
+        if ids:
+            self.run(["forget", *(["--prune"] if prune else []), *ids], "forgetting snapshots")
+
+    def unlock(self) -> None:
+        """Remove locks left by a restic that was killed (stale ones only)."""
+        self.run(["unlock"], "removing stale locks", check=False)
+
+    def check(self, read_data_subset: str | None) -> tuple[bool, str]:
+        args = ["check"] + ([f"--read-data-subset={read_data_subset}"]
+                            if read_data_subset else [])
+        done = self.run(args, "checking the vault", check=False)
+        text = (done.stdout + done.stderr).decode(errors="replace")
+        return done.returncode == 0, text
+
+    def stats(self) -> dict[str, Any]:
+        out = self.run(["stats", "--json", "--mode", "raw-data"], "measuring the vault")
+        return dict(json.loads(out.stdout))
+
+
+# Commands that only read: no lock, so a finder never waits for a running snapshot.
+_NO_LOCK = {"dump", "snapshots", "cat", "ls"}
+
+
+def _last(raw: bytes) -> str:
+    lines = [ln for ln in raw.decode(errors="replace").splitlines() if ln.strip()]
+    return " / ".join(lines[-3:]) if lines else "no output"

@@ -1,0 +1,174 @@
+"""Putting messages back: one, a folder or a whole account, as a snapshot holds them.
+
+The messages are read from restic (`dump` for one, `restore --include` for many) into a
+Maildir of their own inside the mail store, with each file's flags and keywords in its name
+and its INTERNALDATE as its mtime, and Dovecot imports them (`doveadm import`): through its
+own storage code, so the indexes, the quota and the usage copy stay right, and the bytes
+are the snapshot's, unchanged.
+
+Twice is once: a message whose SHA-256 the target folder already holds (as many times as
+the snapshot's folder did) is skipped. Nothing partial: the quota is checked for the whole
+restore before anything is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zenmail.config import Settings
+from zenmail.errors import NotFound, QuotaExceeded
+from zenmail.sizes import format_size
+from zenmail.stack.base import run
+from zenmail.stack.daemons.dovecot import Dovecot
+from zenmail.stack.files import gid, uid
+from zenmail.stack.registry import Stack
+from zenmail.vault import maildir
+from zenmail.vault.catalogue import Entry
+from zenmail.vault.restic import Restic
+from zenmail.vault.snapshot import STAGE, account_dir
+
+
+@dataclass
+class Restored:
+    account: str
+    restored: int = 0
+    skipped: int = 0            # already there
+    bytes: int = 0
+    folders: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"account": self.account, "restored": self.restored, "skipped": self.skipped,
+                "bytes": self.bytes, "folders": self.folders}
+
+
+def _doveadm(settings: Settings, *args: str) -> str:
+    dovecot = Stack(settings).services["dovecot"]
+    assert isinstance(dovecot, Dovecot)
+    return run(["doveadm", "-c", str(dovecot.conf), *args], f"doveadm {args[0]}",
+               timeout=3600)
+
+
+def free_bytes(settings: Settings, account: str) -> int | None:
+    """What the account's quota still takes, as Dovecot counts it (None: no limit)."""
+    table = _doveadm(settings, "-f", "tab", "quota", "get", "-u", account)
+    for line in table.splitlines()[1:]:
+        cells = line.split("\t")
+        if len(cells) >= 4 and cells[1] == "STORAGE":
+            if not cells[3].isdigit():
+                return None
+            return (int(cells[3]) - int(cells[2])) * 1024
+    return None
+
+
+def present(settings: Settings, account: str, folder: str, sizes: set[int]) -> Counter[str]:
+    """SHA-256 of the folder's messages whose size is one of `sizes` (the only candidates
+    for a duplicate), with their counts."""
+    d = account_dir(settings, account) / "Maildir" / maildir.dir_of(folder)
+    out: Counter[str] = Counter()
+    for sub in ("cur", "new"):
+        try:
+            entries = list(os.scandir(d / sub))
+        except FileNotFoundError:
+            continue
+        for e in entries:
+            try:
+                if e.stat().st_size in sizes:
+                    out[maildir.digest(Path(e.path).read_bytes())] += 1
+            except FileNotFoundError:
+                continue
+    return out
+
+
+def restore(settings: Settings, entries: list[Entry], target: str,
+            to_folder: str | None = None) -> Restored:
+    """Restore `entries` (of one snapshot) into account `target`, each into `to_folder` or
+    its own folder."""
+    result = Restored(target)
+    by_folder: dict[str, list[Entry]] = defaultdict(list)
+    for e in entries:
+        by_folder[to_folder or e.folder].append(e)
+    todo: dict[str, list[Entry]] = {}
+    for folder, group in by_folder.items():
+        have = present(settings, target, folder, {e.size for e in group})
+        pick = []
+        for e in group:
+            if have[e.sha256] > 0:
+                have[e.sha256] -= 1
+                result.skipped += 1
+            else:
+                pick.append(e)
+        if pick:
+            todo[folder] = pick
+    need = sum(e.vsize for g in todo.values() for e in g)
+    if not todo:
+        return result
+    free = free_bytes(settings, target)
+    if free is not None and need > free:
+        count = sum(len(g) for g in todo.values())
+        raise QuotaExceeded(f"restoring {count} message(s) into {target} needs "
+                            f"{format_size(need)} but its quota has only "
+                            f"{format_size(max(free, 0))} free; nothing was restored. Raise "
+                            f"the quota (`zenmail account set-quota {target} SIZE`) or make "
+                            "room, then try again")
+    work = settings.mail_store / STAGE / f"restore-{secrets.token_hex(6)}"
+    try:
+        _fetch(settings, todo, work)
+        src = f"maildir:{work / 'Maildir'}:INDEX=MEMORY"
+        for folder in todo:
+            # The staging Maildir is a storage of its own, whose hierarchy separator is
+            # Maildir++'s "."; Dovecot maps it to the account's "/" on import.
+            _doveadm(settings, "import", "-u", target, "-s", src, "", "mailbox",
+                     folder.replace("/", "."))
+        result.restored = sum(len(g) for g in todo.values())
+        result.bytes = sum(e.size for g in todo.values() for e in g)
+        result.folders = sorted(todo)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def _fetch(settings: Settings, todo: dict[str, list[Entry]], work: Path) -> None:
+    """A Maildir at `work` holding the messages to restore, each file as it was."""
+    restic = Restic(settings)
+    entries = [e for g in todo.values() for e in g]
+    snapshots = {e.snapshot for e in entries}
+    raw: dict[str, bytes] | None = None
+    unpacked = work / "from-snapshot"
+    if len(entries) == 1:
+        e = entries[0]
+        raw = {e.path: restic.dump(e.snapshot, e.path)}
+    else:
+        for sid in snapshots:
+            dirs = sorted({e.path.rsplit("/", 1)[0] for e in entries if e.snapshot == sid})
+            restic.restore(sid, unpacked, dirs)
+    mail_uid, mail_gid = uid("mail"), gid("mail")
+    root = work / "Maildir"
+    for folder, group in todo.items():
+        fdir = root / maildir.dir_of(folder)
+        keywords = sorted({f for e in group for f in e.flags if f not in maildir.LETTERS})
+        for sub in ("cur", "new", "tmp"):
+            (fdir / sub).mkdir(parents=True, exist_ok=True)
+        if keywords:
+            (fdir / "dovecot-keywords").write_text(
+                "".join(f"{i} {k}\n" for i, k in enumerate(keywords[:26])))
+        for e in group:
+            body = raw[e.path] if raw is not None else (unpacked / e.path.lstrip("/")
+                                                        ).read_bytes()
+            if maildir.digest(body) != e.sha256:
+                raise NotFound(f"message {e.restore_id()} in the vault does not match its "
+                               "catalogue (SHA-256 differs); run `zenmail vault verify`")
+            base = maildir.split_name(e.path.rsplit("/", 1)[1])[0]
+            name = f"{base}:2,{maildir.flag_letters(e.flags, keywords[:26])}"
+            path = fdir / "cur" / name
+            path.write_bytes(body)
+            os.utime(path, (e.internal_date, e.internal_date))
+    for dirpath, _dirs, filenames in os.walk(work):
+        os.chown(dirpath, mail_uid, mail_gid)
+        for f in filenames:
+            os.chown(os.path.join(dirpath, f), mail_uid, mail_gid)
+    os.chmod(work, 0o700)

@@ -1,0 +1,222 @@
+"""The vault's use cases, behind the tenant wall: what the CLI and the API call.
+
+Every name goes through `ctx.find` (a tenant administrator reaches only its tenant's
+accounts; an employee only their own), every restore is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from zenmail.config import Settings
+from zenmail.directory.context import Ctx, audit
+from zenmail.directory.models import Account, Tenant
+from zenmail.errors import InvalidInput, NotFound, ZenmailError
+from zenmail.vault import restore as restoring
+from zenmail.vault import retention, transfer
+from zenmail.vault import scope as scoping
+from zenmail.vault import snapshot as snapshots
+from zenmail.vault.catalogue import CATALOGUE_PATH, Entry, SnapshotRow, parse_catalogue
+from zenmail.vault.restic import Restic
+
+
+def _account(ctx: Ctx, address: str) -> tuple[str, int]:
+    with ctx.reading() as s:
+        a = ctx.find(s, Account, address)
+        return a.address, a.tenant_id
+
+
+def scope(ctx: Ctx, tenant: str | None = None, account: str | None = None,
+          everything: bool = False) -> scoping.Scope:
+    """What a snapshot of these options covers; refused at once outside the actor's wall."""
+    return scoping.resolve(ctx, tenant, account, everything)
+
+
+def take(ctx: Ctx, settings: Settings, scope: scoping.Scope,
+         progress: snapshots.Progress | None = None) -> SnapshotRow:
+    row = snapshots.take(settings, scope, progress)
+    with ctx.unit() as s:
+        tenant_id = None
+        if scope.kind != "all":
+            t = ctx.find(s, Tenant, scope.tenants[0])
+            tenant_id = t.id
+        audit(s, ctx, "vault.snapshot", scope.label, tenant_id,
+              after={"snapshot": row.id, "messages": row.messages})
+    return row
+
+
+def _synced(settings: Settings) -> None:
+    index = snapshots.open_index(settings)
+    try:
+        snapshots.sync(settings, index, Restic(settings))
+    finally:
+        index.close()
+
+
+def list_snapshots(ctx: Ctx, settings: Settings, tenant: str | None = None,
+                   account: str | None = None, refresh: bool = True) -> list[SnapshotRow]:
+    if refresh:
+        _synced(settings)
+    with ctx.reading() as s:
+        if account:
+            account = ctx.find(s, Account, account).address
+        elif tenant:
+            tenant = ctx.find(s, Tenant, tenant).name
+        elif not ctx.actor.is_global:
+            t = s.get(Tenant, ctx.actor.tenant_id)
+            tenant = t.name if t else "-"
+    index = snapshots.open_index(settings)
+    try:
+        rows = index.snapshots(tenant=tenant, account=account)
+    finally:
+        index.close()
+    return rows
+
+
+def parse_day(value: str | None, what: str) -> float | None:
+    if not value:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} {value!r} is not a date; write it as YYYY-MM-DD or "
+                           "YYYY-MM-DDTHH:MM") from exc
+    return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
+
+
+def find(ctx: Ctx, settings: Settings, address: str, folder: str | None = None,
+         subject: str | None = None, sender: str | None = None, since: str | None = None,
+         until: str | None = None, limit: int = 1000) -> list[Entry]:
+    account, _ = _account(ctx, address)
+    lo, hi = parse_day(since, "--since"), parse_day(until, "--until")
+    index = snapshots.open_index(settings)
+    try:
+        return index.find(account, folder, subject, sender, lo, hi, limit)
+    finally:
+        index.close()
+
+
+def _audited(ctx: Ctx, action: str, target: str, tenant_id: int,
+             done: restoring.Restored, **more: object) -> None:
+    with ctx.unit() as s:
+        audit(s, ctx, action, target, tenant_id, after={**done.to_dict(), **more})
+
+
+def restore_message(ctx: Ctx, settings: Settings, address: str, restore_id: str,
+                    to_folder: str | None = None) -> restoring.Restored:
+    account, tenant_id = _account(ctx, address)
+    index = snapshots.open_index(settings)
+    try:
+        entry = index.entry(restore_id, account)
+    finally:
+        index.close()
+    done = restoring.restore(settings, [entry], account, to_folder)
+    _audited(ctx, "vault.restore_message", account, tenant_id, done, restore_id=restore_id)
+    return done
+
+
+def _snapshot_entries(settings: Settings, snapshot: str, account: str,
+                      folder: str | None) -> tuple[SnapshotRow, list[Entry]]:
+    _synced(settings)
+    index = snapshots.open_index(settings)
+    try:
+        row = index.resolve(snapshot)
+        entries = index.entries(row.id, account, folder)
+    finally:
+        index.close()
+    if not entries:
+        where = f"folder {folder!r} of {account}" if folder else account
+        raise NotFound(f"snapshot {row.short} holds no messages of {where}; `zenmail restore "
+                       f"find {account}` shows what the snapshots hold")
+    return row, entries
+
+
+def restore_folder(ctx: Ctx, settings: Settings, address: str, folder: str, snapshot: str,
+                   to_folder: str | None = None) -> restoring.Restored:
+    account, tenant_id = _account(ctx, address)
+    row, entries = _snapshot_entries(settings, snapshot, account, folder)
+    done = restoring.restore(settings, entries, account, to_folder)
+    _audited(ctx, "vault.restore_folder", f"{account}/{folder}", tenant_id, done,
+             snapshot=row.id)
+    return done
+
+
+def restore_account(ctx: Ctx, settings: Settings, address: str, snapshot: str,
+                    into: str | None = None) -> restoring.Restored:
+    account, _ = _account(ctx, address)
+    target, tenant_id = _account(ctx, into) if into else (account, _)
+    row, entries = _snapshot_entries(settings, snapshot, account, None)
+    done = restoring.restore(settings, entries, target)
+    _audited(ctx, "vault.restore_account", f"{account} -> {target}", tenant_id, done,
+             snapshot=row.id)
+    return done
+
+
+def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
+           ) -> dict[str, Any]:
+    """restic's own check (with a share of the data read back), then every snapshot's
+    catalogue against what the snapshot holds: each catalogued message present, same size."""
+    ctx.require_global("verify the whole vault")
+    restic = Restic(settings)
+    restic.require()
+    restic.unlock()
+    ok, text = restic.check(read_data_subset)
+    problems = [] if ok else [f"restic check: {ln}" for ln in text.splitlines()
+                              if ln.strip() and "error" in ln.lower()][:50] or [text[-500:]]
+    _synced(settings)
+    index = snapshots.open_index(settings)
+    messages = 0
+    try:
+        ids = index.snapshot_ids()
+        for sid in ids:
+            try:
+                files = restic.ls(sid)
+                stored = parse_catalogue(restic.dump(sid, CATALOGUE_PATH), sid)
+            except ZenmailError as exc:
+                problems.append(f"snapshot {sid[:8]}: unreadable ({exc})")
+                continue
+            for e in stored:
+                messages += 1
+                if files.get(e.path) != e.size:
+                    problems.append(f"snapshot {sid[:8]}: {e.account} {e.folder} message "
+                                    f"{e.restore_id()} is missing or has another size")
+            mine = {(x.n, x.sha256) for a in {e.account for e in stored}
+                    for x in index.entries(sid, a)}
+            if mine != {(e.n, e.sha256) for e in stored}:
+                problems.append(f"snapshot {sid[:8]}: the local index differs from the "
+                                "catalogue in the snapshot; delete STATE/vault-index to "
+                                "rebuild it")
+    finally:
+        index.close()
+    return {"ok": not problems, "snapshots": len(ids), "messages": messages,
+            "problems": problems, "restic": text[-2000:]}
+
+
+def prune(ctx: Ctx, settings: Settings) -> retention.Kept:
+    ctx.require_global("apply the vault's retention")
+    kept = retention.apply(settings)
+    with ctx.unit() as s:
+        audit(s, ctx, "vault.prune", "vault", None,
+              after={"before": kept.before, "after": kept.after})
+    return kept
+
+
+def export(ctx: Ctx, settings: Settings, tenant: str | None, account: str | None, out: Path,
+           with_mbox: bool = False, progress: snapshots.Progress | None = None
+           ) -> dict[str, Any]:
+    if not (tenant or account):
+        raise InvalidInput("give --tenant T or --account A: what to export")
+    scope = scoping.resolve(ctx, tenant, account)
+    manifest = transfer.export(settings, scope, out, with_mbox, progress)
+    with ctx.unit() as s:
+        t = ctx.find(s, Tenant, scope.tenants[0])
+        audit(s, ctx, "vault.export", scope.label, t.id,
+              after={"file": str(out), "files": len(manifest["files"])})
+    return manifest
+
+
+def import_(ctx: Ctx, settings: Settings, source: Path, account: str | None = None,
+            progress: snapshots.Progress | None = None) -> dict[str, Any]:
+    return transfer.import_archive(ctx, settings, source, account, progress)

@@ -1,0 +1,233 @@
+"""Taking a snapshot: a consistent picture of the mail, its catalogue and the directory,
+handed to restic.
+
+Consistent while mail keeps arriving: the accounts' Maildirs are first mirrored by hard
+links into a stage inside the mail store (`.zenmail-vault/<scope>/mail/...`, the same file
+system, no data copied). A Maildir file's content never changes, so each link freezes one
+message whatever Dovecot does next; new/ is listed before cur/, so a message that Dovecot
+moves from new/ to cur/ meanwhile is caught in one of them. The catalogue is written from
+the stage, and restic backs up the stage, so what the catalogue lists is exactly what the
+snapshot holds; mail that arrives after its folder was listed is in the next snapshot.
+The stage is kept between snapshots (only the differences are linked or unlinked), so an
+unchanged store costs a directory walk, and restic, which sees the same files (inode,
+size, mtime; ctime ignored, since linking changes it), reads nothing again.
+
+A snapshot killed midway leaves no snapshot behind (restic writes the snapshot record
+last) and the index untouched: the earlier snapshots are intact.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from zenmail.config import Settings
+from zenmail.errors import Conflict
+from zenmail.stack.files import Layout
+from zenmail.vault import maildir
+from zenmail.vault.catalogue import (
+    CATALOGUE_PATH,
+    DIRECTORY_PATH,
+    Entry,
+    Index,
+    SnapshotRow,
+    parse_catalogue,
+)
+from zenmail.vault.restic import Restic
+from zenmail.vault.scope import Member, Scope
+
+# (phase, done, total): "linking" and "cataloguing" count folders, "storing" percent.
+Progress = Callable[[str, int, int], None]
+STAGE = ".zenmail-vault"  # no domain starts with a dot: Dovecot never looks here
+
+
+def index_path(settings: Settings) -> Path:
+    return Layout.of(settings.state_dir).state / "vault-index" / "catalogue.db"
+
+
+def open_index(settings: Settings) -> Index:
+    return Index(index_path(settings))
+
+
+@contextmanager
+def vault_lock(settings: Settings, what: str) -> Iterator[None]:
+    """One snapshot, erasure or retention run at a time (restores need no lock)."""
+    path = index_path(settings).parent / "lock"
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Conflict(f"the vault is busy ({what} has to wait for a snapshot or a "
+                           "retention run in progress); try again in a moment") from exc
+        yield
+
+
+def stage_dir(settings: Settings, scope: Scope) -> Path:
+    key = hashlib.sha256(scope.label.encode()).hexdigest()[:12]
+    return settings.mail_store / STAGE / f"{scope.kind}-{key}"
+
+
+def account_dir(settings: Settings, address: str) -> Path:
+    """The account's home in the mail store (mail_home = STORE/%Ld/%Ln)."""
+    local, _, domain = address.lower().rpartition("@")
+    return settings.mail_store / domain / local
+
+
+def take(settings: Settings, scope: Scope, progress: Progress | None = None) -> SnapshotRow:
+    restic = Restic(settings)
+    with vault_lock(settings, "this snapshot"):
+        restic.ensure()
+        started = datetime.now(UTC).isoformat()
+        index = open_index(settings)
+        try:
+            stage = stage_dir(settings, scope)
+            entries, fresh = _stage(settings, stage, scope.members, index, progress)
+            meta = stage / "zenmail"
+            meta.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (meta / "catalogue.jsonl").write_text("".join(e.to_json() + "\n" for e in entries))
+            (meta / "directory.json").write_text(json.dumps(scope.directory, indent=1,
+                                                            sort_keys=True))
+            tags = ["zenmail", f"scope={scope.label}",
+                    *(f"tenant={t}" for t in scope.tenants)]
+            short = restic.backup(stage, ["mail", "zenmail"], tags,
+                                  (lambda p: progress("storing", int(p * 100), 100))
+                                  if progress else None)
+            row = SnapshotRow(restic.full_id(short), started, scope.label, scope.tenants,
+                              len(scope.members), len(entries), sum(e.size for e in entries))
+            for e in entries:
+                e.snapshot = row.id
+            index.remember(fresh)
+            index.add(row, [(m.address, m.tenant) for m in scope.members], entries)
+            return row
+        finally:
+            index.close()
+
+
+def _stage(settings: Settings, stage: Path, members: list[Member], index: Index,
+           progress: Progress | None) -> tuple[list[Entry], list[tuple[str, int, str, int,
+                                                                     str, str, str]]]:
+    mail = stage / "mail"
+    mail.mkdir(parents=True, exist_ok=True, mode=0o700)
+    wanted = {(m.domain, m.local) for m in members}
+    # Accounts that left the scope (removed) leave the stage.
+    for d in list(os.scandir(mail)):
+        for a in list(os.scandir(d.path)):
+            if (d.name, a.name) not in wanted:
+                shutil.rmtree(a.path)
+    known = index.known()
+    entries: list[Entry] = []
+    fresh: list[tuple[str, int, str, int, str, str, str]] = []
+    for done, m in enumerate(members):
+        src_root = account_dir(settings, m.address) / "Maildir"
+        dst_root = mail / m.domain / m.local / "Maildir"
+        dst_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folders = maildir.folders(src_root)
+        keep = {dst.name for _, dst in folders}
+        for e in list(os.scandir(dst_root)):
+            if e.is_dir() and e.name not in keep and e.name not in ("cur", "new"):
+                shutil.rmtree(e.path)
+        for folder, src in folders:
+            dst = dst_root / (src.name if src != src_root else "")
+            names = _mirror(src, dst)
+            entries += _catalogue(m.address, folder, dst, names, known, fresh,
+                                  f"/mail/{m.domain}/{m.local}/Maildir"
+                                  + (f"/{dst.name}" if dst != dst_root else ""))
+        if progress:
+            progress("linking", done + 1, len(members))
+    for n, entry in enumerate(entries):
+        entry.n = n
+    return entries, fresh
+
+
+def _mirror(src: Path, dst: Path) -> dict[str, list[str]]:
+    """Link src's message files into dst (new/ first, then cur/), unlink what src no longer
+    has, copy the uidlist and keywords; returns the file names per sub-directory."""
+    out: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for sub in ("new", "cur"):
+        s, d = src / sub, dst / sub
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            src_names = set(os.listdir(s))
+        except FileNotFoundError:
+            src_names = set()
+        have = set(os.listdir(d))
+        for name in have - src_names:
+            os.unlink(d / name)
+        for name in src_names - have:
+            try:
+                os.link(s / name, d / name, follow_symlinks=False)
+            except FileNotFoundError:  # renamed meanwhile: the new name is in cur/
+                src_names.discard(name)
+            except OSError:  # another file system (a mail store with bind mounts): copy
+                try:
+                    shutil.copy2(s / name, d / name)
+                except FileNotFoundError:
+                    src_names.discard(name)
+        names = sorted(n for n in src_names if maildir.split_name(n)[0] not in seen)
+        for name in src_names - set(names):  # moved new/ -> cur/ during the walk
+            os.unlink(d / name)
+        seen |= {maildir.split_name(n)[0] for n in names}
+        out[sub] = names
+    for f in ("dovecot-uidlist", "dovecot-keywords"):
+        try:
+            shutil.copyfile(src / f, dst / f)
+        except FileNotFoundError:
+            (dst / f).unlink(missing_ok=True)
+    return out
+
+
+def _catalogue(account: str, folder: str, dst: Path, names: dict[str, list[str]],
+               known: dict[tuple[str, int], tuple[str, int, str, str, str]],
+               fresh: list[tuple[str, int, str, int, str, str, str]],
+               prefix: str) -> list[Entry]:
+    validity, uids = maildir.read_uidlist(dst)
+    keywords = maildir.read_keywords(dst)
+    out = []
+    for sub in ("new", "cur"):
+        for name in names[sub]:
+            path = dst / sub / name
+            st = path.stat()
+            base, letters = maildir.split_name(name)
+            hit = known.get((base, st.st_size))
+            if hit is None:
+                raw = path.read_bytes()
+                h = maildir.read_header(raw)
+                hit = (maildir.digest(raw), maildir.vsize(raw), h.sender, h.subject, h.date)
+                known[(base, st.st_size)] = hit
+                fresh.append((base, st.st_size, *hit))
+            sha, vsize, sender, subject, date = hit
+            out.append(Entry(0, account, folder, validity, uids.get(base),
+                             maildir.flag_names(letters, keywords), st.st_mtime, st.st_size,
+                             vsize, sha, sender, subject, date, f"{prefix}/{sub}/{name}"))
+    return out
+
+
+
+def sync(settings: Settings, index: Index, restic: Restic) -> None:
+    """Make the local index match the repository: catalogues of snapshots it lacks (a vault
+    moved to another machine, or an index lost) are read from the snapshots themselves, and
+    snapshots the repository forgot (retention) are dropped."""
+    if not restic.exists():
+        return
+    snaps = {s["id"]: s for s in restic.snapshots()}
+    for gone in set(index.snapshot_ids()) - set(snaps):
+        index.drop(gone)
+    for sid in set(snaps) - set(index.snapshot_ids()):
+        snap = snaps[sid]
+        entries = parse_catalogue(restic.dump(sid, CATALOGUE_PATH), sid)
+        directory = json.loads(restic.dump(sid, DIRECTORY_PATH))
+        tags = snap.get("tags") or []
+        scope = next((t.partition("=")[2] for t in tags if t.startswith("scope=")), "?")
+        members = [(a["address"], a["tenant"]) for a in directory["accounts"]]
+        index.add(SnapshotRow(sid, snap["time"], scope,
+                              sorted(t["name"] for t in directory["tenants"]), len(members),
+                              len(entries), sum(e.size for e in entries)), members, entries)

@@ -1,0 +1,322 @@
+"""`zenmail migrate account`: a second private Dovecot plays the old provider, the zenmail
+stack is the target; the command runs as a user runs it (a subprocess, password on stdin).
+
+Each test compares both sides itself, over IMAP, by SHA-256 of every message's bytes, its
+flags and its internal date — not by trusting the command's own report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+
+from tests.e2e.conftest import PASSWORD, MailStack, _start, wait_for
+from zenmail.devtools import mailgen
+from zenmail.devtools.sourceimap import SourceImap
+from zenmail.migration.report import check_seal
+from zenmail.migration.target import Target
+
+SRC_PASSWORD = "old-provider-pw"
+
+
+@pytest.fixture(scope="module")
+def zstack() -> Iterator[MailStack]:
+    if os.geteuid() != 0:
+        pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
+    yield from _start("")
+
+
+@pytest.fixture(scope="module")
+def source() -> Iterator[SourceImap]:
+    with SourceImap.start(master=("admin", "master-secret")) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def other() -> Iterator[SourceImap]:
+    """Like a Courier/cPanel host: "." separator, folders under "INBOX.", no SPECIAL-USE."""
+    with SourceImap.start(separator=".", special_use=False, prefix="INBOX.") as s:
+        yield s
+
+
+def migrate(stack: MailStack, address: str, src: SourceImap, user: str, *extra: str,
+            password: str = SRC_PASSWORD, tls: str = "tls",
+            port: int | None = None) -> tuple[int, dict, str]:
+    port = port or (src.imaps_port if tls == "tls" else src.imap_port)
+    cmd = [sys.executable, "-m", "zenmail", "migrate", "account", address,
+           "--source", f"imap://{user}@127.0.0.1:{port}", "--source-tls", tls,
+           "--source-password-stdin", "--json", "--state", str(stack.state), *extra]
+    p = subprocess.run(cmd, input=password + "\n", capture_output=True, text=True,
+                       timeout=600, env=_env())
+    assert password not in p.stdout + p.stderr
+    report = json.loads(p.stdout) if p.stdout.strip().startswith("{") else {}
+    return p.returncode, report, p.stderr
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "ZENMAIL_MIGRATION_RETRIES": "1",
+            "ZENMAIL_MIGRATION_BACKOFF_SECONDS": "0.1"}
+
+
+def seeded(src: SourceImap, user: str, messages: list[mailgen.Msg]) -> None:
+    src.add_user(user, SRC_PASSWORD)
+    t = Target(src.pipe_command(user), log=str(src.base / "exec.log"))
+    try:
+        mailgen.fill(t, messages)
+    finally:
+        t.close()
+
+
+def contents(client: IMAPClient) -> dict[str, list[tuple[str, tuple[bytes, ...], int]]]:
+    """Every selectable folder: sorted (sha256, flags, internal date) of its messages."""
+    client.normalise_times = False
+    out = {}
+    for flags, _, name in client.list_folders():
+        if b"\\Noselect" in flags:
+            continue
+        client.select_folder(name, readonly=True)
+        got = client.fetch(client.search("ALL"), [b"BODY.PEEK[]", b"FLAGS", b"INTERNALDATE"])
+        out[name] = sorted(
+            (hashlib.sha256(d[b"BODY[]"]).hexdigest(),
+             tuple(sorted(f for f in d[b"FLAGS"] if f != b"\\Recent")),
+             int(d[b"INTERNALDATE"].timestamp())) for d in got.values())
+    return out
+
+
+def source_contents(src: SourceImap, user: str) -> dict[str, list]:
+    c = IMAPClient("127.0.0.1", src.imap_port, ssl=False)
+    c.login(user, SRC_PASSWORD)
+    try:
+        return contents(c)
+    finally:
+        c.logout()
+
+
+def target_contents(stack: MailStack, address: str) -> dict[str, list]:
+    c = IMAPClient("127.0.0.1", stack.ports["imap"], ssl=False)
+    c.starttls(stack.tls)
+    c.login(address, PASSWORD)
+    try:
+        return {k: v for k, v in contents(c).items() if v or k not in
+                ("Drafts", "Sent", "Junk", "Trash", "Expunged")}
+    finally:
+        c.logout()
+
+
+def test_everything_arrives_byte_identical_then_a_rerun_copies_nothing(
+        zstack: MailStack, source: SourceImap) -> None:
+    address = zstack.account("mig")
+    user = "alice@old.test"
+    seeded(source, user, mailgen.messy())
+    want = source_contents(source, user)
+    assert sum(len(v) for v in want.values()) == 15
+
+    code, report, err = migrate(zstack, address, source, user, "--source-insecure")
+    assert code == 0, err
+    assert report["verdict"] == "zero loss" and check_seal(report)
+    assert report["totals"]["source_messages"] == report["totals"]["migrated_messages"] == 15
+    assert report["run"]["copied"] == 15
+    got = target_contents(zstack, address)
+    assert got == want  # same folders, same bytes, flags and dates, duplicates kept as two
+
+    code, report, err = migrate(zstack, address, source, user, "--source-insecure")
+    assert code == 0, err
+    assert report["run"]["copied"] == 0 and report["verdict"] == "zero loss"
+    assert target_contents(zstack, address) == want
+
+    # Delta: new mail and changed flags at the source since the last run.
+    c = IMAPClient("127.0.0.1", source.imap_port, ssl=False)
+    c.login(user, SRC_PASSWORD)
+    c.select_folder("INBOX")
+    first = min(c.search("ALL"))
+    c.add_flags([first], [b"\\Flagged", b"$Later"])
+    c.append("INBOX", b"Subject: arrived after the first run\r\n\r\nnew\r\n", (b"\\Seen",),
+             datetime(2026, 11, 1, tzinfo=UTC))
+    c.logout()
+    code, report, err = migrate(zstack, address, source, user, "--source-insecure")
+    assert code == 0, err
+    assert report["run"]["copied"] == 1 and report["run"]["flags_updated"] == 1
+    assert target_contents(zstack, address) == source_contents(source, user)
+
+
+def test_a_master_login_reads_the_users_mailbox(zstack: MailStack, source: SourceImap
+                                                ) -> None:
+    address = zstack.account("master")
+    user = "mia@old.test"
+    seeded(source, user, mailgen.messy(big_attachment=0))
+    code, report, err = migrate(zstack, address, source, user, "--source-master", "admin",
+                                "--source-insecure", password="master-secret",
+                                tls="starttls")
+    assert code == 0, err
+    assert target_contents(zstack, address) == source_contents(source, user)
+
+
+def test_another_providers_tree_is_mapped(zstack: MailStack, other: SourceImap) -> None:
+    address = zstack.account("tree")
+    user = "bert@old.test"
+    msgs = mailgen.messy(big_attachment=0, sent="INBOX.Gesendete Objekte",
+                         nested="INBOX.Projekte.2024", unicode_folder="INBOX.Éléments envoyés")
+    msgs.append(mailgen.Msg("INBOX.Papierkorb", b"Subject: deleted\r\n\r\nx\r\n"))
+    msgs.append(mailgen.Msg("INBOX.Courrier ind\u00e9sirable", b"Subject: spam\r\n\r\nx\r\n"))
+    seeded(other, user, msgs)
+    want = source_contents(other, user)
+    code, report, err = migrate(zstack, address, other, user, tls="none")
+    assert code == 0, err
+    got = target_contents(zstack, address)
+    renamed = {"INBOX": "INBOX", "INBOX.Gesendete Objekte": "Sent",
+               "INBOX.Projekte.2024": "Projekte/2024", "INBOX.Éléments envoyés": "Sent",
+               "INBOX.Papierkorb": "Trash", "INBOX.Courrier indésirable": "Junk",
+               "INBOX.Projekte": "Projekte"}
+    expected: dict[str, list] = {}
+    for name, msgs_ in want.items():
+        expected.setdefault(renamed[name], []).extend(msgs_)
+    expected.setdefault("Projekte", [])  # made at zenmail as the parent of Projekte/2024
+    assert got == {k: sorted(v) for k, v in expected.items()}
+
+
+def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(
+        zstack: MailStack, source: SourceImap) -> None:
+    address = zstack.account("kill")
+    user = "carl@old.test"
+    seeded(source, user, mailgen.realistic(3000, ["INBOX", "Archive/2019", "Sent"]) +
+           mailgen.messy(big_attachment=0))
+    want = source_contents(source, user)
+    cmd = [sys.executable, "-m", "zenmail", "migrate", "account", address,
+           "--source", f"imap://{user}@127.0.0.1:{source.imap_port}", "--source-tls",
+           "none", "--source-password-stdin", "--state", str(zstack.state)]
+    env = {**_env(), "ZENMAIL_MIGRATION_BATCH_MESSAGES": "40"}
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    assert p.stdin is not None
+    p.stdin.write((SRC_PASSWORD + "\n").encode())
+    p.stdin.close()
+
+    def copied() -> int:
+        c = IMAPClient("127.0.0.1", zstack.ports["imap"], ssl=False)
+        c.starttls(zstack.tls)
+        c.login(address, PASSWORD)
+        try:
+            return sum(c.folder_status(f, [b"MESSAGES"])[b"MESSAGES"]
+                       for f in ("INBOX", "Archive/2019") if c.folder_exists(f))
+        finally:
+            c.logout()
+
+    wait_for(lambda: copied() >= 300, "the migration to be under way")
+    os.killpg(p.pid, signal.SIGKILL)  # the command and its doveadm children, mid-batch
+    p.wait(30)
+    partial = copied()
+    assert 0 < partial < 3000 + 9
+
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0, err
+    assert report["totals"]["extras"] == 0
+    assert target_contents(zstack, address) == {k: v for k, v in want.items()}
+
+
+def test_failures_are_named(zstack: MailStack, source: SourceImap) -> None:
+    address = zstack.account("fail", quota="1M")
+    user = "dora@old.test"
+    seeded(source, user, [mailgen.Msg("INBOX", b"Subject: small\r\n\r\nx\r\n"),
+                          mailgen.Msg("INBOX", mailgen.attachment("too big for 1M",
+                                                                  2 << 20, 3))])
+    code, report, err = migrate(zstack, address, source, user, "--source-insecure",
+                                password="wrong-password")
+    assert code == 1 and "wrong credentials" in report["error"]
+    code, report, err = migrate(zstack, address, source, user)  # self-signed, not trusted
+    assert code == 1 and "not trusted" in report["error"]
+    assert "--source-insecure" in report["error"]
+    code, report, err = migrate(zstack, address, source, user, tls="none",
+                                port=_closed_port())
+    assert code == 1 and "unreachable" in report["error"]
+
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 1
+    [lost] = report["missing"]
+    assert lost["subject"] == "too big for 1M" and "OVERQUOTA" in lost["reason"].upper()
+    assert report["totals"]["migrated_messages"] == 1  # the other one went in
+
+
+def _closed_port() -> int:
+    from zenmail.stack.ports import free_ports
+    return free_ports(1)[0]
+
+
+class _MxResolver:
+    """A DNS server for the cut-over check: acme.test's MX still at the old provider."""
+
+    def resolve(self, request, handler):  # type: ignore[no-untyped-def]
+        from dnslib import MX, QTYPE, RR
+        reply = request.reply()
+        if request.q.qtype == QTYPE.MX:
+            reply.add_answer(RR(request.q.qname, QTYPE.MX, rdata=MX("mx.old.example."),
+                                ttl=60))
+        return reply
+
+
+def test_a_project_runs_its_accounts_and_one_failure_stops_no_other(
+        zstack: MailStack, source: SourceImap, tmp_path: Path) -> None:
+    from dnslib.server import DNSServer
+
+    good, bad = zstack.account("proj"), zstack.account("proj")
+    seeded(source, "frida@old.test", mailgen.messy(big_attachment=0))
+    seeded(source, "gus@old.test", mailgen.messy(big_attachment=0))
+    url = f"imap://{{}}@127.0.0.1:{source.imap_port}"
+    csv_file = tmp_path / "accounts.csv"
+    csv_file.write_text(
+        "source,source_tls,target,password,pilot\n"
+        f"{url.format('frida@old.test')},none,{good},{SRC_PASSWORD},yes\n"
+        f"{url.format('gus@old.test')},none,{bad},not-his-password,no\n")
+
+    def zm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "zenmail", *args, "--state",
+                               str(zstack.state)], capture_output=True, text=True,
+                              timeout=600, env=env)
+
+    dns = DNSServer(_MxResolver(), address="127.0.0.1", port=_closed_port())
+    dns.start_thread()
+    env = {**_env(), "ZENMAIL_MIGRATION_DNS_SERVER": f"127.0.0.1:{dns.server.server_address[1]}"}
+    try:
+        p = zm("migrate", "project", "add", "move", str(csv_file), "--concurrency", "2",
+               "--day-x", "2026-12-01", "--presync", "2026-11-29")
+        assert p.returncode == 0, p.stderr
+        assert SRC_PASSWORD not in (zstack.state / "db" / "directory.db").read_bytes().decode(
+            "latin-1")  # stored encrypted
+
+        p = zm("migrate", "run", "move", "--pilot")
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert good in p.stdout and bad not in p.stdout
+
+        p = zm("migrate", "run", "move")
+        assert p.returncode == 1
+        assert f"{good}: zero loss" in p.stdout
+        assert "wrong credentials" in p.stdout
+        assert target_contents(zstack, good) == source_contents(source, "frida@old.test")
+
+        p = zm("migrate", "status", "move", "--json")
+        st = json.loads(p.stdout)
+        verdicts = {a["account"]: (a["verdict"], a["error"]) for a in st["accounts"]}
+        assert verdicts[good] == ("zero loss", None)
+        assert "wrong credentials" in verdicts[bad][1]
+        assert st["plan"] == {"day_x": "2026-12-01", "presync": ["2026-11-29"]}
+
+        html = tmp_path / "report.html"
+        p = zm("migrate", "report", "move", "--out", str(html), "--json")
+        doc = json.loads(p.stdout)
+        assert check_seal(doc) and doc["verdict"] == "not proven"
+        assert "wrong credentials" in html.read_text() and good in html.read_text()
+
+        p = zm("migrate", "cutover", "move")
+        assert p.returncode == 1  # gus still fails
+        assert "MX of acme.test points at mx.old.example" in p.stderr
+    finally:
+        dns.stop()

@@ -1,0 +1,339 @@
+"""The vault on a real stack: messy mail in, snapshot, expunge, restore — byte-identical by
+SHA-256 over IMAP, with flags and INTERNALDATE; twice is once; short quota restores nothing;
+a snapshot killed midway leaves the earlier ones and `vault verify` clean.
+
+The `zenmail` command runs as a subprocess, as an administrator would run it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
+from tests.unit.cli_fixtures import Outcome, invoke_in
+from zenmail.directory import aliases, domains, tenants
+
+MESSY: list[tuple[str, bytes, str]] = [
+    # (folder, raw, flags)
+    ("INBOX", "From: Jürgen Müller <jm@köln.example>\r\nTo: x@acme.test\r\n"
+     "Subject: Grüße aus Köln\r\nDate: Mon, 02 Mar 2026 10:00:00 +0100\r\n"
+     "Message-ID: <k1@koeln.example>\r\n\r\nSchöne Grüße\r\n".encode(),
+     r"\Seen \Flagged $Important"),
+    ("INBOX", b"From: nobody@example.org\r\nSubject: no message id\r\n\r\nno id here\r\n",
+     r"\Answered"),
+    ("INBOX", b"From: dupe@example.org\r\nSubject: twin\r\nMessage-ID: <twin@x>\r\n\r\n"
+     b"same bytes\r\n", r"\Seen"),
+    ("INBOX", b"From: dupe@example.org\r\nSubject: twin\r\nMessage-ID: <twin@x>\r\n\r\n"
+     b"same bytes\r\n", r"\Seen"),
+    ("INBOX", b"From: lf@example.org\nSubject: bare line feeds\n\nline one\nline two\n", ""),
+    ("Projects/2026", b"From: big@example.org\r\nSubject: the big attachment\r\n"
+     b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+     b"Content-Type: text/plain\r\n\r\nsee attached\r\n--XX\r\nContent-Type: "
+     b"application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+     + b"\r\n".join(base64.b64encode(os.urandom(57)) for _ in range(40_000))
+     + b"\r\n--XX--\r\n", r"\Seen"),
+]
+DATES = ['"02-Mar-2026 10:00:00 +0100"', '"15-Jan-2025 08:30:00 +0000"',
+         '"01-Feb-2026 12:00:00 +0000"', '"01-Feb-2026 12:00:00 +0000"',
+         '"20-Oct-2024 23:59:59 -0700"', '"11-Nov-2026 11:11:11 +0000"']
+
+
+@pytest.fixture(scope="module")
+def vstack() -> Iterator[MailStack]:
+    if os.geteuid() != 0:
+        pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
+    yield from _start("")
+
+
+def zenmail(st: MailStack, *args: str, ok: bool = True, env: dict[str, str] | None = None
+            ) -> Outcome:
+    """The command line in-process, through its real error boundary (a subprocess would
+    cost a Python start-up per call; the killed snapshot below is a real one)."""
+    done = invoke_in(st.state, *args, env=env)
+    if ok:
+        assert done.code == 0, f"zenmail {' '.join(args)}: {done.stderr}"
+    return done
+
+
+def fill(st: MailStack, user: str) -> None:
+    m = st.imap(user)
+    try:
+        m.create('"Projects/2026"')
+        for (folder, raw, flags), date in zip(MESSY, DATES, strict=True):
+            typ, data = m.append(f'"{folder}"', f"({flags})" if flags else None, date, raw)
+            assert typ == "OK", data
+    finally:
+        m.logout()
+
+
+def state_of(st: MailStack, user: str, folder: str) -> list[tuple[str, frozenset[str], str]]:
+    """(SHA-256 of BODY[] over IMAP, flags without \\Recent, INTERNALDATE) per message."""
+    m = st.imap(user)
+    try:
+        typ, _ = m.select(f'"{folder}"', readonly=True)
+        if typ != "OK":
+            return []
+        _, data = m.uid("SEARCH", "ALL")
+        out = []
+        for uid in data[0].split():
+            _, parts = m.uid("FETCH", uid, "(FLAGS INTERNALDATE BODY.PEEK[])")
+            head = next(p for p in parts if isinstance(p, tuple))
+            meta = head[0].decode()
+            flags = re.search(r"FLAGS \(([^)]*)\)", meta)
+            when = re.search(r'INTERNALDATE "([^"]+)"', meta)
+            assert flags and when, meta
+            out.append((hashlib.sha256(head[1]).hexdigest(),
+                        frozenset(flags.group(1).split()) - {"\\Recent"}, when.group(1)))
+        return sorted(out)
+    finally:
+        m.logout()
+
+
+def expunge(st: MailStack, user: str, folder: str, sha: str) -> int:
+    """Expunge every message of `folder` whose BODY[] has this SHA-256; how many."""
+    m = st.imap(user)
+    try:
+        m.select(f'"{folder}"')
+        _, data = m.uid("SEARCH", "ALL")
+        gone = 0
+        for uid in data[0].split():
+            _, parts = m.uid("FETCH", uid, "(BODY.PEEK[])")
+            raw = next(p for p in parts if isinstance(p, tuple))[1]
+            if hashlib.sha256(raw).hexdigest() == sha:
+                m.uid("STORE", uid, "+FLAGS.SILENT", r"(\Deleted)")
+                gone += 1
+        m.expunge()
+        return gone
+    finally:
+        m.logout()
+
+
+def test_snapshot_expunge_restore_message_folder_account(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("messy")
+    fill(st, user)
+    inbox, projects = state_of(st, user, "INBOX"), state_of(st, user, "Projects/2026")
+    assert len(inbox) == 5 and len(projects) == 1
+
+    snap = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    assert snap["messages"] >= 6
+    listed = json.loads(zenmail(st, "snapshot", "list", "--account", user, "--json").stdout)
+    assert snap["id"] in [s["id"] for s in listed]
+
+    # One message: the 8-bit one with a keyword, gone, then back byte for byte.
+    koeln = next(r for r in inbox if "$Important" in r[1])
+    assert expunge(st, user, "INBOX", koeln[0]) == 1
+    found = json.loads(zenmail(st, "restore", "find", user, "--subject", "Grüße",
+                               "--json").stdout)
+    assert len(found) == 1 and found[0]["folder"] == "INBOX"
+    assert found[0]["from"] == "Jürgen Müller <jm@köln.example>"
+    zenmail(st, "restore", "message", user, found[0]["restore_id"])
+    assert state_of(st, user, "INBOX") == inbox
+    # Twice is once.
+    again = json.loads(zenmail(st, "restore", "message", user, found[0]["restore_id"],
+                               "--json").stdout)
+    assert again == {**again, "restored": 0, "skipped": 1}
+    assert state_of(st, user, "INBOX") == inbox
+
+    # The bare-LF one and the big attachment into a folder of their own.
+    for subject in ("bare line feeds", "big attachment"):
+        [row] = json.loads(zenmail(st, "restore", "find", user, "--subject", subject,
+                                   "--json").stdout)
+        zenmail(st, "restore", "message", user, row["restore_id"], "--to-folder", "Restored")
+    restored = state_of(st, user, "Restored")
+    wanted = sorted([next(r for r in inbox if r[0] == hashlib.sha256(
+        MESSY[4][1].replace(b"\n", b"\r\n")).hexdigest()), projects[0]])
+    assert restored == wanted
+
+    # A folder: both twins gone, the folder restored: both back, nothing else doubled.
+    twin = hashlib.sha256(MESSY[2][1]).hexdigest()
+    assert expunge(st, user, "INBOX", twin) == 2
+    zenmail(st, "restore", "folder", user, "INBOX", "--snapshot", snap["short_id"])
+    assert state_of(st, user, "INBOX") == inbox
+
+    # A whole account into another one: every folder, flag and date.
+    other = st.account("other")
+    zenmail(st, "restore", "account", user, "--snapshot", snap["id"], "--into", other)
+    assert state_of(st, other, "INBOX") == inbox
+    assert state_of(st, other, "Projects/2026") == projects
+    zenmail(st, "restore", "account", user, "--snapshot", snap["id"], "--into", other)
+    assert state_of(st, other, "INBOX") == inbox  # twice is once, twins included
+
+
+def test_short_quota_restores_nothing(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("roomy")
+    fill(st, user)
+    snap = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    tight = st.account("tight", quota="1M")  # the attachment alone is 2.3 MB
+    done = zenmail(st, "restore", "account", user, "--snapshot", snap["id"], "--into", tight,
+                   ok=False)
+    assert done.code == 2
+    assert "quota" in done.stderr and "nothing was restored" in done.stderr
+    assert state_of(st, tight, "INBOX") == []
+    assert state_of(st, tight, "Projects/2026") == []
+
+
+def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("heavy")
+    fill(st, user)
+    first = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    m = st.imap(user)
+    for _ in range(12):  # incompressible, so restic is busy long enough to be killed
+        m.append("INBOX", None, None, b"Subject: noise\r\n\r\n"
+                 + base64.b64encode(os.urandom(1_500_000)))
+    m.logout()
+    p = subprocess.Popen([sys.executable, "-m", "zenmail", "--state", str(st.state),
+                          "snapshot", "--all"], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def restic_running() -> bool:
+        out = subprocess.run(["pgrep", "-s", str(p.pid), "-x", "restic"],
+                             capture_output=True)
+        return out.returncode == 0 or p.poll() is not None
+
+    wait_for(restic_running, "restic to start the snapshot")
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    listed = json.loads(zenmail(st, "snapshot", "list", "--json").stdout)
+    assert first["id"] in [s["id"] for s in listed]
+    verify = zenmail(st, "vault", "verify")
+    assert "clean" in verify.stdout
+    # And the vault goes on: the next snapshot holds the new mail.
+    after = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    assert after["messages"] == first["messages"] + 12
+    found = json.loads(zenmail(st, "restore", "find", user, "--subject", "noise",
+                               "--json").stdout)
+    assert len(found) == 12 and {f["snapshot"] for f in found} == {after["short_id"]}
+
+
+def test_delivery_during_snapshot_is_in_it_or_the_next(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("busy")
+    p = subprocess.Popen([sys.executable, "-m", "zenmail", "--state", str(st.state),
+                          "snapshot", "--all", "--json"], stdout=subprocess.PIPE, text=True)
+    sent = []
+    with st.smtp() as c:
+        for i in range(30):
+            subject = f"during {i}"
+            c.sendmail("x@example.org", [user], st.message("x@example.org", user, subject))
+            sent.append(subject)
+    assert p.wait(timeout=600) == 0
+    st.wait_messages(user, 30)
+    zenmail(st, "snapshot", "--account", user)
+    found = json.loads(zenmail(st, "restore", "find", user, "--json").stdout)
+    assert Counter(f["subject"] for f in found) == Counter(sent)
+
+
+def test_wrong_restore_id_and_other_tenant(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("plain")
+    done = zenmail(st, "restore", "message", user, "deadbeef-0", ok=False)
+    assert done.code == 2 and "restore find" in done.stderr
+    done = zenmail(st, "restore", "find", f"nobody@{DOMAIN}", ok=False)
+    assert done.code == 2 and "no account" in done.stderr
+
+
+def test_retention_prunes_but_never_a_message_of_a_kept_snapshot(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("kept")
+    m = st.imap(user)
+    ids = []
+    for i in range(3):
+        m.append("INBOX", r"(\Seen)", None, f"Subject: generation {i}\r\n\r\n".encode()
+                 + base64.b64encode(os.urandom(200_000)))
+        ids.append(json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout))
+    m.logout()
+    before = state_of(st, user, "INBOX")
+    env = {"ZENMAIL_VAULT_KEEP_HOURLY": "1", "ZENMAIL_VAULT_KEEP_DAILY": "0",
+           "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
+    done = zenmail(st, "vault", "prune", "--json", env=env)
+    assert json.loads(done.stdout)["removed"] >= 2
+    listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account", user,
+                                                  "--json").stdout)]
+    assert listed == [ids[-1]["id"]]
+    # Everything the kept snapshot holds comes back, byte for byte, after the prune.
+    assert len(json.loads(zenmail(st, "restore", "find", user, "--json").stdout)) == 3
+    zenmail(st, "restore", "account", user, "--snapshot", ids[-1]["id"], "--into",
+            other := st.account("heir"))
+    assert state_of(st, other, "INBOX") == before
+    assert "clean" in zenmail(st, "vault", "verify", "--read-data-subset", "100%").stdout
+
+
+def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
+    from zenmail.vault import scheduler
+
+    st = vstack
+    user = st.account("scheduled")
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [user], st.message("x@example.org", user, "on schedule"))
+    st.wait_messages(user, 1)
+    assert st.daemon("vault").pid() is not None  # the schedule runs with the stack
+    said = scheduler.run_once(st.settings)
+    assert said.startswith("snapshot ")
+    found = json.loads(zenmail(st, "restore", "find", user, "--json").stdout)
+    assert [f["subject"] for f in found] == ["on schedule"]
+
+
+def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_path: Path
+                                                       ) -> None:
+    st = vstack
+    tenants.add(st.ctx, "globex", "10G")
+    domains.add(st.ctx, "globex", "globex.test")
+    one, two = st.account("ann", domain="globex.test"), st.account("ben", domain="globex.test")
+    fill(st, one)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [two], st.message("x@example.org", two, "for ben"))
+    st.wait_messages(two, 1)
+    aliases.add(st.ctx, "team@globex.test", [one, two])
+    folders = ["INBOX", "Projects/2026"]
+    before = {(u, f): state_of(st, u, f) for u in (one, two) for f in folders}
+
+    out = tmp_path / "globex.tar.gz"
+    zenmail(st, "export", "--tenant", "globex", "--out", str(out), "--mbox")
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        manifest = json.loads(tar.extractfile("zenmail-export/manifest.json").read())  # type: ignore[union-attr]
+        for name, meta in manifest["files"].items():
+            if name != "manifest.json":
+                data = tar.extractfile(f"zenmail-export/{name}").read()  # type: ignore[union-attr]
+                assert hashlib.sha256(data).hexdigest() == meta["sha256"], name
+    assert f"zenmail-export/mbox/{one}/INBOX.mbox" in names
+    assert any(n.startswith(f"zenmail-export/mail/{one}/Maildir/.Projects.2026/cur/")
+               for n in names)
+    assert manifest["accounts"] == 2
+
+    fresh = _start("")
+    st2 = next(fresh)
+    try:
+        done = json.loads(zenmail(st2, "import", str(out), "--json").stdout)
+        assert sorted(done["accounts"]) == sorted([one, two]) and done["aliases"] == 1
+        # Same password (the old hash), every message, flag, date and folder.
+        after = {(u, f): state_of(st2, u, f) for u in (one, two) for f in folders}
+        assert after == before
+        assert [(a.address, a.targets) for a in aliases.list_all(st2.ctx, "globex")] == [
+            ("team@globex.test", sorted([one, two]))]
+        # A plain mbox from elsewhere, into one account.
+        mbox = tmp_path / "old.mbox"
+        mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: old one\n\nbody\n"
+                         b">From here\n\nFrom c@d Tue Mar  3 10:00:00 2026\n"
+                         b"Subject: old two\n\nbody two\n")
+        zenmail(st2, "import", str(mbox), "--account", two)
+        subjects = [m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in st2.messages(two)]
+        assert sorted(subjects) == [b"for ben", b"old one", b"old two"]
+    finally:
+        fresh.close()
