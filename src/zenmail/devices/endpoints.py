@@ -69,7 +69,7 @@ def _ports(settings: Settings) -> dict[str, int]:
 
 def dav(settings: Settings) -> DavServer:
     """The CalDAV/CardDAV server: `[devices] dav_url` if set; else a DAV listener of the
-    stack's port plan (pinned, or base + 5232); served with TLS in the standard plan."""
+    stack's port plan (pinned, or base + 5232), always with TLS."""
     if settings.devices.dav_url:
         u = urlsplit(settings.devices.dav_url)
         tls = u.scheme == "https"
@@ -79,7 +79,8 @@ def dav(settings: Settings) -> DavServer:
                   None)
     standard = settings.ports.plan == "standard"
     port = pinned or (0 if standard else settings.ports.base) + DAV_STANDARD_PORT
-    return DavServer(client_host(settings), port, standard, "/")
+    # Radicale serves HTTPS with the stack's certificate in every plan (stack/daemons/radicale.py).
+    return DavServer(client_host(settings), port, True, "/")
 
 
 def of(settings: Settings) -> Endpoints:
