@@ -100,6 +100,8 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         # The target first: the walk reads what was typed from a file's first column.
         f.write_text(f"target,source,source_tls,password\n{target},imap://x@old.test:143,"
                      "none,pw\n")
+        return str(f)
+
     def ics() -> str:
         f = tmp / "one.ics"
         f.write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
@@ -196,7 +198,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "migrate project add": [([
             "steal", mig_csv(a["alice"]), "--concurrency", "2",
             "--max-msgs-per-s", "5", "--max-bytes-per-s", "100", "--day-x", "2030-01-02",
-            "--presync", "2030-01-01"], None)],
+            "--presync", "2030-01-01", "--dav-url", "https://dav.old.example/"], None)],
         "migrate project remove": [([a["project"]], None)],
         "migrate run": [([a["project"]], None), ([a["project"], "--pilot"], None),
                         ([b["project"], "--account", a["alice"]], None)],
