@@ -264,3 +264,40 @@ def test_wrong_dav_passwords_count_towards_the_lockouts(dav: MailStack) -> None:
     # Locked out for IMAP too, from that address: one counter for every protocol.
     with pytest.raises(Exception, match="locked|AUTHENTICATIONFAILED|failed"):
         dav.imap(alice, source=guesser)
+
+
+def test_app_passwords_log_in_to_caldav_and_stop_when_revoked(dav: MailStack) -> None:
+    from zenmail.directory import apppasswords
+
+    alice = dav.account("alice")
+    phone = apppasswords.add(dav.ctx, alice, "iPhone").secret
+    laptop = apppasswords.add(dav.ctx, alice, "Laptop").secret
+    cal = client(dav, alice, phone).principal().calendars()[0]
+    cal.save_event(event(f"{uuid.uuid4()}@acme.test", "From the phone"))
+    assert len(client(dav, alice, laptop).principal().calendars()[0].events()) == 1
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 207  # the main one too
+    [used] = [p for p in apppasswords.list_for(dav.ctx, alice) if p.name == "iPhone"]
+    assert used.last_used_at is not None
+
+    apppasswords.revoke(dav.ctx, alice, "iPhone")
+    # Remembered a moment ago, refused at the very next request; the other device goes on.
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice, phone) == 401
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice, laptop) == 207
+
+    apppasswords.set_required(dav.ctx, "acme", True)
+    try:
+        assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 401
+        assert status_of(dav, "PROPFIND", f"/{alice}/", alice, laptop) == 207
+    finally:
+        apppasswords.set_required(dav.ctx, "acme", False)
+    assert status_of(dav, "PROPFIND", f"/{alice}/", alice) == 207
+
+
+def test_account_check_logs_in_to_the_real_caldav(dav: MailStack) -> None:
+    from zenmail.devices import check
+
+    alice = dav.account("alice")
+    report = check.run(dav.ctx, dav.settings, alice, PASSWORD)
+    assert [(s.name, s.ok) for s in report.steps][-1] == ("caldav", True), report.steps
+    wrong = check.run(dav.ctx, dav.settings, alice, "not the password at all")
+    assert ("caldav", False) in [(s.name, s.ok) for s in wrong.steps]

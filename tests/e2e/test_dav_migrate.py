@@ -247,3 +247,41 @@ def test_export_and_import_as_ics_and_vcf(stack: MailStack, tmp_path: Path) -> N
     assert (whole / "_shared" / "room-x.ics").read_text().count("BEGIN:VEVENT") == 3
     assert (whole / bob / "calendar.ics").exists()
 
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_a_migration_project_copies_calendars_and_contacts_with_the_mail(
+        stack: MailStack, old_server: OldServer, tmp_path: Path) -> None:
+    """`zenmail migrate project add … --dav-url`: each account's calendars and contacts come
+    with its mailbox, with the same login, into the project's report and verdict."""
+    from zenmail.devtools import mailgen
+    from zenmail.devtools.sourceimap import SourceImap
+    from zenmail.migration.target import Target
+
+    carol = stack.account("carol")
+    with SourceImap.start() as source:
+        source.add_user(OLD_USER, OLD_PASSWORD)  # the same login opens IMAP and DAV
+        target = Target(source.pipe_command(OLD_USER), log=str(source.base / "exec.log"))
+        try:
+            mailgen.fill(target, mailgen.messy(big_attachment=0)[:5])
+        finally:
+            target.close()
+        csv_file = tmp_path / "accounts.csv"
+        csv_file.write_text("source,source_tls,target,password\n"
+                            f"imap://{OLD_USER}@127.0.0.1:{source.imap_port},none,{carol},"
+                            f"{OLD_PASSWORD}\n")
+        r = zenmail(stack, "migrate", "project", "add", "withdav", str(csv_file),
+                    "--dav-url", old_server.url)
+        assert r.returncode == 0, r.stderr
+        r = zenmail(stack, "migrate", "run", "withdav")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"{carol}: zero loss" in r.stdout
+        assert f"{carol}: calendars and contacts complete" in r.stdout
+        doc = json.loads(zenmail(stack, "migrate", "report", "withdav", "--out",
+                                 str(tmp_path / "report.html"), "--json").stdout)
+        [account] = doc["accounts"]
+        assert doc["verdict"] == "zero loss"
+        assert account["dav"]["verdict"] == "complete" and account["dav"]["missing"] == 0
+        assert account["dav"]["items"] == sum(c["items"] for c in account["dav"]["collections"])
+        assert "personal" in calendars(stack, carol)
+    assert OLD_PASSWORD not in r.stdout + r.stderr

@@ -53,7 +53,8 @@ def test_status_reports_every_service_healthy(stack: MailStack) -> None:
     st = status(stack.settings)
     assert st.healthy
     assert {s.name for s in st.services if s.running} == {"dovecot", "postfix", "redis",
-                                                           "authpolicy", "vault", "supervisor"}
+                                                           "authpolicy", "radicale", "vault",
+                                                           "supervisor"}
     assert st.endpoints["submission"] == f"127.0.0.1:{stack.ports['submission']}"
     assert st.endpoints["imap"] == f"127.0.0.1:{stack.ports['imap']}"
 

@@ -294,6 +294,13 @@ def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
     assert [f["subject"] for f in found] == ["on schedule"]
 
 
+DAV_EVENT = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\n"
+             "UID:kickoff@globex.test\r\nDTSTAMP:20261101T090000Z\r\n"
+             "DTSTART:20261203T100000Z\r\nSUMMARY:Kick-off\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+DAV_CARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:pat@globex.test\r\nFN:Pat Lee\r\n"
+            "N:Lee;Pat;;;\r\nEND:VCARD\r\n")
+
+
 def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_path: Path
                                                        ) -> None:
     st = vstack
@@ -305,6 +312,15 @@ def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_pat
         c.sendmail("x@example.org", [two], st.message("x@example.org", two, "for ben"))
     st.wait_messages(two, 1)
     aliases.add(st.ctx, "team@globex.test", [one, two])
+    # Calendars and contacts travel too: ann's own, and the tenant's shared calendar.
+    from zenmail.dav import local, shared
+
+    ann_dav = local.client(st.settings, one)
+    assert ann_dav.put(f"/{one}/calendar/kickoff.ics", DAV_EVENT, "calendar") == 201
+    assert ann_dav.put(f"/{one}/contacts/pat.vcf", DAV_CARD, "addressbook") == 201
+    room = shared.add(st.ctx, st.settings, "globex", "room-1", "Room 1")
+    assert local.client(st.settings).put(f"{room.path}kickoff.ics", DAV_EVENT,
+                                         "calendar") == 201
     folders = ["INBOX", "Projects/2026"]
     before = {(u, f): state_of(st, u, f) for u in (one, two) for f in folders}
 
@@ -332,6 +348,14 @@ def test_export_tenant_then_import_into_a_fresh_stack(vstack: MailStack, tmp_pat
         assert after == before
         assert [(a.address, a.targets) for a in aliases.list_all(st2.ctx, "globex")] == [
             ("team@globex.test", sorted([one, two]))]
+        assert done["dav_items"] == 3
+        from zenmail.dav import local as local2
+
+        back = local2.client(st2.settings, one)
+        assert "kickoff@globex.test" in back.t.request("GET", f"/{one}/calendar/").text()
+        assert "Pat Lee" in back.t.request("GET", f"/{one}/contacts/").text()
+        assert "kickoff@globex.test" in local2.client(st2.settings).t.request(
+            "GET", "/_shared/globex/room-1/").text()
         # A plain mbox from elsewhere, into one account.
         mbox = tmp_path / "old.mbox"
         mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: old one\n\nbody\n"

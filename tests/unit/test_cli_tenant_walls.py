@@ -203,7 +203,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "migrate project add": [([
             "steal", mig_csv(a["alice"]), "--concurrency", "2",
             "--max-msgs-per-s", "5", "--max-bytes-per-s", "100", "--day-x", "2030-01-02",
-            "--presync", "2030-01-01"], None)],
+            "--presync", "2030-01-01", "--dav-url", "https://dav.old.example/"], None)],
         "migrate project remove": [([a["project"]], None)],
         "migrate run": [([a["project"]], None), ([a["project"], "--pilot"], None),
                         ([b["project"], "--account", a["alice"]], None)],

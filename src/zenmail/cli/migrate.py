@@ -146,10 +146,13 @@ group.add_command(project)
 @click.option("--day-x", metavar="YYYY-MM-DD", help="The day the MX switches.")
 @click.option("--presync", metavar="YYYY-MM-DD", multiple=True,
               help="A pre-sync round before day X (repeatable).")
+@click.option("--dav-url", metavar="URL", default=None,
+              help="The old server's CalDAV/CardDAV URL: copy each account's calendars and "
+              "contacts too, with the same login (see docs/dav.md).")
 @pass_app
 def project_add(app: App, name: str, accounts_csv: TextIO, concurrency: int,
                 max_msgs_per_s: float, max_bytes_per_s: int, day_x: str | None,
-                presync: tuple[str, ...]) -> None:
+                presync: tuple[str, ...], dav_url: str | None) -> None:
     """Make a project from a CSV of accounts.
 
     Columns: source (imap://USER@HOST:PORT), source_tls (none|starttls|tls), target
@@ -157,7 +160,7 @@ def project_add(app: App, name: str, accounts_csv: TextIO, concurrency: int,
     and insecure (yes/no). Passwords are stored encrypted with the state directory's key.
     """
     st = projects.add(app.ctx(), name, accounts_csv.read(), _box(app), concurrency,
-                      max_msgs_per_s, max_bytes_per_s, day_x, list(presync))
+                      max_msgs_per_s, max_bytes_per_s, day_x, list(presync), dav_url)
     emit(app, st.to_dict(), lambda: click.echo(
         f"project {st.name} ({st.tenant}): {len(st.accounts)} account(s), "
         f"{sum(a.pilot for a in st.accounts)} pilot(s); run it with "
@@ -208,13 +211,22 @@ def _run(app: App, name: str, account: str | None, pilot: bool, copy: bool) -> i
                            total=sum(t for _, t in figures.values()))
 
         summary = projects.run(app.ctx(), name, _box(app), target_command(app.settings()),
-                               _options(app), account, pilot, copy, progress, started)
+                               _options(app), account, pilot, copy, progress, started,
+                               settings=app.settings())
     for r in summary.reports:
         t = r.get("totals") or {}
         line = (f"{r['account']}: {r['verdict']} ({t.get('migrated_messages', 0)}/"
                 f"{t.get('source_messages', 0)} messages)")
         click.echo(line + (f" — {r['error']}" if r.get("error") else ""))
         _say_missing(r)
+        dav = r.get("dav")
+        if dav:
+            click.echo(f"{r['account']}: calendars and contacts {dav['verdict']}"
+                       + (f" ({dav['copied']} copied, {dav['unchanged']} unchanged of "
+                          f"{dav['items']})" if "items" in dav else ""))
+            for c in dav.get("collections", []):
+                for uid in c.get("missing", []):
+                    click.echo(f"  missing in {c['target']}: {uid}")
     ok = summary.zero_loss
     click.echo(f"project {name}: {'zero loss' if ok else 'NOT zero loss'} for "
                f"{sum(r['verdict'] == 'zero loss' for r in summary.reports)} of "

@@ -2,7 +2,9 @@
 
 Radicale asks `Verifier.check(login, password)` for each request (HTTP Basic carries the
 password every time). The answer follows the directory at once: a disabled or removed
-account, or a changed password, is refused at its next request, without a restart.
+account, a changed password or a revoked app password is refused at its next request,
+without a restart. App passwords work as for IMAP and SMTP (directory/apppasswords.py),
+and so does a tenant's rule that only app passwords may log in.
 
 Verifying an Argon2id hash costs tens of milliseconds, and a calendar sync makes dozens of
 requests, so a success is remembered — keyed by a digest of the password *and* the stored
@@ -28,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from zenmail.db import Database
 from zenmail.directory import apppasswords, names, usage
-from zenmail.directory.models import Account, Tenant
+from zenmail.directory.models import Account, AppPassword, Tenant
 from zenmail.directory.passwords import Hasher
 
 TENANT_GROUP = "tenant:"  # the group an account's tenant is given to the rights plugin
@@ -47,12 +49,20 @@ class Login:
         return {TENANT_GROUP + self.tenant} | ({READ_ONLY} if self.over_quota else set())
 
 
-def password_matches(s: Session, account: Account, password: str, hasher: Hasher) -> bool:
-    """Does `password` open `account`? One of its app passwords in use, or its main password
-    unless the tenant requires app passwords — exactly what Dovecot's passdb decides
-    (zenmail.directory.apppasswords, templates/dovecot/credentials.lua)."""
-    if apppasswords.matching(s, account, password) is not None:
-        return True
+def _live_app_passwords(s: Session, account: Account) -> list[AppPassword]:
+    return list(s.scalars(select(AppPassword).where(AppPassword.account_id == account.id,
+                                                    AppPassword.revoked_at.is_(None))
+                          .order_by(AppPassword.id)))
+
+
+def password_matches(s: Session, account: Account, password: str, hasher: Hasher
+                     ) -> AppPassword | bool:
+    """Does `password` open `account`? What Dovecot's passdb decides for IMAP and SMTP: one
+    of its live app passwords (returned, so that its use is recorded), or the main password
+    unless the tenant requires app passwords."""
+    for app in _live_app_passwords(s, account):
+        if apppasswords.verify_secret(app.password_hash, password):
+            return app
     if account.tenant.app_passwords_required:
         return False
     stored = account.password_hash
@@ -89,10 +99,10 @@ def crypt_matches(stored: str, password: str) -> bool:
 
 
 def stamp(s: Session, account: Account) -> str:
-    """What a remembered success depends on: it is forgotten when this changes — the main
-    hash, the tenant's rule, and which app passwords are in use (a revocation ends it)."""
-    ids = ",".join(str(i) for i, _, _ in apppasswords.live(s, account))
-    return f"{account.password_hash}|{account.tenant.app_passwords_required}|{ids}"
+    """What a remembered success depends on: it is forgotten when this changes (a new main
+    password, an app password made or revoked, app passwords required by the tenant)."""
+    apps = ",".join(f"{a.id}:{a.password_hash}" for a in _live_app_passwords(s, account))
+    return f"{account.password_hash}|{account.tenant.app_passwords_required}|{apps}"
 
 
 class Verifier:
@@ -106,7 +116,9 @@ class Verifier:
         self._dav_bytes = dav_bytes
         self._usage: dict[str, tuple[float, int]] = {}  # address -> (measured at, bytes)
         self._salt = secrets.token_bytes(16)
-        self._ok: dict[str, tuple[bytes, str]] = {}  # address -> (password digest, stamp)
+        # (address, password digest) -> stamp: one entry per device that logged in (its app
+        # password, or the main password), so devices taking turns do not evict each other.
+        self._ok: dict[tuple[str, bytes], str] = {}
         self._lock = threading.Lock()
 
     def _digest(self, address: str, password: str) -> bytes:
@@ -117,6 +129,7 @@ class Verifier:
         address = names.address_key(login)
         if "@" not in address or not password:
             return None
+        used: list[int] = []
         with self.db.reading() as s:
             row = s.execute(select(Account, Tenant.name).join(Tenant, Tenant.id ==
                                                               Account.tenant_id)
@@ -126,16 +139,21 @@ class Verifier:
             account, tenant = row
             if not account.enabled:
                 return None
-            digest = self._digest(address, password)
+            key = (address, self._digest(address, password))
             with self._lock:
-                known = self._ok.get(address)
-            if not (known is not None and hmac.compare_digest(known[0], digest) and (
-                    known[1] == stamp(s, account))):
-                if not password_matches(s, account, password, self.hasher):
+                known = self._ok.get(key)
+            if known != stamp(s, account):
+                matched = password_matches(s, account, password, self.hasher)
+                if not matched:
                     return None
                 with self._lock:
-                    self._ok[address] = (digest, stamp(s, account))
-            return Login(address, tenant, self._over_quota(s, account))
+                    self._ok[key] = stamp(s, account)
+                if isinstance(matched, AppPassword):
+                    used.append(matched.id)
+            found = Login(address, tenant, self._over_quota(s, account))
+        if used:  # the device's last use, as `zenmail app-password list` shows it
+            apppasswords.record_use(self.db, used)
+        return found
 
     def _over_quota(self, s: Session, account: Account) -> bool:
         if self._dav_bytes is None:

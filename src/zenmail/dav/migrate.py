@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
-from zenmail.dav import items, local, storage
+from zenmail.dav import items, local, shared, storage
 from zenmail.dav.client import Collection, DavClient, Item, Kind, Transport
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account
@@ -96,11 +95,6 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _slug(text: str) -> str:
-    clean = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
-    return clean or "imported"
-
-
 def _targets(colls: list[Collection], existing: dict[str, Collection],
              known: dict[str, str]) -> dict[str, str]:
     """Source collection href -> target slug (recorded ones kept)."""
@@ -114,7 +108,7 @@ def _targets(colls: list[Collection], existing: dict[str, Collection],
             if c.href in known:
                 out[c.href] = known[c.href]
                 continue
-            slug = default if len(mine) == 1 else _slug(c.slug or c.displayname)
+            slug = default if len(mine) == 1 else shared.to_name(c.slug or c.displayname)
             base, n = slug, 2
             while (slug in taken and taken[slug] != kind) or (
                     slug in out.values() and slug != default):

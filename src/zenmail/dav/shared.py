@@ -35,6 +35,12 @@ def check_name(name: str) -> str:
     return clean
 
 
+def to_name(text: str) -> str:
+    """A collection name from any text (a file's stem, another server's collection name)."""
+    clean = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63].strip("-")
+    return clean or "imported"
+
+
 def path_of(tenant: str, name: str) -> str:
     return f"/{storage.SHARED}/{tenant}/{name}/"
 

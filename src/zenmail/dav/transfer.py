@@ -177,3 +177,53 @@ def import_file(ctx: Ctx, settings: Settings, path: Path, *, address: str | None
               after={"file": path.name, "items": len(split), "written": written,
                      "failed": len(failed)})
     return ImportReport(target, str(path), len(split), written, failed)
+
+
+# ---------------------------------------------------------------- for the vault's archives
+
+def files_of(settings: Settings, address: str) -> list[tuple[str, bytes]]:
+    """(file name, content) of each calendar (.ics) and address book (.vcf) of an account,
+    for a tenant export (vault/transfer.py); nothing for an account with no DAV data."""
+    if not storage.principal_dir(settings, address).is_dir():
+        return []
+    key = storage.principal_dir(settings, address).name
+    dav = local.client(settings, key)
+    return _texts(dav, dav.discover_under(f"/{key}/"))
+
+
+def shared_files_of(settings: Settings, tenant: str) -> list[tuple[str, bytes]]:
+    """(file name, content) of each shared calendar of a tenant."""
+    if not storage.shared_dir(settings, tenant).is_dir():
+        return []
+    dav = local.client(settings)
+    return _texts(dav, dav.discover_under(f"/{storage.SHARED}/{tenant}/"))
+
+
+def _texts(dav: DavClient, colls: list[Collection]) -> list[tuple[str, bytes]]:
+    out = []
+    for coll in colls:
+        resp = dav.t.request("GET", quote(coll.href))
+        if resp.status != 200:
+            raise StackError(f"reading {coll.href} from the DAV storage failed ({resp.status})")
+        out.append((f"{coll.slug}.{EXT[coll.kind]}", resp.body))
+    return out
+
+
+def restore_files(ctx: Ctx, settings: Settings, folder: Path, *, address: str | None = None,
+                  tenant: str | None = None) -> int:
+    """Import what `files_of` (or `shared_files_of`, with `tenant`) wrote into `folder`, each
+    file into the collection of its name (shared calendars created if missing). Returns the
+    items written."""
+    written = 0
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if path.suffix not in (".ics", ".vcf"):
+            continue
+        name = shared.to_name(path.stem)
+        if tenant is not None:
+            if not (storage.shared_dir(settings, tenant) / name).is_dir():
+                shared.add(ctx, settings, tenant, name)
+            report = import_file(ctx, settings, path, shared_calendar=(tenant, name))
+        else:
+            report = import_file(ctx, settings, path, address=address, collection=name)
+        written += report.written
+    return written

@@ -20,13 +20,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from zenmail.config import Settings
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Domain, Tenant
-from zenmail.errors import Conflict, InvalidInput, NotFound
+from zenmail.errors import Conflict, InvalidInput, NotFound, ZenmailError
 from zenmail.migration.engine import Copier, Options, Progress
 from zenmail.migration.models import MigrationJob, MigrationProject
 from zenmail.migration.report import seal
@@ -131,7 +133,9 @@ def _plan(day_x: str | None, presync: list[str]) -> dict[str, Any]:
 
 def add(ctx: Ctx, name: str, csv_text: str, box: SecretBox, concurrency: int = 4,
         max_msgs_per_s: float = 0.0, max_bytes_per_s: int = 0, day_x: str | None = None,
-        presync: list[str] | None = None) -> ProjectStatus:
+        presync: list[str] | None = None, dav_url: str | None = None) -> ProjectStatus:
+    """`dav_url`: the old server's CalDAV/CardDAV URL; each account's calendars and contacts
+    are then copied too (zenmail.dav.migrate), with the same login as its mailbox."""
     name = name.strip()
     if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
         raise InvalidInput(f"project name {name!r}: use letters, digits, - and _ (≤ 100)")
@@ -141,6 +145,11 @@ def add(ctx: Ctx, name: str, csv_text: str, box: SecretBox, concurrency: int = 4
         raise InvalidInput("throttles cannot be negative")
     rows = parse_csv(csv_text)
     plan = _plan(day_x, presync or [])
+    if dav_url:
+        if urlsplit(dav_url).scheme not in ("http", "https") or not urlsplit(dav_url).hostname:
+            raise InvalidInput(f"--dav-url {dav_url!r}: give the old server's CalDAV/CardDAV "
+                               "URL, e.g. https://dav.old.example/")
+        plan["dav_url"] = dav_url
     sealed = [box.seal(r.secret) for r in rows]  # before the unit: no lock held meanwhile
     with ctx.unit() as s:
         targets = [ctx.find(s, Account, r.target) for r in rows]
@@ -273,16 +282,48 @@ class RunSummary:
 
     @property
     def zero_loss(self) -> bool:
-        return bool(self.reports) and all(r["verdict"] == ZERO_LOSS for r in self.reports)
+        return bool(self.reports) and all(r["verdict"] == ZERO_LOSS and dav_ok(r)
+                                          for r in self.reports)
+
+
+def dav_ok(report: dict[str, Any]) -> bool:
+    """Calendars and contacts did not spoil the account's verdict: not asked for, complete,
+    or skipped (a master login, which opens IMAP only)."""
+    dav = report.get("dav")
+    return dav is None or dav.get("verdict") == "complete" or str(
+        dav.get("verdict", "")).startswith("skipped")
+
+
+def _dav(ctx: Ctx, settings: Settings, job: _Job, url: str) -> dict[str, Any]:
+    """Copy the account's calendars and contacts from the old DAV server (same login)."""
+    if job.spec.master_user:
+        return {"verdict": "skipped: a master login opens IMAP only; run `zenmail "
+                "migrate-dav account` with the user's own login"}
+    from zenmail.dav import migrate as dav_migrate  # Radicale loads only when DAV is asked
+    from zenmail.dav.client import HttpTransport
+
+    try:
+        transport = HttpTransport(url, job.spec.user, job.secret,
+                                  verify=not job.spec.insecure)
+        try:
+            return dav_migrate.migrate_account(ctx, settings, job.address, transport,
+                                               url).to_dict()
+        finally:
+            transport.close()
+    except ZenmailError as exc:
+        return {"verdict": f"failed: {exc}", "error": str(exc)}
 
 
 def run(ctx: Ctx, name: str, box: SecretBox, target_command: TargetCommand,
         options: Options, account: str | None = None, pilot: bool = False,
         copy: bool = True, progress: Progress | None = None,
-        started: Callable[[int, str], None] | None = None) -> RunSummary:
+        started: Callable[[int, str], None] | None = None,
+        settings: Settings | None = None) -> RunSummary:
     """Copy (unless `copy` is off: verify only) and verify every account of the project,
-    `concurrency` at a time; each account's report is stored on its job."""
+    `concurrency` at a time; each account's report is stored on its job. With `settings`
+    and a project `dav_url`, calendars and contacts are copied too (report["dav"])."""
     project, jobs = _jobs(ctx, name, box, account, pilot)
+    dav_url = json.loads(project.plan or "{}").get("dav_url")
     workers = max(1, min(project.concurrency, len(jobs)))
     # The project's throttle is shared by the accounts running at once.
     opts = Options(**{**options.__dict__,
@@ -311,6 +352,8 @@ def run(ctx: Ctx, name: str, box: SecretBox, target_command: TargetCommand,
             except (SourceError, OSError) as exc:
                 report = failed_report(job.address, job.spec,
                                        f"verification: {getattr(exc, 'reason', exc)}")
+        if copy and settings is not None and dav_url:
+            report["dav"] = _dav(ctx, settings, job, dav_url)
         report = seal({**report, "run": copied})
         with ctx.unit() as s:
             row = s.get(MigrationJob, job.id)
@@ -344,7 +387,8 @@ def project_report(ctx: Ctx, name: str) -> dict[str, Any]:
     """All accounts' last reports in one sealed document."""
     st, reports = stored_reports(ctx, name)
     verdict = (ZERO_LOSS if reports and len(reports) == len(st.accounts)
-               and all(r.get("verdict") == ZERO_LOSS for r in reports) else "not proven")
+               and all(r.get("verdict") == ZERO_LOSS and dav_ok(r) for r in reports)
+               else "not proven")
     return seal({"kind": "zenmail migration project report", "project": st.name,
                  "tenant": st.tenant, "generated_at": datetime.now(UTC).isoformat(
                      timespec="seconds"),

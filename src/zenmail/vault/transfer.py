@@ -14,11 +14,14 @@ An export is a tar archive (gzip-compressed if FILE ends in .gz/.tgz):
                                            file names (:2,FRS...), keywords in dovecot-keywords,
                                            INTERNALDATE as each file's mtime
     zenmail-export/mbox/ADDRESS/FOLDER.mbox  with --mbox: one mboxrd file per folder
+    zenmail-export/dav/ADDRESS/NAME.ics|.vcf  each calendar and address book (zenmail.dav)
+    zenmail-export/dav/_shared/TENANT/NAME.ics  the tenants' shared calendars
 
 The mail is captured as a snapshot captures it (hard links, so consistent while mail keeps
 arriving). Import recreates tenants, domains, accounts (same password hashes: users log in
 unchanged) and aliases, then has Dovecot import each account's Maildir (`doveadm import`:
-flags, keywords, dates and bytes kept); every file is checked against the manifest first.
+flags, keywords, dates and bytes kept) and puts the calendars, address books and shared
+calendars back (one item per UID); every file is checked against the manifest first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
+from zenmail.dav.storage import SHARED as DAV_SHARED
 from zenmail.directory import accounts, aliases, domains, tenants
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Domain, Tenant
@@ -86,6 +90,8 @@ def _mbox(folder_dir: Path) -> bytes:
 def export(settings: Settings, scope: Scope, out: Path, with_mbox: bool = False,
            progress: Progress | None = None) -> dict[str, Any]:
     """Write the archive; returns its manifest."""
+    from zenmail.dav import transfer as dav_transfer  # Radicale loads only for archives
+
     stage = settings.mail_store / STAGE / f"export-{secrets.token_hex(6)}"
     files: dict[str, dict[str, Any]] = {}
     tmp = out.with_name(out.name + ".part")
@@ -134,8 +140,14 @@ def export(settings: Settings, scope: Scope, out: Path, with_mbox: bool = False,
                     if with_mbox:
                         safe = folder.replace("/", "_")
                         add_bytes(f"mbox/{m.address}/{safe}.mbox", _mbox(dst))
+                for name, data in dav_transfer.files_of(settings, m.address):
+                    add_bytes(f"dav/{m.address}/{name}", data)
                 if progress:
                     progress("exporting", done + 1, len(scope.members))
+            if scope.kind != "account":
+                for tenant in scope.tenants:
+                    for name, data in dav_transfer.shared_files_of(settings, tenant):
+                        add_bytes(f"dav/{DAV_SHARED}/{tenant}/{name}", data)
             manifest = {"format": FORMAT, "scope": scope.label,
                         "created": datetime.now(UTC).isoformat(timespec="seconds"),
                         "accounts": len(scope.members), "files": files}
@@ -298,10 +310,20 @@ def _import_export(ctx: Ctx, settings: Settings, root: Path, only: str | None,
                     aliases.add(ctx, left[0]["address"], left[0]["targets"])  # says why
                 todo = left
     _own(root.parent.parent)  # the mail user must reach the Maildirs (see import_archive)
+    from zenmail.dav import transfer as dav_transfer  # Radicale loads only for archives
+
+    dav_items = 0
     for done, a in enumerate(wanted):
         md = root / "mail" / a["address"] / "Maildir"
         if md.is_dir():
             _mail_into(settings, f"maildir:{md}:INDEX=MEMORY", a["address"])
+        dav_items += dav_transfer.restore_files(ctx, settings, root / "dav" / a["address"],
+                                                address=a["address"])
         if progress:
             progress("importing", done + 1, len(wanted))
-    return {"accounts": [a["address"] for a in wanted], "aliases": added}
+    if only is None and (root / "dav" / DAV_SHARED).is_dir():
+        for tenant_dir in sorted((root / "dav" / DAV_SHARED).iterdir()):
+            dav_items += dav_transfer.restore_files(ctx, settings, tenant_dir,
+                                                    tenant=tenant_dir.name)
+    return {"accounts": [a["address"] for a in wanted], "aliases": added,
+            "dav_items": dav_items}
