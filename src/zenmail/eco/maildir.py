@@ -143,7 +143,11 @@ def raw(path: Path) -> bytes:
 def read(path: Path, limit: int | None = None) -> bytes:
     """The message as delivered, whatever its file's compression; with `limit`, at least its
     first `limit` bytes (its headers) when that is cheaper."""
-    data = raw(path)
+    return unpack(raw(path), limit, str(path))
+
+
+def unpack(data: bytes, limit: int | None = None, what: str = "a message") -> bytes:
+    """The message a stored file's bytes hold, whatever their compression."""
     kind = next((n for m, n in MAGIC.items() if data.startswith(m)), None)
     if kind is None:
         return data if limit is None else data[:limit]
@@ -158,7 +162,7 @@ def read(path: Path, limit: int | None = None) -> bytes:
         return lzma.decompress(data)
     if kind == "zstd":
         return zstd.decompress(data, limit)
-    raise StackError(f"{path}: Dovecot's lz4 format is read only by Dovecot itself")
+    raise StackError(f"{what}: Dovecot's lz4 format is read only by Dovecot itself")
 
 
 def compress(data: bytes, algorithm: str, level: int) -> bytes:

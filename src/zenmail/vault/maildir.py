@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from zenmail.eco import maildir as eco_maildir
+
 SYSTEM_FLAGS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen",
                 "T": "\\Deleted"}
 LETTERS = {v: k for k, v in SYSTEM_FLAGS.items()}
@@ -85,6 +87,12 @@ def dir_of(folder: str) -> str:
 
 
 # ------------------------------------------------------------------ files and flags
+
+def stored_message(path: Path) -> bytes:
+    """A message file's message, as delivered: Dovecot's zlib plugin stores mail compressed
+    ([eco] compression), and a catalogue's SHA-256, sender and subject are the message's."""
+    return eco_maildir.read(path)
+
 
 def split_name(filename: str) -> tuple[str, str]:
     """(base, flag letters) of a Maildir file name."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zenmail.config import Settings
+from zenmail.eco import maildir as eco_maildir
 from zenmail.errors import NotFound, QuotaExceeded
 from zenmail.sizes import format_size
 from zenmail.stack.base import run
@@ -29,6 +30,7 @@ from zenmail.stack.files import gid, uid
 from zenmail.stack.registry import Stack
 from zenmail.vault import maildir
 from zenmail.vault.catalogue import Entry
+from zenmail.vault.maildir import stored_message
 from zenmail.vault.restic import Restic
 from zenmail.vault.snapshot import STAGE, account_dir
 
@@ -78,7 +80,7 @@ def present(settings: Settings, account: str, folder: str, sizes: set[int]) -> C
         for e in entries:
             try:
                 if e.stat().st_size in sizes:
-                    out[maildir.digest(Path(e.path).read_bytes())] += 1
+                    out[maildir.digest(stored_message(Path(e.path)))] += 1
             except FileNotFoundError:
                 continue
     return out
@@ -157,8 +159,8 @@ def _fetch(settings: Settings, todo: dict[str, list[Entry]], work: Path) -> None
             (fdir / "dovecot-keywords").write_text(
                 "".join(f"{i} {k}\n" for i, k in enumerate(keywords[:26])))
         for e in group:
-            body = raw[e.path] if raw is not None else (unpacked / e.path.lstrip("/")
-                                                        ).read_bytes()
+            body = eco_maildir.unpack(raw[e.path]) if raw is not None else stored_message(
+                unpacked / e.path.lstrip("/"))
             if maildir.digest(body) != e.sha256:
                 raise NotFound(f"message {e.restore_id()} in the vault does not match its "
                                "catalogue (SHA-256 differs); run `zenmail vault verify`")

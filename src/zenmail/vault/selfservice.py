@@ -23,6 +23,7 @@ from zenmail.vault import maildir
 from zenmail.vault import restore as restoring
 from zenmail.vault import snapshot as snapshots
 from zenmail.vault.catalogue import Entry
+from zenmail.vault.maildir import stored_message
 from zenmail.vault.restore import _doveadm
 
 EXPUNGED = "Expunged"
@@ -70,7 +71,7 @@ def _gone(settings: Settings, address: str, entries: list[Entry]) -> list[Entry]
     for p in files:
         try:
             if p.stat().st_size in sizes:
-                shas.add(maildir.digest(p.read_bytes()))
+                shas.add(maildir.digest(stored_message(p)))
         except FileNotFoundError:
             continue
     return [e for e in left if e.sha256 not in shas]

@@ -42,6 +42,7 @@ from zenmail.vault.catalogue import (
     SnapshotRow,
     parse_catalogue,
 )
+from zenmail.vault.maildir import stored_message
 from zenmail.vault.restic import Restic
 from zenmail.vault.scope import Member, Scope
 
@@ -221,7 +222,7 @@ def _catalogue(account: str, folder: str, dst: Path, names: dict[str, list[str]]
             base, letters = maildir.split_name(name)
             hit = known.get((base, st.st_size))
             if hit is None:
-                raw = path.read_bytes()
+                raw = stored_message(path)
                 h = maildir.read_header(raw)
                 hit = (maildir.digest(raw), maildir.vsize(raw), h.sender, h.subject, h.date)
                 known[(base, st.st_size)] = hit

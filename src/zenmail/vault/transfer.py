@@ -48,6 +48,7 @@ from zenmail.directory.models import Account, Domain, Tenant
 from zenmail.errors import Conflict, InvalidInput, NotFound
 from zenmail.stack.files import gid, uid
 from zenmail.vault import maildir
+from zenmail.vault.maildir import stored_message
 from zenmail.vault.restore import _doveadm
 from zenmail.vault.scope import Scope
 from zenmail.vault.snapshot import STAGE, _mirror, account_dir
@@ -76,7 +77,7 @@ def _mbox(folder_dir: Path) -> bytes:
             continue
         for name in sorted(os.listdir(d)):
             p = d / name
-            raw = p.read_bytes().replace(b"\r\n", b"\n")
+            raw = stored_message(p).replace(b"\r\n", b"\n")
             when = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(p.stat().st_mtime))
             out += f"From MAILER-DAEMON {when}\n".encode()
             for line in raw.split(b"\n")[:-1] if raw.endswith(b"\n") else raw.split(b"\n"):
