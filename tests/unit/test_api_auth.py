@@ -18,7 +18,9 @@ from tests.unit.test_api_fixtures import (  # noqa: F401  (fixtures are found by
 from zenmail.directory import admins
 from zenmail.directory.context import Ctx
 
-PUBLIC = {("GET", "/api/v1/health")}
+# The health check, and a device's one-time setup link: the link itself is the secret
+# (tests/unit/test_devices.py: unknown, used and expired links answer 404).
+PUBLIC = {("GET", "/api/v1/health"), ("GET", "/api/v1/device-links/{token}")}
 # Any value the routes take (an address needs its @): authentication must fail before
 # anything is looked up or validated.
 DUMMY_PATH_VALUE = "1@x.test"

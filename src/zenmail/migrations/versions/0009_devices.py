@@ -36,9 +36,10 @@ _AGG = {
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("tenants") as batch:
-        batch.add_column(sa.Column("app_passwords_required", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
+    # A plain ADD COLUMN (SQLite takes it with a constant default): a batch rebuild of
+    # `tenants` would drop the table that every account and domain refers to.
+    op.add_column("tenants", sa.Column("app_passwords_required", sa.Boolean(), nullable=False,
+                                       server_default=sa.false()))
     op.create_table(
         "app_passwords",
         sa.Column("id", sa.Integer(), primary_key=True),

@@ -19,10 +19,10 @@ from zenmail.web.schemas import AppPasswordCreate, AppPasswordPolicy
 
 router = APIRouter(tags=["app passwords"], responses=ERRORS)
 
-basic = HTTPBasic(auto_error=False, scheme_name="account",
-                  description="The account's address and its main password (not an app "
-                              "password): only the person makes and revokes their devices' "
-                              "passwords.")
+basic = HTTPBasic(auto_error=False, scheme_name="mailbox",
+                  description="The person's own mail address and main password (not an app "
+                              "password): every /me endpoint (their app passwords, setup "
+                              "profile, deleted mail and restores).")
 
 
 def _self(request: Request,

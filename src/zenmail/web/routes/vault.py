@@ -4,25 +4,20 @@ they deleted and put one message back themselves. docs/vault.md."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import HTTPBasic, HTTPBasicCredentials
+from fastapi import APIRouter, Request, status
 
 from zenmail.config import Settings
-from zenmail.directory.context import Actor, Ctx
-from zenmail.directory.models import Account
-from zenmail.directory.passwords import Hasher
+from zenmail.directory.context import Ctx
 from zenmail.errors import InvalidInput
 from zenmail.vault import selfservice, service
-from zenmail.web.deps import CtxDep, _count_failure, database
-from zenmail.web.errors import Unauthenticated
+from zenmail.web.deps import CtxDep
+from zenmail.web.routes.apppasswords import SelfDep
 from zenmail.web.routes.common import ERRORS
 from zenmail.web.schemas import MeRestore, SnapshotCreate, VaultRestore
 
 router = APIRouter(tags=["vault"], responses=ERRORS)
-basic = HTTPBasic(auto_error=False, scheme_name="mailbox", description="The employee's own "
-                  "mail address and password (as in their mail program).")
 
 
 def _settings(request: Request) -> Settings:
@@ -83,33 +78,9 @@ def restore(ctx: CtxDep, request: Request, address: str, body: VaultRestore
 
 # ---------------------------------------------------------------- the employee's own
 
-def me(request: Request,
-       credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)]) -> Ctx:
-    """The employee, authenticated by their own mail address and password."""
-    db = database(request)
-    hasher: Hasher = request.app.state.hasher
-    gatekeeper = Ctx(db, Actor("api:authentication"), hasher)
-    if credentials is None:
-        raise _basic(Unauthenticated("send your mail address and password (HTTP Basic)",
-                                     invalid_token=False))
-    with gatekeeper.reading() as s:
-        account = gatekeeper.get(s, Account, credentials.username) \
-            if "@" in credentials.username else None
-        ok = (account is not None and account.enabled
-              and hasher.verify(account.password_hash, credentials.password))
-        actor = Actor(f"self:{account.address}", account.tenant_id) if ok and account else None
-    if actor is None:
-        _count_failure(request, gatekeeper)
-        raise _basic(Unauthenticated("wrong address or password", invalid_token=True))
-    return Ctx(db, actor, hasher, request.app.state.platform)
-
-
-def _basic(exc: Unauthenticated) -> Unauthenticated:
-    exc.headers = {"WWW-Authenticate": 'Basic realm="zenmail"'}
-    return exc
-
-
-MeDep = Annotated[Ctx, Depends(me)]
+# The employee, by their own mail address and main password: one authentication for every
+# /me endpoint (routes/apppasswords.py).
+MeDep = SelfDep
 
 
 def _self(ctx: Ctx) -> str:
