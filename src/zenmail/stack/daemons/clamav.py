@@ -50,6 +50,9 @@ class ClamAV(Service):
         log = self.logfile
         log.touch(0o640)
         os.chown(log, uid(USER), -1)
+        f = self.settings.filter
+        if not (f.enabled and f.antivirus):
+            return  # rendered and checked, but left out of this stack: no signatures needed
         if not self.database.is_dir() or not any(
                 p.suffix in SIGNATURE_SUFFIXES for p in self.database.iterdir()):
             raise InvalidInput(
