@@ -55,6 +55,9 @@ class ClamAV(Service):
         log = self.logfile
         log.touch(0o640)
         os.chown(log, uid(USER), -1)
+        f = self.settings.filter
+        if not (f.enabled and f.antivirus):
+            return  # rendered and checked, but left out of this stack: no signatures needed
         if not has_signatures(self.database):
             raise InvalidInput(
                 f"no ClamAV signatures in {self.database}: run `freshclam` first (see "
