@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.cli_fixtures import Invoke, zenmail_fixture  # noqa: F401
+from tests.unit.cli_fixtures import invoke_in
 from zenmail.stack.files import Layout
 
 
-def test_install_service_writes_a_unit_systemd_accepts(zenmail: Invoke, tmp_path: Path) -> None:
+def test_install_service_writes_a_unit_systemd_accepts(tmp_path: Path) -> None:
     target = tmp_path / "units" / "zenmail.service"
-    r = zenmail("install-service", "--path", str(target))
+    r = invoke_in(tmp_path / "state", "install-service", "--path", str(target))
     assert r.code == 0, r.stderr
     assert "systemctl daemon-reload" in r.stdout
     text = target.read_text()
