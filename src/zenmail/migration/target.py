@@ -69,7 +69,13 @@ class Target:
         # Dovecot's IMAP process logs on its stderr (one line per session): into `log`,
         # never onto the terminal of the one running the migration.
         shell = f"{shlex.join(command)} 2>>{shlex.quote(log)}"
-        self.client = _PipeClient(shell, stream=True, ssl=False)
+        try:
+            self.client = _PipeClient(shell, stream=True, ssl=False)
+        except (OSError, IMAPClientError) as exc:
+            # Dovecot's IMAP process ended before its greeting: it could not look the
+            # account up (stack down, or no such mailbox user).
+            raise TargetError(f"cannot open the account's mailbox through Dovecot ({exc}); "
+                              "is the stack running (`zenmail up`)?") from exc
         self._created: set[str] = set()
 
     def close(self) -> None:
