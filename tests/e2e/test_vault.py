@@ -436,6 +436,31 @@ def test_employee_restores_own_deleted_mail_over_the_api(vstack: MailStack) -> N
         server.stop()
 
 
+
+def test_a_damaged_repository_is_reported(vstack: MailStack) -> None:
+    """Last of the local-repository tests: it damages the repository on purpose."""
+    st = vstack
+    user = st.account("damaged")
+    m = st.imap(user)
+    m.append("INBOX", None, None, b"Subject: payload\r\n\r\n"
+             + base64.b64encode(os.urandom(3_000_000)))
+    m.logout()
+    zenmail(st, "snapshot", "--account", user)
+    packs = sorted((st.state / "vault" / "data").rglob("*"), key=lambda p: p.stat().st_size)
+    biggest = packs[-1]
+    os.chmod(biggest, 0o600)
+    with open(biggest, "r+b") as fh:
+        fh.seek(biggest.stat().st_size // 2)
+        fh.write(os.urandom(4096))
+    done = zenmail(st, "vault", "verify", "--read-data-subset", "100%", ok=False)
+    assert done.code == 1, done.stderr
+    assert "DAMAGED" in done.stdout and "PROBLEM" in done.stdout
+    # What is affected: the messages whose data lay in the damaged pack, by account, folder,
+    # restore id and subject (the biggest pack holds this test's payload or earlier noise).
+    assert re.search(r"snapshot \w{8}: \S+@acme\.test INBOX message \w{8}-\d+ "
+                     r"\('(payload|noise)'\) lies in damaged pack", done.stdout), done.stdout
+
+
 @pytest.fixture(scope="module")
 def s3_stack(vstack: MailStack) -> Iterator[MailStack]:
     """The same stack, its vault in an S3 bucket of moto's standalone server (a real
