@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,7 +28,7 @@ import pytest
 from tests.e2e.conftest import DOMAIN, PASSWORD, MailStack, _start, wait_for
 from tests.unit.cli_fixtures import Outcome, invoke_in
 from tests.unit.test_api_fixtures import Server
-from zenmail.directory import admins, aliases, domains, tenants
+from zenmail.directory import accounts, admins, aliases, domains, tenants
 from zenmail.stack.ports import free_ports
 from zenmail.vault.restic import Restic
 
@@ -435,6 +436,19 @@ def test_employee_restores_own_deleted_mail_over_the_api(vstack: MailStack) -> N
     finally:
         server.stop()
 
+
+
+def test_a_removed_account_comes_back_with_its_password_and_mail(vstack: MailStack) -> None:
+    st = vstack
+    user = st.account("leaver")
+    fill(st, user)
+    before = {f: state_of(st, user, f) for f in ("INBOX", "Projects/2026")}
+    snap = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    accounts.remove(st.ctx, user)
+    shutil.rmtree(st.settings.mail_store / DOMAIN / user.partition("@")[0])
+    zenmail(st, "restore", "account", user, "--snapshot", snap["short_id"])
+    # state_of logs in with the old password: the snapshot's hash came back with the account.
+    assert {f: state_of(st, user, f) for f in before} == before
 
 
 def test_a_damaged_repository_is_reported(vstack: MailStack) -> None:

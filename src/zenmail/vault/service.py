@@ -16,14 +16,20 @@ from typing import Any
 from zenmail.config import Settings
 from zenmail.directory import accounts, names
 from zenmail.directory.context import Ctx, audit
-from zenmail.directory.models import Account, Tenant
+from zenmail.directory.models import Account, Domain, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
 from zenmail.vault import erase as erasing
 from zenmail.vault import restore as restoring
 from zenmail.vault import retention, transfer
 from zenmail.vault import scope as scoping
 from zenmail.vault import snapshot as snapshots
-from zenmail.vault.catalogue import CATALOGUE_PATH, Entry, SnapshotRow, parse_catalogue
+from zenmail.vault.catalogue import (
+    CATALOGUE_PATH,
+    DIRECTORY_PATH,
+    Entry,
+    SnapshotRow,
+    parse_catalogue,
+)
 from zenmail.vault.restic import Restic
 
 
@@ -150,12 +156,33 @@ def restore_folder(ctx: Ctx, settings: Settings, address: str, folder: str, snap
 
 def restore_account(ctx: Ctx, settings: Settings, address: str, snapshot: str,
                     into: str | None = None) -> restoring.Restored:
-    account, _ = _account(ctx, address)
-    target, tenant_id = _account(ctx, into) if into else (account, _)
-    row, entries = _snapshot_entries(settings, snapshot, account, None)
+    """Every folder of the account as the snapshot holds it, into itself or `into`. An
+    account removed from the directory since is first recreated from the snapshot's
+    directory rows (same password hash, quota and name), if its domain is still yours."""
+    key = names.address_key(address)
+    with ctx.reading() as s:
+        exists = ctx.get(s, Account, key) is not None
+        if not exists:
+            ctx.find(s, Domain, names.domain_of(key))  # the wall, before anything is read
+    target: str | None = None
+    tenant_id = 0
+    if into:
+        target, tenant_id = _account(ctx, into)
+    elif exists:
+        target, tenant_id = _account(ctx, key)
+    row, entries = _snapshot_entries(settings, snapshot, key, None)
+    if target is None:
+        directory = json.loads(Restic(settings).dump(row.id, DIRECTORY_PATH))
+        rec = next((a for a in directory["accounts"] if a["address"] == key), None)
+        if rec is None:
+            raise NotFound(f"snapshot {row.short} holds no directory row of {key}; restore "
+                           "its mail into another account with --into")
+        accounts.add(ctx, key, password_hash=rec["password_hash"], quota=rec["quota_bytes"],
+                     display_name=rec["display_name"])
+        target, tenant_id = _account(ctx, key)
     done = restoring.restore(settings, entries, target)
-    _audited(ctx, "vault.restore_account", f"{account} -> {target}", tenant_id, done,
-             snapshot=row.id)
+    _audited(ctx, "vault.restore_account", f"{key} -> {target}", tenant_id, done,
+             snapshot=row.id, recreated=not exists and not into)
     return done
 
 
