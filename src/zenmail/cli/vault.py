@@ -194,7 +194,7 @@ def verify(app: App, read_data_subset: str | None) -> None:
         click.echo(f"{report['snapshots']} snapshot(s), {report['messages']} catalogued "
                    f"message(s) checked: {'clean' if report['ok'] else 'DAMAGED'}")
     if not report["ok"]:
-        raise SystemExit(1)
+        click.get_current_context().exit(1)  # damaged: 1, as restic check says it
 
 
 @vault.command("prune", reads=True)

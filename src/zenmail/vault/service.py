@@ -6,6 +6,8 @@ accounts; an employee only their own), every restore is written to the audit log
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,14 +16,20 @@ from typing import Any
 from zenmail.config import Settings
 from zenmail.directory import accounts, names
 from zenmail.directory.context import Ctx, audit
-from zenmail.directory.models import Account, Tenant
+from zenmail.directory.models import Account, Domain, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
 from zenmail.vault import erase as erasing
 from zenmail.vault import restore as restoring
 from zenmail.vault import retention, transfer
 from zenmail.vault import scope as scoping
 from zenmail.vault import snapshot as snapshots
-from zenmail.vault.catalogue import CATALOGUE_PATH, Entry, SnapshotRow, parse_catalogue
+from zenmail.vault.catalogue import (
+    CATALOGUE_PATH,
+    DIRECTORY_PATH,
+    Entry,
+    SnapshotRow,
+    parse_catalogue,
+)
 from zenmail.vault.restic import Restic
 
 
@@ -148,12 +156,33 @@ def restore_folder(ctx: Ctx, settings: Settings, address: str, folder: str, snap
 
 def restore_account(ctx: Ctx, settings: Settings, address: str, snapshot: str,
                     into: str | None = None) -> restoring.Restored:
-    account, _ = _account(ctx, address)
-    target, tenant_id = _account(ctx, into) if into else (account, _)
-    row, entries = _snapshot_entries(settings, snapshot, account, None)
+    """Every folder of the account as the snapshot holds it, into itself or `into`. An
+    account removed from the directory since is first recreated from the snapshot's
+    directory rows (same password hash, quota and name), if its domain is still yours."""
+    key = names.address_key(address)
+    with ctx.reading() as s:
+        exists = ctx.get(s, Account, key) is not None
+        if not exists:
+            ctx.find(s, Domain, names.domain_of(key))  # the wall, before anything is read
+    target: str | None = None
+    tenant_id = 0
+    if into:
+        target, tenant_id = _account(ctx, into)
+    elif exists:
+        target, tenant_id = _account(ctx, key)
+    row, entries = _snapshot_entries(settings, snapshot, key, None)
+    if target is None:
+        directory = json.loads(Restic(settings).dump(row.id, DIRECTORY_PATH))
+        rec = next((a for a in directory["accounts"] if a["address"] == key), None)
+        if rec is None:
+            raise NotFound(f"snapshot {row.short} holds no directory row of {key}; restore "
+                           "its mail into another account with --into")
+        accounts.add(ctx, key, password_hash=rec["password_hash"], quota=rec["quota_bytes"],
+                     display_name=rec["display_name"])
+        target, tenant_id = _account(ctx, key)
     done = restoring.restore(settings, entries, target)
-    _audited(ctx, "vault.restore_account", f"{account} -> {target}", tenant_id, done,
-             snapshot=row.id)
+    _audited(ctx, "vault.restore_account", f"{key} -> {target}", tenant_id, done,
+             snapshot=row.id, recreated=not exists and not into)
     return done
 
 
@@ -166,9 +195,12 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
     restic.require()
     restic.unlock()
     ok, text = restic.check(read_data_subset)
-    problems = [] if ok else [f"restic check: {ln}" for ln in text.splitlines()
-                              if ln.strip() and "error" in ln.lower()][:50] or [text[-500:]]
+    problems = [] if ok else [f"restic check: {ln.strip()}" for ln in text.splitlines()
+                              if any(w in ln.lower() for w in ("error", "fail", "not match",
+                                                               "missing", "damaged"))][:50]
     _synced(settings)
+    if not ok:
+        problems += _affected(settings, restic, text)
     index = snapshots.open_index(settings)
     messages = 0
     try:
@@ -242,3 +274,40 @@ def erase(ctx: Ctx, settings: Settings, address: str) -> dict[str, Any]:
     with ctx.unit() as s:
         audit(s, ctx, "vault.erase", key, tenant_id, after=done.to_dict())
     return done.to_dict()
+
+
+def _affected(settings: Settings, restic: Restic, check_output: str) -> list[str]:
+    """What a damaged pack takes with it: `restic find --pack` gives the files whose data
+    lies in it, and the catalogue says which messages those are."""
+    packs = re.findall(r"Pack ID does not match, want ([0-9a-f]{64})", check_output)
+    out: list[str] = []
+    index = snapshots.open_index(settings)
+    try:
+        by_path: dict[tuple[str, str], Entry] = {}
+        for sid in index.snapshot_ids():
+            for account in index.tenants_of(sid):
+                for entry in index.entries(sid, account):
+                    by_path[(sid, entry.path)] = entry
+        for pack in packs[:20]:
+            done = restic.run(["find", "--json", "--pack", pack], "finding what a damaged "
+                              "pack holds", check=False)
+            try:
+                found = json.loads(done.stdout or b"[]") or []
+            except ValueError:
+                found = []
+            # restic 0.14: one object per blob found, with its path and snapshot.
+            named = set()
+            for match in found:
+                key = (str(match.get("snapshot", "")), str(match.get("path", "")))
+                e = by_path.get(key)
+                if e is not None and key not in named:
+                    named.add(key)
+                    out.append(f"snapshot {key[0][:8]}: {e.account} {e.folder} message "
+                               f"{e.restore_id()} ({e.subject!r}) lies in damaged pack "
+                               f"{pack[:8]}")
+            if not found:
+                out.append(f"pack {pack[:8]} is damaged; what it held could not be "
+                           "resolved (a directory listing of the snapshots lies in it)")
+    finally:
+        index.close()
+    return out
