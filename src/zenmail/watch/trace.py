@@ -42,7 +42,10 @@ _STAMP = re.compile(r"^(\w{3}\s+\d+ \d\d:\d\d:\d\d) ")
 _QID = re.compile(r"postfix/[\w/-]+\[\d+\]: ([0-9A-F]{6,}|[0-9A-Za-z]{12,}): (.*)$")
 _NOQUEUE = re.compile(r"postfix/[\w/-]+\[\d+\]: NOQUEUE: (?:milter-)?reject: \S+ from \S+: "
                       r"(.*?); from=<([^>]*)> to=<([^>]*)>")
-_SAVED = re.compile(r"lmtp\(([^)]+)\)<\d+><([^>]+)>: Info: (?:msgid=.*?: )?saved mail to (.+)$")
+# Without Sieve Dovecot logs "saved mail to F"; with a Sieve script (the filter's global
+# spam-to-Junk rule, a user's own) "sieve: msgid=…: stored mail into mailbox 'F'".
+_SAVED = re.compile(r"lmtp\(([^)]+)\)<\d+><([^>]+)>: Info: (?:sieve: )?(?:msgid=.*?: )?"
+                    r"(?:saved mail to (.+)|stored mail into mailbox '(.+)')$")
 _FIELD = re.compile(r"([\w-]+)=(<[^>]*>|[^,\s]+)")
 _SESSION = re.compile(r"\b250 2\.0\.0 <[^>]*> (\S+) Saved")
 _SINCE = re.compile(r"^(\d+)\s*([smhd])$")
@@ -107,7 +110,7 @@ def parse(postfix_log: list[str], dovecot_log: list[str], year: int | None = Non
     for line in dovecot_log:
         m = _SAVED.search(line)
         if m:
-            folders[(m.group(2), m.group(1).lower())] = m.group(3).strip()
+            folders[(m.group(2), m.group(1).lower())] = (m.group(3) or m.group(4)).strip()
     found: dict[str, Traced] = {}
     out: list[Traced] = []
     for line in postfix_log:
