@@ -100,7 +100,9 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
 
     with vault_lock(settings, "this snapshot"):
         restic.ensure()
-        started = datetime.now(UTC).isoformat()
+        # Whole seconds: what restic records (--time), so the index and restic agree.
+        at = datetime.now(UTC).replace(microsecond=0)
+        started = at.isoformat()
         index = open_index(settings)
         try:
             stage = stage_dir(settings, scope)
@@ -115,7 +117,7 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
                     *(f"tenant={t}" for t in scope.tenants)]
             short = restic.backup(stage, ["mail", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
-                                  if progress else None)
+                                  if progress else None, at)
             lap("store")
             row = SnapshotRow(restic.full_id(short), started, scope.label, scope.tenants,
                               len(scope.members), len(entries), sum(e.size for e in entries))
