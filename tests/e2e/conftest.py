@@ -104,6 +104,15 @@ class MailStack:
         m.login(user, password)
         return m
 
+    def imap_login_ok(self, user: str, password: str) -> bool:
+        """Whether an IMAP login succeeds, tried from 127.0.0.2 so a wrong password's auth
+        penalty never slows the good logins of the same test."""
+        try:
+            self.imap(user, password, source="127.0.0.2").logout()
+            return True
+        except imaplib.IMAP4.error:
+            return False
+
     def messages(self, user: str, mailbox: str = "INBOX") -> list[bytes]:
         """Every message of the mailbox, raw, in UID order."""
         m = self.imap(user)

@@ -4,7 +4,6 @@ app passwords refuses the main password there. Real Dovecot, real Postfix, imapl
 
 from __future__ import annotations
 
-import imaplib
 import smtplib
 import subprocess
 
@@ -18,13 +17,6 @@ from zenmail.directory.models import AppPassword
 # touches the good logins (see conftest.IMAPFrom).
 BAD_SOURCE = "127.0.0.2"
 
-
-def imap_ok(stack: MailStack, user: str, password: str) -> bool:
-    try:
-        stack.imap(user, password, source=BAD_SOURCE).logout()
-        return True
-    except imaplib.IMAP4.error:
-        return False
 
 
 def smtp_ok(stack: MailStack, user: str, password: str) -> bool:
@@ -55,10 +47,10 @@ def test_app_password_logs_in_everywhere_and_stops_when_revoked(stack: MailStack
     # A second device's password works too; a made-up one does not.
     other = apppasswords.add(stack.ctx, alice, "Thunderbird").secret
     stack.imap(alice, other).logout()
-    assert not imap_ok(stack, alice, secret[:-1] + ("a" if secret[-1] != "a" else "b"))
+    assert not stack.imap_login_ok(alice, secret[:-1] + ("a" if secret[-1] != "a" else "b"))
 
     apppasswords.revoke(stack.ctx, alice, "iPhone")
-    assert not imap_ok(stack, alice, secret)        # the very next login: no restart
+    assert not stack.imap_login_ok(alice, secret)        # the very next login: no restart
     assert not smtp_ok(stack, alice, secret)
     stack.imap(alice, other).logout()               # the other device carries on
     stack.imap(alice).logout()
@@ -83,19 +75,19 @@ def test_tenant_requiring_app_passwords_refuses_the_main_password(stack: MailSta
     domains.add(stack.ctx, "strict", "strict.test")
     carol = stack.account("carol", domain="strict.test")
     secret = apppasswords.add(stack.ctx, carol, "phone").secret
-    assert imap_ok(stack, carol, PASSWORD)
+    assert stack.imap_login_ok(carol, PASSWORD)
 
     apppasswords.set_required(stack.ctx, "strict", True)
-    assert not imap_ok(stack, carol, PASSWORD)
+    assert not stack.imap_login_ok(carol, PASSWORD)
     assert not smtp_ok(stack, carol, PASSWORD)
-    assert imap_ok(stack, carol, secret)
+    assert stack.imap_login_ok(carol, secret)
     assert smtp_ok(stack, carol, secret)
     # Other tenants are untouched.
     dave = stack.account("dave")
-    assert imap_ok(stack, dave, PASSWORD)
+    assert stack.imap_login_ok(dave, PASSWORD)
 
     apppasswords.set_required(stack.ctx, "strict", False)
-    assert imap_ok(stack, carol, PASSWORD)
+    assert stack.imap_login_ok(carol, PASSWORD)
 
 
 def test_disabled_account_and_removed_account_lose_their_app_passwords(
@@ -103,11 +95,11 @@ def test_disabled_account_and_removed_account_lose_their_app_passwords(
     erin = stack.account("erin")
     secret = apppasswords.add(stack.ctx, erin, "tablet").secret
     accounts.set_enabled(stack.ctx, erin, False)
-    assert not imap_ok(stack, erin, secret)
+    assert not stack.imap_login_ok(erin, secret)
     accounts.set_enabled(stack.ctx, erin, True)
-    assert imap_ok(stack, erin, secret)
+    assert stack.imap_login_ok(erin, secret)
     accounts.remove(stack.ctx, erin)
-    assert not imap_ok(stack, erin, secret)
+    assert not stack.imap_login_ok(erin, secret)
     with stack.db.reading() as s:
         assert s.query(AppPassword).filter(AppPassword.name == "tablet").count() == 0
 
@@ -117,7 +109,7 @@ def test_wrong_passwords_still_fail(stack: MailStack, wrong: str) -> None:
     frank = stack.account("frank")
     apppasswords.add(stack.ctx, frank, "phone")
     if wrong:
-        assert not imap_ok(stack, frank, wrong)
+        assert not stack.imap_login_ok(frank, wrong)
 
 
 def test_hashes_never_leave_the_auth_process(stack: MailStack) -> None:

@@ -5,7 +5,6 @@ flush; the login policy process of this node drains auth_changes and flushes).""
 
 from __future__ import annotations
 
-import imaplib
 import time
 
 from sqlalchemy import update
@@ -17,13 +16,6 @@ from zenmail.directory.models import Account
 
 BAD_SOURCE = "127.0.0.2"  # wrong passwords from elsewhere: no delay on the good logins
 
-
-def imap_ok(stack: MailStack, user: str, password: str) -> bool:
-    try:
-        stack.imap(user, password, source=BAD_SOURCE).logout()
-        return True
-    except imaplib.IMAP4.error:
-        return False
 
 
 def test_the_cache_is_on_and_serves_repeated_logins(stack: MailStack) -> None:
@@ -39,7 +31,7 @@ def test_the_cache_is_on_and_serves_repeated_logins(stack: MailStack) -> None:
     with stack.db.transaction() as s:
         s.execute(update(Account).where(Account.address == alice)
                   .values(password_hash=HASHER.hash("a different password")))
-    assert imap_ok(stack, alice, PASSWORD)
+    assert stack.imap_login_ok(alice, PASSWORD)
 
 
 def test_password_change_counts_at_the_next_login(stack: MailStack) -> None:
@@ -47,8 +39,8 @@ def test_password_change_counts_at_the_next_login(stack: MailStack) -> None:
     stack.imap(bob).logout()
     stack.imap(bob).logout()  # now certainly cached
     accounts.set_password(stack.ctx, bob, "the new password of bob")
-    assert not imap_ok(stack, bob, PASSWORD)
-    assert imap_ok(stack, bob, "the new password of bob")
+    assert not stack.imap_login_ok(bob, PASSWORD)
+    assert stack.imap_login_ok(bob, "the new password of bob")
 
 
 def test_disable_counts_at_the_next_login(stack: MailStack) -> None:
@@ -57,8 +49,8 @@ def test_disable_counts_at_the_next_login(stack: MailStack) -> None:
     stack.imap(carol).logout()
     stack.imap(carol, secret).logout()
     accounts.set_enabled(stack.ctx, carol, False)
-    assert not imap_ok(stack, carol, PASSWORD)
-    assert not imap_ok(stack, carol, secret)
+    assert not stack.imap_login_ok(carol, PASSWORD)
+    assert not stack.imap_login_ok(carol, secret)
 
 
 def test_revoke_counts_at_the_next_login(stack: MailStack) -> None:
@@ -67,8 +59,8 @@ def test_revoke_counts_at_the_next_login(stack: MailStack) -> None:
     stack.imap(dave, secret).logout()
     stack.imap(dave, secret).logout()
     apppasswords.revoke(stack.ctx, dave, "phone")
-    assert not imap_ok(stack, dave, secret)
-    assert imap_ok(stack, dave, PASSWORD)
+    assert not stack.imap_login_ok(dave, secret)
+    assert stack.imap_login_ok(dave, PASSWORD)
 
 
 def test_a_change_made_elsewhere_is_drained(stack: MailStack) -> None:
@@ -78,5 +70,5 @@ def test_a_change_made_elsewhere_is_drained(stack: MailStack) -> None:
     # Another node's process: it writes auth_changes but cannot flush this Dovecot.
     elsewhere = Ctx(stack.db, Actor("test:other-node"), HASHER)
     apppasswords.revoke(elsewhere, erin, "phone")
-    wait_for(lambda: not imap_ok(stack, erin, secret),
+    wait_for(lambda: not stack.imap_login_ok(erin, secret),
              "the login policy's drain to flush the revoked app password")
