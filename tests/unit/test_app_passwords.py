@@ -4,6 +4,8 @@ shown once, stored hashed, listed, revoked, checked like Dovecot checks them."""
 from __future__ import annotations
 
 import json
+import subprocess
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -144,6 +146,28 @@ def test_api_admin_and_self_service(ctx: Ctx, root: httpx.Client,
     assert r.status_code == 200
     assert root.delete("/api/v1/accounts/alice@acme.test/app-passwords/iPhone"
                        ).status_code == 404
+
+
+@pytest.mark.parametrize("scheme", ["SHA512-CRYPT", "BLF-CRYPT"])
+def test_a_person_imported_with_another_hash_is_known_to_the_api_as_to_dovecot(
+        ctx: Ctx, make_client: Callable[[str | None], httpx.Client], scheme: str) -> None:
+    """A migrated account keeps its old system's hash; IMAP, SMTP and CalDAV accept it, so
+    the self-service API and the device check must too."""
+    seed_tenant(ctx, "acme", "acme.test")
+    # The password on standard input (twice, as doveadm asks), never on a command line.
+    hashed = subprocess.run(["doveadm", "pw", "-s", scheme], input=f"{PASSWORD}\n" * 2,
+                            check=True, capture_output=True, text=True).stdout.strip()
+    accounts.add(ctx, "carol@acme.test", password_hash=hashed, quota="1G")
+    assert apppasswords.check(ctx, "carol@acme.test", PASSWORD) == "main"
+    assert apppasswords.check(ctx, "carol@acme.test", PASSWORD + "x") is None
+    assert apppasswords.self_actor(ctx, "carol@acme.test", PASSWORD) is not None
+    me = make_client(None)
+    r = me.post("/api/v1/me/app-passwords", json={"name": "laptop"},
+                auth=("carol@acme.test", PASSWORD))
+    assert r.status_code == 201, r.text
+    assert apppasswords.check(ctx, "carol@acme.test", r.json()["secret"]) == "app:laptop"
+    assert me.get("/api/v1/me/app-passwords", auth=("carol@acme.test", PASSWORD + "x")
+                  ).status_code == 401
 
 
 def test_cli(zenmail: Invoke, ctx: Ctx) -> None:

@@ -14,9 +14,6 @@ as soon as the stored hash changes or the account is disabled.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import hashlib
 import hmac
 import secrets
@@ -49,59 +46,10 @@ class Login:
         return {TENANT_GROUP + self.tenant} | ({READ_ONLY} if self.over_quota else set())
 
 
-def _live_app_passwords(s: Session, account: Account) -> list[AppPassword]:
-    return list(s.scalars(select(AppPassword).where(AppPassword.account_id == account.id,
-                                                    AppPassword.revoked_at.is_(None))
-                          .order_by(AppPassword.id)))
-
-
-def password_matches(s: Session, account: Account, password: str, hasher: Hasher
-                     ) -> AppPassword | bool:
-    """Does `password` open `account`? What Dovecot's passdb decides for IMAP and SMTP: one
-    of its live app passwords (returned, so that its use is recorded), or the main password
-    unless the tenant requires app passwords."""
-    for app in _live_app_passwords(s, account):
-        if apppasswords.verify_secret(app.password_hash, password):
-            return app
-    if account.tenant.app_passwords_required:
-        return False
-    stored = account.password_hash
-    if stored.startswith(CRYPT_SCHEMES):
-        return crypt_matches(stored.partition("}")[2], password)
-    return hasher.verify(stored, password)
-
-
-# Hashes imported from another system ({BLF-CRYPT}, {SHA512-CRYPT}: see
-# directory/passwords.py) are checked by the system's crypt(3), libxcrypt on Debian, as
-# Dovecot checks them; Python's own `crypt` module is deprecated (gone in 3.13).
-CRYPT_SCHEMES = ("{BLF-CRYPT}", "{SHA512-CRYPT}")
-_crypt_lock = threading.Lock()  # crypt(3) answers in a static buffer
-
-
-@functools.lru_cache(maxsize=1)
-def _libcrypt() -> ctypes.CDLL | None:
-    name = ctypes.util.find_library("crypt")
-    if name is None:
-        return None
-    lib = ctypes.CDLL(name)
-    lib.crypt.restype = ctypes.c_char_p
-    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    return lib
-
-
-def crypt_matches(stored: str, password: str) -> bool:
-    lib = _libcrypt()
-    if lib is None or "\0" in password:
-        return False
-    with _crypt_lock:
-        out = lib.crypt(password.encode(), stored.encode())
-    return out is not None and hmac.compare_digest(out, stored.encode())
-
-
 def stamp(s: Session, account: Account) -> str:
     """What a remembered success depends on: it is forgotten when this changes (a new main
     password, an app password made or revoked, app passwords required by the tenant)."""
-    apps = ",".join(f"{a.id}:{a.password_hash}" for a in _live_app_passwords(s, account))
+    apps = ",".join(f"{a.id}:{a.password_hash}" for a in apppasswords.live(s, account))
     return f"{account.password_hash}|{account.tenant.app_passwords_required}|{apps}"
 
 
@@ -143,8 +91,8 @@ class Verifier:
             with self._lock:
                 known = self._ok.get(key)
             if known != stamp(s, account):
-                matched = password_matches(s, account, password, self.hasher)
-                if not matched:
+                matched = apppasswords.opening(s, account, password, self.hasher)
+                if matched is None:
                     return None
                 with self._lock:
                     self._ok[key] = stamp(s, account)

@@ -22,6 +22,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from zenmail.db import Database
 from zenmail.directory import names
 from zenmail.directory.context import Actor, Ctx, audit
 from zenmail.directory.models import Account, AppPassword, Tenant, utcnow
+from zenmail.directory.passwords import Hasher
 from zenmail.directory.views import View
 from zenmail.errors import Conflict, InvalidInput, NotFound
 
@@ -190,35 +192,35 @@ def required(ctx: Ctx, tenant: str) -> bool:
 
 # ---------------------------------------------------------------- checking, for other services
 
-def live(s: Session, account: Account) -> list[tuple[int, str, str]]:
-    """(id, name, hash) of the account's app passwords in use, for services that check
-    passwords themselves (Radicale's login, zenmail.dav.login)."""
-    return [(p.id, p.name, p.password_hash) for p in _live(s, account)]
+def live(s: Session, account: Account) -> list[AppPassword]:
+    """The account's app passwords in use, oldest first."""
+    return _live(s, account)
 
 
-def matching(s: Session, account: Account, password: str) -> str | None:
-    """The name of the live app password `password` is, if any."""
-    return next((name for _, name, stored in live(s, account)
-                 if verify_secret(stored, password)), None)
+def opening(s: Session, account: Account, password: str, hasher: Hasher
+            ) -> AppPassword | Literal["main"] | None:
+    """Which credential of `account` the password is: one of its live app passwords, its
+    main password where the tenant allows it, or None. What Dovecot's passdb decides for IMAP
+    and SMTP, for the services that check passwords themselves (the self-service API,
+    CalDAV, the device check)."""
+    for p in _live(s, account):
+        if verify_secret(p.password_hash, password):
+            return p
+    if not account.tenant.app_passwords_required and hasher.verify(account.password_hash,
+                                                                    password):
+        return "main"
+    return None
 
 
 def check(ctx: Ctx, address: str, password: str) -> str | None:
-    """Which credential of the account `password` is — "app:<name>", "main" — or None.
-
-    What Dovecot's passdb decides, for the services that check passwords themselves (the
-    self-service API, CalDAV): the main password counts only where the tenant allows it.
-    """
+    """Which credential of the account `password` is — "app:<name>", "main" — or None."""
     key = names.address_key(address)
     with ctx.reading() as s:
         account = ctx.get(s, Account, key)
         if account is None or not account.enabled:
             return None
-        for p in _live(s, account):
-            if verify_secret(p.password_hash, password):
-                return f"app:{p.name}"
-        main_ok = (not account.tenant.app_passwords_required
-                   and ctx.hasher.verify(account.password_hash, password))
-    return "main" if main_ok else None
+        found = opening(s, account, password, ctx.hasher)
+        return found if found is None or found == "main" else f"app:{found.name}"
 
 
 def self_actor(ctx: Ctx, address: str, password: str) -> Actor | None:

@@ -1,12 +1,18 @@
-"""Password hashes that Dovecot verifies itself: `{ARGON2ID}$argon2id$v=19$…`."""
+"""Password hashes that Dovecot verifies itself: `{ARGON2ID}$argon2id$v=19$…` for the
+passwords zenmail sets, and the crypt(5) hashes an account may keep from its old system."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import ctypes
+import ctypes.util
+import functools
+import hmac
 import re
 import secrets
 import string
+import threading
 
 from argon2 import PasswordHasher, Type, extract_parameters
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -28,12 +34,43 @@ class Hasher:
         return SCHEME + self._ph.hash(password)
 
     def verify(self, stored: str, password: str) -> bool:
+        """Whether `password` matches `stored`, for every scheme an account may hold — what
+        Dovecot decides at an IMAP or SMTP login, so the API and CalDAV agree with it."""
+        if stored.startswith(CRYPT_SCHEMES):
+            return crypt_matches(stored.partition("}")[2], password)
         if not stored.startswith(SCHEME):
             return False
         try:
             return self._ph.verify(stored.removeprefix(SCHEME), password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+# Hashes imported from another system ({BLF-CRYPT}, {SHA512-CRYPT}) are checked by the
+# system's crypt(3), libxcrypt on Debian, as Dovecot checks them; Python's own `crypt` module
+# is deprecated (gone in 3.13).
+CRYPT_SCHEMES = ("{BLF-CRYPT}", "{SHA512-CRYPT}")
+_crypt_lock = threading.Lock()  # crypt(3) answers in a static buffer
+
+
+@functools.lru_cache(maxsize=1)
+def _libcrypt() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("crypt")
+    if name is None:
+        return None
+    lib = ctypes.CDLL(name)
+    lib.crypt.restype = ctypes.c_char_p
+    lib.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    return lib
+
+
+def crypt_matches(stored: str, password: str) -> bool:
+    lib = _libcrypt()
+    if lib is None or "\0" in password:
+        return False
+    with _crypt_lock:
+        out: bytes | None = lib.crypt(password.encode(), stored.encode())
+    return out is not None and hmac.compare_digest(out, stored.encode())
 
 
 def check_password(password: str) -> None:
