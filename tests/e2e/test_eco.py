@@ -337,6 +337,8 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
 
     from zenmail.eco.run import apply_policies
     from zenmail.stack.daemons.dovecot import Dovecot
+    from zenmail.vault import originals
+    from zenmail.vault import service as vault
 
     user = stack.account("arch", domain="eco.test")
     rng = random.Random(11)
@@ -394,16 +396,28 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
     finally:
         m.logout()
 
-    # 40 days on: what lay in Trash and Junk for 30 days goes; the rest stays.
+    # 40 days on: what lay in Trash and Junk for 30 days goes; the rest stays. The vault
+    # first takes a snapshot that holds it (none held the account yet).
     dovecot = stack.daemon("dovecot")
     assert isinstance(dovecot, Dovecot)
     later = apply_policies(stack.settings, stack.ctx, dovecot.doveadm, eco_tenant,
-                           today=date.today() + timedelta(days=40))
+                           today=date.today() + timedelta(days=40),
+                           keep=originals.keeper(stack.ctx, stack.settings))
     assert later.expunged_messages == 2 and later.archived_messages == 0
+    assert later.refused == []
     final = snapshot_imap(stack, user)
     gone = {mid for mid in before if final[mid][0] != after[mid][0]}
     assert {final[mid][0] for mid in gone} == {"Expunged"}  # restorable for 30 days
     assert {after[mid][0] for mid in gone} == {"Trash", "Junk"}
+    (taken,) = [x.split(": ")[1] for x in later.snapshots_taken if x.startswith(user)]
+    assert {x.snapshot for x in later.actions if x.account == user} == {taken}
+    held = {e.sha256: e.folder for e in vault.find(stack.ctx, stack.settings, user)
+            if e.snapshot.startswith(taken)}
+    # Each expunged message is in that snapshot, in the folder it was expunged from (the
+    # catalogue hashes the message as Dovecot stores it: LF line ends).
+    stored = [sha(body.replace(b"\r\n", b"\n"))
+              for body, _ in fetch_all(stack, user, "Expunged").values()]
+    assert len(stored) == 2 and sorted(held.get(h, "") for h in stored) == ["Junk", "Trash"]
 
 
 def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
@@ -412,6 +426,8 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     from email import message_from_bytes
 
     from PIL import Image
+
+    from zenmail.vault.snapshot import vault_lock
 
     jpeg = photo(1)
     reduced_user = stack.account("img", domain="eco.test")
@@ -426,10 +442,25 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
         assert r.code == 0, r.stderr
     before = {**snapshot_imap(stack, reduced_user), **snapshot_imap(stack, plain_user)}
 
+    # The vault cannot take a snapshot now (another one holds its lock): no image is
+    # reduced, the result says why, and archiving goes on.
+    with vault_lock(stack.settings, "a snapshot of the test"):
+        r = invoke_in(stack.state, "eco", "apply", "--json")
+    assert r.code == 0, r.stderr
+    busy = json.loads(r.stdout)
+    assert busy["images_reduced"] == 0 and busy["archived_messages"] == 2
+    assert [why for why in busy["refused"] if reduced_user in why and "vault is busy" in why]
+    held_back = snapshot_imap(stack, reduced_user)["<holiday-1@example.org>"]
+    assert held_back == ("Archive/INBOX",) + before["<holiday-1@example.org>"][1:]
+
     r = invoke_in(stack.state, "eco", "apply", "--json")
     assert r.code == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["images_reduced"] == 1 and result["image_bytes_saved"] > len(jpeg) // 2
+    assert result["refused"] == []
+    (original,) = result["originals"]
+    assert (original["account"], original["folder"]) == (reduced_user, "Archive/INBOX")
+    assert original["restore_id"].startswith(original["snapshot"] + "-")
 
     after = {**snapshot_imap(stack, reduced_user), **snapshot_imap(stack, plain_user)}
     # Live mail, and the archive of a tenant that did not opt in: untouched, byte for byte.
@@ -446,6 +477,8 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     marks = [line for line in head.split(b"\r\n") if line.startswith(b"X-Zenmail-Eco-Reduced")]
     assert len(marks) == 1 and b"beach.jpg 2400x1800" in marks[0]
     assert b"-> 1600x1200" in marks[0]
+    assert marks[0].endswith(f"; original in vault snapshot {original['snapshot']}, restore "
+                             f"id {original['restore_id']}".encode())
     # Every other header as it was; the mark comes last.
     assert head.removesuffix(b"\r\n" + marks[0]) == old_msg.partition(b"\r\n\r\n")[0]
     old_parts = old_msg.split(b"--p")
@@ -458,6 +491,26 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     # Run again: nothing more to reduce (the header says it was done).
     again = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--json")
     assert json.loads(again.stdout)["images_reduced"] == 0
+
+    # The original comes back from the vault byte for byte, with its flags and date.
+    r = invoke_in(stack.state, "restore", "message", reduced_user, original["restore_id"])
+    assert r.code == 0, r.stderr
+    m = stack.imap(reduced_user)
+    try:
+        m.select('"Archive/INBOX"', readonly=True)
+        _, data = m.uid("SEARCH", "HEADER", "Message-ID", "holiday-1@example.org")
+        copies = {}
+        for uid in data[0].split():
+            _, parts = m.uid("FETCH", uid, "(FLAGS INTERNALDATE BODY.PEEK[])")
+            head_, body_ = next(p for p in parts if isinstance(p, tuple))
+            h = head_.decode()
+            flags_ = " ".join(sorted(set(h.split("FLAGS (", 1)[1].split(")", 1)[0].split())
+                                     - {"\\Recent"}))
+            copies[sha(body_)] = (flags_, h.split('INTERNALDATE "', 1)[1].split('"', 1)[0])
+    finally:
+        m.logout()
+    assert set(copies) == {sha(old_msg), sha(new)}  # the original beside the reduced one
+    assert copies[sha(old_msg)] == before["<holiday-1@example.org>"][1:3]
 
 
 def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
@@ -479,20 +532,18 @@ def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
         one.stdout, one.stdout
 
 
-def test_the_supervisors_chore_applies_the_policies_once_a_day(stack: MailStack,
-                                                               eco_tenant: str) -> None:
-    from zenmail.stack.daemons.dovecot import Dovecot
+def test_the_stacks_vault_process_applies_the_policies_once_a_day(stack: MailStack,
+                                                                  eco_tenant: str) -> None:
+    from zenmail.vault import scheduler
 
     user = stack.account("chore", domain="eco.test")
     append(stack, user, [messy(400, random.Random(4))], date=OLD)
     r = invoke_in(stack.state, "eco", "policy", "set", eco_tenant, "--archive-after", "12m")
     assert r.code == 0, r.stderr
-    dovecot = stack.daemon("dovecot")
-    assert isinstance(dovecot, Dovecot)
-    stamp = dovecot.home / "lib" / "eco-applied"
-    stamp.unlink(missing_ok=True)  # (the supervisor's own first chore may have run)
-    dovecot.chore()  # what the supervisor runs every 10 minutes
+    stamp = scheduler.eco_stamp(stack.settings)
+    wait_for(lambda: stamp.exists() or None, "the vault process's first look at the policies")
+    stamp.unlink()  # as if the last run were over a day ago
+    assert scheduler.apply_eco(stack.settings) is True  # what the process runs when due
     assert stamp.exists()
-    assert [f for f, _ in [(v[0], v) for v in snapshot_imap(stack, user).values()]] == [
-        "Archive/INBOX"]
-    assert dovecot.apply_eco() is False  # not again before [eco] apply_every_hours
+    assert [v[0] for v in snapshot_imap(stack, user).values()] == ["Archive/INBOX"]
+    assert scheduler.apply_eco(stack.settings) is False  # not again before apply_every_hours

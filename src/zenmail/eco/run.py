@@ -11,6 +11,7 @@ from zenmail.config import Settings
 from zenmail.directory.context import Ctx
 from zenmail.directory.views import AccountInfo
 from zenmail.eco import analyze, co2, images, policy
+from zenmail.eco.safety import Keeper
 from zenmail.eco.scope import accounts_in
 
 # What the report assumes for a tenant without a policy: the defaults docs/eco.md suggests.
@@ -21,17 +22,21 @@ SUGGESTED = co2.PolicyUsed(archive_after_months=12, trash_after_days=30, reduce_
 def apply_policies(settings: Settings, ctx: Ctx, doveadm: policy.Doveadm,
                    tenant: str | None = None, dry_run: bool = False,
                    progress: Callable[[str], None] | None = None,
-                   today: date | None = None) -> policy.ApplyResult:
+                   today: date | None = None,
+                   keep: Keeper | None = None) -> policy.ApplyResult:
+    """`keep`: the vault's safety net (zenmail.vault.originals.keeper): originals are put
+    in a snapshot before images are reduced or Trash and Junk expunged. Without it no image
+    is reduced (the result says so) and Trash and Junk have only the Expunged folder."""
     eco = settings.eco
 
-    def reduce(address: str, dry: bool) -> tuple[int, int]:
-        r = images.reduce_account(settings.mail_store, address, eco.image_min_bytes,
-                                  eco.image_max_pixels, eco.image_jpeg_quality,
-                                  eco.compression, eco.compression_level, dry_run=dry)
-        return r.images, r.saved
+    def reduce(address: str, dry: bool) -> images.ReduceResult:
+        return images.reduce_account(settings.mail_store, address, eco.image_min_bytes,
+                                     eco.image_max_pixels, eco.image_jpeg_quality,
+                                     eco.compression, eco.compression_level, keep,
+                                     dry_run=dry)
 
     return policy.apply(ctx, doveadm, tenant, dry_run, today=today, reduce=reduce,
-                        progress=progress)
+                        progress=progress, keep=keep, store=settings.mail_store)
 
 
 def reports(settings: Settings, ctx: Ctx, tenant: str | None = None,
