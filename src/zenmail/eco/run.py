@@ -1,6 +1,6 @@
 """Applying every policy: archiving and expunging (zenmail.eco.policy) and, for tenants that
 opted in, image reduction of archived mail (zenmail.eco.images) — what `zenmail eco apply`
-and the supervisor's Dovecot chore both run."""
+and the stack's vault process (zenmail.vault.scheduler) both run."""
 
 from __future__ import annotations
 
