@@ -214,6 +214,33 @@ def test_compress_existing_mail_while_mail_arrives(stack: MailStack) -> None:
     assert not list((home / "tmp").iterdir())  # no stray temporary file
 
 
+def test_compress_keeps_a_copy_made_by_hard_link_one_file(stack: MailStack) -> None:
+    """IMAP COPY makes Dovecot link the message file into the other folder: compressing
+    must leave one compressed file under both names, not a compressed file each."""
+    user = stack.account("copies")
+    msg = messy(50, random.Random(50))
+    append(stack, user, [msg])
+    home = maildir_of(stack, user)
+    m = stack.imap(user)
+    try:
+        m.select("INBOX")
+        decompress_in_place(home)  # as if stored before compression
+        assert m.create("Kept")[0] == "OK" and m.copy("1", "Kept")[0] == "OK"
+    finally:
+        m.logout()
+    files = list(maildir.walk(home))
+    assert [f.folder for f in files] == ["INBOX", "Kept"]
+    assert files[0].inode == files[1].inode and files[0].compression is None  # one file
+    done = compress.compress_account(stack.settings.mail_store, user, "zstd", 3)
+    assert done.files == 2
+    after = list(maildir.walk(home))
+    assert [f.folder for f in after] == ["INBOX", "Kept"]
+    assert after[0].inode == after[1].inode and after[0].path.stat().st_nlink == 2
+    assert after[0].compression == "zstd" and after[0].disk < len(msg) / 2
+    for folder in ("INBOX", "Kept"):  # both read back byte for byte
+        assert [sha(b) for b, _ in fetch_all(stack, user, folder).values()] == [sha(msg)]
+
+
 def photo_message(n: int, kib: int = 300) -> bytes:
     """A message with a large (incompressible) JPEG-named attachment."""
     import base64
@@ -246,12 +273,15 @@ def test_analyze_sorts_live_dormant_trash_junk_and_finds_duplicates(stack: MailS
     append(stack, one, [messy(4, rng)], mailbox="Junk")
     append(stack, one, [photo_message(1)])
     append(stack, two, [photo_message(1)])  # the same message in another mailbox
+    earlier = time.time() - 100 * 86400  # a month of its own (no other test's mail)
+    spring = messy(5, rng)
+    append(stack, two, [spring], date=imaplib.Time2Internaldate(earlier))
     r = invoke_in(stack.state, "eco", "analyze", "--tenant", "acme", "--json")
     assert r.code == 0, r.stderr
     report = json.loads(r.stdout)
     rows = {x["account"]: x for x in report["accounts"]}
     a = rows[one]
-    assert a["messages"] == 5 and rows[two]["messages"] == 1
+    assert a["messages"] == 5 and rows[two]["messages"] == 2
     assert a["dormant_bytes"] == len(old)  # received 2024, never read since
     assert a["live_bytes"] == len(live) + len(photo_message(1))
     assert a["trash_bytes"] > 10000 and a["junk_bytes"] > 10000 and a["archive_bytes"] == 0
@@ -264,6 +294,13 @@ def test_analyze_sorts_live_dormant_trash_junk_and_finds_duplicates(stack: MailS
     top = report["largest_attachments"][0]
     assert top["filename"] == "holiday.jpg" and abs(top["bytes"] - 300 * 1024) < 8000
     assert any(m["month"] == "2024-01" for m in report["growth"]) is False  # > 12 months ago
+    # Growth: what each month brought, by the date each message was received.
+    month = time.strftime("%Y-%m", time.gmtime(earlier))
+    assert [(m["messages"], m["bytes"]) for m in report["growth"] if m["month"] == month] == [
+        (1, len(spring))]
+    now = time.strftime("%Y-%m", time.gmtime())
+    this_month = [m for m in report["growth"] if m["month"] == now]
+    assert this_month and this_month[0]["messages"] >= 5
     # One account only, and in words.
     r = invoke_in(stack.state, "eco", "analyze", "--account", two)
     assert r.code == 0 and two in r.stdout and one not in r.stdout, r.stdout
