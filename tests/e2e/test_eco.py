@@ -557,8 +557,15 @@ def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
     first = invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--json")
     again = invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--json")
     assert first.code == 0, first.stderr
-    assert first.stdout == again.stdout  # same store, same settings: same grams
+    assert first.stdout == again.stdout  # same store, same settings, same day: same grams
     (report,) = json.loads(first.stdout)
+    assert report["as_of"] == time.strftime("%Y-%m-%d", time.gmtime())
+    # Another day: the year's mail counts from it; the same day again gives the same.
+    later = [invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--as-of",
+                       "2030-01-01", "--json") for _ in range(2)]
+    assert later[0].code == 0 and later[0].stdout == later[1].stdout, later[0].stderr
+    (future,) = json.loads(later[0].stdout)
+    assert future["as_of"] == "2030-01-01" and future["inputs"]["received_last_year"] == 0
     assert report["scope"] == f"tenant {eco_tenant}" and report["policy"]["source"] == "tenant"
     by = {s["name"]: s for s in report["scenarios"]}
     assert by["now"]["stored_bytes"] < by["raw Maildir"]["stored_bytes"]  # zstd at work

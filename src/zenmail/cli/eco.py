@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import click
 from rich.console import Console
@@ -189,15 +190,21 @@ def apply(app: App, tenant: str | None, dry_run: bool) -> None:
 @group.command("report", reads=True)
 @TENANT
 @ACCOUNT
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day (UTC) the year's mail and the policies' cutoffs count from "
+              "(default: today): the same day and store give the same report.")
 @pass_app
-def report(app: App, tenant: str | None, account: str | None) -> None:
+def report(app: App, tenant: str | None, account: str | None,
+           as_of: datetime | None) -> None:
     """CO2 g/year as stored now and after each policy, every factor named (docs/eco.md)."""
-    rows = reports(app.settings(), app.ctx(), tenant, account)
+    rows = reports(app.settings(), app.ctx(), tenant, account,
+                   as_of.date() if as_of else None)
 
     def text() -> None:
         for r in rows:
             p = r.policy
-            click.echo(f"{r.scope}: {r.accounts} accounts; policy ({p.source}): archive "
+            click.echo(f"{r.scope} as of {r.as_of}: {r.accounts} accounts; policy "
+                       f"({p.source}): archive "
                        f"after {p.archive_after_months or 'never'} months, Trash/Junk "
                        f"after {p.trash_after_days or 'never'} days, images "
                        f"{'reduced' if p.reduce_images else 'kept'}")

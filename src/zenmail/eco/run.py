@@ -5,7 +5,7 @@ and the stack's vault process (zenmail.vault.scheduler) both run."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 
 from zenmail.config import Settings
 from zenmail.directory.context import Ctx
@@ -40,9 +40,15 @@ def apply_policies(settings: Settings, ctx: Ctx, doveadm: policy.Doveadm,
 
 
 def reports(settings: Settings, ctx: Ctx, tenant: str | None = None,
-            account: str | None = None) -> list[co2.Report]:
-    """The CO2 report of one account, one tenant, or each tenant the caller sees."""
+            account: str | None = None, as_of: date | None = None) -> list[co2.Report]:
+    """The CO2 report of one account, one tenant, or each tenant the caller sees.
+
+    Reproducible: a pure function of the store, the settings and the day (`as_of`, today
+    by default, UTC) — the year's mail and the policies' cutoffs count from its midnight,
+    so every report of one day on the same store gives the same grams."""
     eco = settings.eco
+    day = as_of or datetime.now(UTC).date()
+    now = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
     by_tenant: dict[str, list[AccountInfo]] = {}
     for a in accounts_in(ctx, tenant, account):
         by_tenant.setdefault(a.tenant, []).append(a)
@@ -53,8 +59,10 @@ def reports(settings: Settings, ctx: Ctx, tenant: str | None = None,
             p.archive_after_months or 0, p.trash_after_days or 0, p.reduce_images, "tenant")
         scope = f"account {rows[0].address}" if account else f"tenant {name}"
         found = analyze.analyze(settings.mail_store, rows, scope, eco.dormant_months,
-                            archive_months=used.archive_after_months or 12,
+                                now=now, archive_months=used.archive_after_months or 12,
                             trash_days=used.trash_after_days or 30,
                             image_min_bytes=eco.image_min_bytes)
-        out.append(co2.report(scope, found.total, len(rows), eco, used))
+        r = co2.report(scope, found.total, len(rows), eco, used)
+        r.as_of = day.isoformat()
+        out.append(r)
     return out
