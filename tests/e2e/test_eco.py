@@ -376,6 +376,7 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
     from zenmail.stack.daemons.dovecot import Dovecot
     from zenmail.vault import originals
     from zenmail.vault import service as vault
+    from zenmail.vault.snapshot import vault_lock
 
     user = stack.account("arch", domain="eco.test")
     rng = random.Random(11)
@@ -437,6 +438,14 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
     # first takes a snapshot that holds it (none held the account yet).
     dovecot = stack.daemon("dovecot")
     assert isinstance(dovecot, Dovecot)
+    with vault_lock(stack.settings, "a snapshot of the test"):  # no snapshot possible now
+        held_back = apply_policies(stack.settings, stack.ctx, dovecot.doveadm, eco_tenant,
+                                   today=date.today() + timedelta(days=40),
+                                   keep=originals.keeper(stack.ctx, stack.settings))
+    assert held_back.expunged_messages == 0
+    assert sorted(why.split(": ")[1].split()[0] for why in held_back.refused
+                  if why.startswith(user)) == ["Junk", "Trash"]
+    assert snapshot_imap(stack, user) == after  # nothing was expunged
     later = apply_policies(stack.settings, stack.ctx, dovecot.doveadm, eco_tenant,
                            today=date.today() + timedelta(days=40),
                            keep=originals.keeper(stack.ctx, stack.settings))
