@@ -473,6 +473,8 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
 
     from PIL import Image
 
+    from zenmail.vault import retention
+    from zenmail.vault import service as vault
     from zenmail.vault.snapshot import vault_lock
 
     jpeg = photo(1)
@@ -537,6 +539,19 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     # Run again: nothing more to reduce (the header says it was done).
     again = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--json")
     assert json.loads(again.stdout)["images_reduced"] == 0
+
+    # No later snapshot holds the original: the retention keeps its snapshot for good,
+    # however little it keeps of the rest.
+    def taken() -> str:
+        scope = vault.scope(stack.ctx, account=reduced_user)
+        return vault.take(stack.ctx, stack.settings, scope).short
+
+    older, newer = taken(), taken()
+    retention.apply(stack.settings.with_values(
+        {"vault.keep_hourly": 1, "vault.keep_daily": 0, "vault.keep_monthly": 0}))
+    left = {r.short for r in vault.list_snapshots(stack.ctx, stack.settings,
+                                                  account=reduced_user)}
+    assert original["snapshot"] in left and newer in left and older not in left
 
     # The original comes back from the vault byte for byte, with its flags and date.
     r = invoke_in(stack.state, "restore", "message", reduced_user, original["restore_id"])

@@ -295,7 +295,7 @@ def reduce_account(store: Path, address: str, min_bytes: int, max_pixels: int,
                               "was reduced")
             return result
         try:
-            kept = keep(address, [m.path for m in candidates])
+            kept = keep(address, [m.path for m in candidates], hold=True)
         except ZenmailError as exc:
             result.refused = (f"{address}: no image was reduced, the originals could not be "
                               f"put in a vault snapshot first: {exc}")

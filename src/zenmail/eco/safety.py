@@ -10,9 +10,9 @@ so the eco engine never imports the vault: no import circle.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,11 @@ class Kept:
         return self.snapshot[:8]
 
 
-# keep(address, message files) -> where they are kept. Raises a ZenmailError (that says why)
-# when no snapshot can be taken; a file missing from `restore_ids` is not kept (it changed
-# or vanished meanwhile) and must be left alone.
-Keeper = Callable[[str, list[Path]], Kept]
+class Keeper(Protocol):
+    def __call__(self, address: str, paths: list[Path], hold: bool = False) -> Kept:
+        """Where the messages of `paths` (files of `address`'s Maildir) are kept: a
+        snapshot that holds them all. `hold`: they are about to be replaced, so a snapshot
+        is taken for them that the retention keeps for good. Raises a ZenmailError that says
+        why when no snapshot can be taken; a file missing from `restore_ids` is not kept (it
+        changed or vanished meanwhile) and must be left alone."""
+        ...

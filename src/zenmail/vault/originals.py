@@ -7,7 +7,12 @@ A message is matched by the SHA-256 of its bytes as delivered (what the catalogu
 and what a restore gives back), so a message the newest snapshot holds in another folder
 (archived since) counts as kept. The snapshot is then the one to restore from:
 `zenmail restore message ADDRESS <restore id>` puts the original back, flags and date kept.
-It stays as long as the vault's retention keeps that snapshot ([vault] keep_*).
+
+Two uses, two needs. Before Trash and Junk are expunged, the newest snapshot is enough when
+it holds them all (the messages then lie in Expunged for 30 days, and the scheduled
+snapshots hold them there). Before a message is *replaced* (image reduction), no later
+snapshot will hold its original: a snapshot is taken for it every time, tagged
+`keep=originals` so that the retention never forgets it (`hold=True`).
 """
 
 from __future__ import annotations
@@ -33,30 +38,35 @@ def _digests(paths: list[Path]) -> dict[Path, str]:
     return out
 
 
-def _newest(settings: Settings, address: str) -> tuple[str, dict[str, Entry]] | None:
-    """The newest snapshot holding `address`, and its entries of the account by SHA-256."""
+def _entries(settings: Settings, address: str, sid: str | None = None
+             ) -> tuple[str, dict[str, Entry]] | None:
+    """A snapshot (`sid`, or the newest holding `address`) and its entries of the account
+    by SHA-256."""
     index = snapshots.open_index(settings)
     try:
-        rows = index.snapshots(account=address)
-        if not rows:
-            return None
-        sid = rows[-1].id  # ordered by time
+        if sid is None:
+            rows = index.snapshots(account=address)
+            if not rows:
+                return None
+            sid = rows[-1].id  # ordered by time
         return sid, {e.sha256: e for e in index.entries(sid, address)}
     finally:
         index.close()
 
 
-def keep(ctx: Ctx, settings: Settings, address: str, paths: list[Path]) -> Kept:
-    """A snapshot holding every message of `paths` (see the module's doc); raises what the
-    vault raises when it cannot snapshot (busy, restic missing, repository unreachable)."""
+def keep(ctx: Ctx, settings: Settings, address: str, paths: list[Path],
+         hold: bool = False) -> Kept:
+    """A snapshot holding every message of `paths` (see the module's doc; `hold`: a new one
+    the retention keeps for good); raises what the vault raises when it cannot snapshot
+    (busy, restic missing, repository unreachable)."""
     digests = _digests(paths)
-    found = _newest(settings, address)
+    found = None if hold else _entries(settings, address)
     taken = False
     if found is None or not set(digests.values()) <= set(found[1]):
-        vault.take(ctx, settings, vault.scope(ctx, account=address))
+        row = vault.take(ctx, settings, vault.scope(ctx, account=address), keep=hold)
         taken = True
-        found = _newest(settings, address)
-        assert found is not None  # the snapshot just taken holds the account
+        found = _entries(settings, address, row.id)
+    assert found is not None  # (given a snapshot id, there always is one)
     sid, by_sha = found
     return Kept(sid, taken, {p: by_sha[d].restore_id() for p, d in digests.items()
                              if d in by_sha})
@@ -64,4 +74,4 @@ def keep(ctx: Ctx, settings: Settings, address: str, paths: list[Path]) -> Kept:
 
 def keeper(ctx: Ctx, settings: Settings) -> Keeper:
     """`keep` for one caller, as the eco engine takes it."""
-    return lambda address, paths: keep(ctx, settings, address, paths)
+    return lambda address, paths, hold=False: keep(ctx, settings, address, paths, hold)
