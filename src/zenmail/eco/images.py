@@ -15,10 +15,11 @@ flags (keywords included: same folder, same keyword letters) and internal date (
 written in tmp/, renamed into cur/ under Dovecot's folder lock, the old file removed — so
 Dovecot sees one message expunged and one added, as after any other external delivery.
 
-The original first: before any message of an account is changed, a vault snapshot must hold
-every message about to be changed (zenmail.eco.safety; a snapshot of the account is taken if
-the newest does not). The header names it (`original in vault snapshot 3a174b3d, restore
-id 3a174b3d-17`). If no snapshot can be taken, nothing is changed and the result says why.
+The original first: before any message of an account is changed, a vault snapshot of the
+account is taken that holds every message about to be changed, one the vault's retention
+keeps for good (zenmail.eco.safety, `hold=True`). The header names it (`original in vault
+snapshot 3a174b3d, restore id 3a174b3d-17`). If no snapshot can be taken, nothing is
+changed and the result says why.
 """
 
 from __future__ import annotations

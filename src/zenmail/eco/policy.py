@@ -260,6 +260,7 @@ def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool =
             continue
         result.tenants.append(p.tenant)
         counts = [0, 0, 0, 0, 0, 0]  # archived, bytes; expunged, bytes; images, saved
+        first_taken = len(result.snapshots_taken)  # this tenant's are those after it
         for a in accounts.list_all(ctx, tenant=p.tenant):
             if progress:
                 progress(a.address)
@@ -303,5 +304,5 @@ def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool =
                       after={"archived": counts[0], "archived_bytes": counts[1],
                              "expunged": counts[2], "expunged_bytes": counts[3],
                              "images_reduced": counts[4], "image_bytes_saved": counts[5],
-                             "snapshots_taken": result.snapshots_taken})
+                             "snapshots_taken": result.snapshots_taken[first_taken:]})
     return result
