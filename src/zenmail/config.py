@@ -418,9 +418,9 @@ class EcoSettings(_Section):
     dormant_months: int = Field(6, ge=1, le=120, description="Mail not received, read or "
                                 "changed for this many months counts as dormant in "
                                 "`zenmail eco analyze`.")
-    apply_every_hours: float = Field(24.0, ge=0, description="How often the supervisor "
-                                     "applies every tenant's eco policy (0: never; `zenmail "
-                                     "eco apply` by hand).")
+    apply_every_hours: float = Field(24.0, ge=0, description="How often the stack's "
+                                     "vault process applies every tenant's eco policy (0: "
+                                     "never; `zenmail eco apply` by hand).")
     image_min_bytes: int = Field(200_000, ge=10_000, description="Image attachments smaller "
                                  "than this are left alone by image reduction.")
     image_max_pixels: int = Field(1600, ge=320, description="Reduced images fit in a square "

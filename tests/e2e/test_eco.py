@@ -214,6 +214,33 @@ def test_compress_existing_mail_while_mail_arrives(stack: MailStack) -> None:
     assert not list((home / "tmp").iterdir())  # no stray temporary file
 
 
+def test_compress_keeps_a_copy_made_by_hard_link_one_file(stack: MailStack) -> None:
+    """IMAP COPY makes Dovecot link the message file into the other folder: compressing
+    must leave one compressed file under both names, not a compressed file each."""
+    user = stack.account("copies")
+    msg = messy(50, random.Random(50))
+    append(stack, user, [msg])
+    home = maildir_of(stack, user)
+    m = stack.imap(user)
+    try:
+        m.select("INBOX")
+        decompress_in_place(home)  # as if stored before compression
+        assert m.create("Kept")[0] == "OK" and m.copy("1", "Kept")[0] == "OK"
+    finally:
+        m.logout()
+    files = list(maildir.walk(home))
+    assert [f.folder for f in files] == ["INBOX", "Kept"]
+    assert files[0].inode == files[1].inode and files[0].compression is None  # one file
+    done = compress.compress_account(stack.settings.mail_store, user, "zstd", 3)
+    assert done.files == 2
+    after = list(maildir.walk(home))
+    assert [f.folder for f in after] == ["INBOX", "Kept"]
+    assert after[0].inode == after[1].inode and after[0].path.stat().st_nlink == 2
+    assert after[0].compression == "zstd" and after[0].disk < len(msg) / 2
+    for folder in ("INBOX", "Kept"):  # both read back byte for byte
+        assert [sha(b) for b, _ in fetch_all(stack, user, folder).values()] == [sha(msg)]
+
+
 def photo_message(n: int, kib: int = 300) -> bytes:
     """A message with a large (incompressible) JPEG-named attachment."""
     import base64
@@ -246,12 +273,15 @@ def test_analyze_sorts_live_dormant_trash_junk_and_finds_duplicates(stack: MailS
     append(stack, one, [messy(4, rng)], mailbox="Junk")
     append(stack, one, [photo_message(1)])
     append(stack, two, [photo_message(1)])  # the same message in another mailbox
+    earlier = time.time() - 100 * 86400  # a month of its own (no other test's mail)
+    spring = messy(5, rng)
+    append(stack, two, [spring], date=imaplib.Time2Internaldate(earlier))
     r = invoke_in(stack.state, "eco", "analyze", "--tenant", "acme", "--json")
     assert r.code == 0, r.stderr
     report = json.loads(r.stdout)
     rows = {x["account"]: x for x in report["accounts"]}
     a = rows[one]
-    assert a["messages"] == 5 and rows[two]["messages"] == 1
+    assert a["messages"] == 5 and rows[two]["messages"] == 2
     assert a["dormant_bytes"] == len(old)  # received 2024, never read since
     assert a["live_bytes"] == len(live) + len(photo_message(1))
     assert a["trash_bytes"] > 10000 and a["junk_bytes"] > 10000 and a["archive_bytes"] == 0
@@ -264,6 +294,13 @@ def test_analyze_sorts_live_dormant_trash_junk_and_finds_duplicates(stack: MailS
     top = report["largest_attachments"][0]
     assert top["filename"] == "holiday.jpg" and abs(top["bytes"] - 300 * 1024) < 8000
     assert any(m["month"] == "2024-01" for m in report["growth"]) is False  # > 12 months ago
+    # Growth: what each month brought, by the date each message was received.
+    month = time.strftime("%Y-%m", time.gmtime(earlier))
+    assert [(m["messages"], m["bytes"]) for m in report["growth"] if m["month"] == month] == [
+        (1, len(spring))]
+    now = time.strftime("%Y-%m", time.gmtime())
+    this_month = [m for m in report["growth"] if m["month"] == now]
+    assert this_month and this_month[0]["messages"] >= 5
     # One account only, and in words.
     r = invoke_in(stack.state, "eco", "analyze", "--account", two)
     assert r.code == 0 and two in r.stdout and one not in r.stdout, r.stdout
@@ -337,6 +374,9 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
 
     from zenmail.eco.run import apply_policies
     from zenmail.stack.daemons.dovecot import Dovecot
+    from zenmail.vault import originals
+    from zenmail.vault import service as vault
+    from zenmail.vault.snapshot import vault_lock
 
     user = stack.account("arch", domain="eco.test")
     rng = random.Random(11)
@@ -394,16 +434,36 @@ def test_archiving_moves_exactly_the_old_mail_with_flags_and_dates(
     finally:
         m.logout()
 
-    # 40 days on: what lay in Trash and Junk for 30 days goes; the rest stays.
+    # 40 days on: what lay in Trash and Junk for 30 days goes; the rest stays. The vault
+    # first takes a snapshot that holds it (none held the account yet).
     dovecot = stack.daemon("dovecot")
     assert isinstance(dovecot, Dovecot)
+    with vault_lock(stack.settings, "a snapshot of the test"):  # no snapshot possible now
+        held_back = apply_policies(stack.settings, stack.ctx, dovecot.doveadm, eco_tenant,
+                                   today=date.today() + timedelta(days=40),
+                                   keep=originals.keeper(stack.ctx, stack.settings))
+    assert held_back.expunged_messages == 0
+    assert sorted(why.split(": ")[1].split()[0] for why in held_back.refused
+                  if why.startswith(user)) == ["Junk", "Trash"]
+    assert snapshot_imap(stack, user) == after  # nothing was expunged
     later = apply_policies(stack.settings, stack.ctx, dovecot.doveadm, eco_tenant,
-                           today=date.today() + timedelta(days=40))
+                           today=date.today() + timedelta(days=40),
+                           keep=originals.keeper(stack.ctx, stack.settings))
     assert later.expunged_messages == 2 and later.archived_messages == 0
+    assert later.refused == []
     final = snapshot_imap(stack, user)
     gone = {mid for mid in before if final[mid][0] != after[mid][0]}
     assert {final[mid][0] for mid in gone} == {"Expunged"}  # restorable for 30 days
     assert {after[mid][0] for mid in gone} == {"Trash", "Junk"}
+    (taken,) = [x.split(": ")[1] for x in later.snapshots_taken if x.startswith(user)]
+    assert {x.snapshot for x in later.actions if x.account == user} == {taken}
+    held = {e.sha256: e.folder for e in vault.find(stack.ctx, stack.settings, user)
+            if e.snapshot.startswith(taken)}
+    # Each expunged message is in that snapshot, in the folder it was expunged from (the
+    # catalogue hashes the message as Dovecot stores it: LF line ends).
+    stored = [sha(body.replace(b"\r\n", b"\n"))
+              for body, _ in fetch_all(stack, user, "Expunged").values()]
+    assert len(stored) == 2 and sorted(held.get(h, "") for h in stored) == ["Junk", "Trash"]
 
 
 def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
@@ -412,6 +472,10 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     from email import message_from_bytes
 
     from PIL import Image
+
+    from zenmail.vault import retention
+    from zenmail.vault import service as vault
+    from zenmail.vault.snapshot import vault_lock
 
     jpeg = photo(1)
     reduced_user = stack.account("img", domain="eco.test")
@@ -426,10 +490,25 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
         assert r.code == 0, r.stderr
     before = {**snapshot_imap(stack, reduced_user), **snapshot_imap(stack, plain_user)}
 
+    # The vault cannot take a snapshot now (another one holds its lock): no image is
+    # reduced, the result says why, and archiving goes on.
+    with vault_lock(stack.settings, "a snapshot of the test"):
+        r = invoke_in(stack.state, "eco", "apply", "--json")
+    assert r.code == 0, r.stderr
+    busy = json.loads(r.stdout)
+    assert busy["images_reduced"] == 0 and busy["archived_messages"] == 2
+    assert [why for why in busy["refused"] if reduced_user in why and "vault is busy" in why]
+    held_back = snapshot_imap(stack, reduced_user)["<holiday-1@example.org>"]
+    assert held_back == ("Archive/INBOX",) + before["<holiday-1@example.org>"][1:]
+
     r = invoke_in(stack.state, "eco", "apply", "--json")
     assert r.code == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["images_reduced"] == 1 and result["image_bytes_saved"] > len(jpeg) // 2
+    assert result["refused"] == []
+    (original,) = result["originals"]
+    assert (original["account"], original["folder"]) == (reduced_user, "Archive/INBOX")
+    assert original["restore_id"].startswith(original["snapshot"] + "-")
 
     after = {**snapshot_imap(stack, reduced_user), **snapshot_imap(stack, plain_user)}
     # Live mail, and the archive of a tenant that did not opt in: untouched, byte for byte.
@@ -446,6 +525,8 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     marks = [line for line in head.split(b"\r\n") if line.startswith(b"X-Zenmail-Eco-Reduced")]
     assert len(marks) == 1 and b"beach.jpg 2400x1800" in marks[0]
     assert b"-> 1600x1200" in marks[0]
+    assert marks[0].endswith(f"; original in vault snapshot {original['snapshot']}, restore "
+                             f"id {original['restore_id']}".encode())
     # Every other header as it was; the mark comes last.
     assert head.removesuffix(b"\r\n" + marks[0]) == old_msg.partition(b"\r\n\r\n")[0]
     old_parts = old_msg.split(b"--p")
@@ -459,6 +540,39 @@ def test_image_reduction_only_on_archived_mail_of_tenants_that_opted_in(
     again = invoke_in(stack.state, "eco", "apply", "--tenant", eco_tenant, "--json")
     assert json.loads(again.stdout)["images_reduced"] == 0
 
+    # No later snapshot holds the original: the retention keeps its snapshot for good,
+    # however little it keeps of the rest.
+    def taken() -> str:
+        scope = vault.scope(stack.ctx, account=reduced_user)
+        return vault.take(stack.ctx, stack.settings, scope).short
+
+    older, newer = taken(), taken()
+    retention.apply(stack.settings.with_values(
+        {"vault.keep_hourly": 1, "vault.keep_daily": 0, "vault.keep_monthly": 0}))
+    left = {r.short for r in vault.list_snapshots(stack.ctx, stack.settings,
+                                                  account=reduced_user)}
+    assert original["snapshot"] in left and newer in left and older not in left
+
+    # The original comes back from the vault byte for byte, with its flags and date.
+    r = invoke_in(stack.state, "restore", "message", reduced_user, original["restore_id"])
+    assert r.code == 0, r.stderr
+    m = stack.imap(reduced_user)
+    try:
+        m.select('"Archive/INBOX"', readonly=True)
+        _, data = m.uid("SEARCH", "HEADER", "Message-ID", "holiday-1@example.org")
+        copies = {}
+        for uid in data[0].split():
+            _, parts = m.uid("FETCH", uid, "(FLAGS INTERNALDATE BODY.PEEK[])")
+            head_, body_ = next(p for p in parts if isinstance(p, tuple))
+            h = head_.decode()
+            flags_ = " ".join(sorted(set(h.split("FLAGS (", 1)[1].split(")", 1)[0].split())
+                                     - {"\\Recent"}))
+            copies[sha(body_)] = (flags_, h.split('INTERNALDATE "', 1)[1].split('"', 1)[0])
+    finally:
+        m.logout()
+    assert set(copies) == {sha(old_msg), sha(new)}  # the original beside the reduced one
+    assert copies[sha(old_msg)] == before["<holiday-1@example.org>"][1:3]
+
 
 def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
                                                         eco_tenant: str) -> None:
@@ -467,8 +581,15 @@ def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
     first = invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--json")
     again = invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--json")
     assert first.code == 0, first.stderr
-    assert first.stdout == again.stdout  # same store, same settings: same grams
+    assert first.stdout == again.stdout  # same store, same settings, same day: same grams
     (report,) = json.loads(first.stdout)
+    assert report["as_of"] == time.strftime("%Y-%m-%d", time.gmtime())
+    # Another day: the year's mail counts from it; the same day again gives the same.
+    later = [invoke_in(stack.state, "eco", "report", "--tenant", eco_tenant, "--as-of",
+                       "2030-01-01", "--json") for _ in range(2)]
+    assert later[0].code == 0 and later[0].stdout == later[1].stdout, later[0].stderr
+    (future,) = json.loads(later[0].stdout)
+    assert future["as_of"] == "2030-01-01" and future["inputs"]["received_last_year"] == 0
     assert report["scope"] == f"tenant {eco_tenant}" and report["policy"]["source"] == "tenant"
     by = {s["name"]: s for s in report["scenarios"]}
     assert by["now"]["stored_bytes"] < by["raw Maildir"]["stored_bytes"]  # zstd at work
@@ -479,20 +600,18 @@ def test_co2_report_from_the_real_store_is_reproducible(stack: MailStack,
         one.stdout, one.stdout
 
 
-def test_the_supervisors_chore_applies_the_policies_once_a_day(stack: MailStack,
-                                                               eco_tenant: str) -> None:
-    from zenmail.stack.daemons.dovecot import Dovecot
+def test_the_stacks_vault_process_applies_the_policies_once_a_day(stack: MailStack,
+                                                                  eco_tenant: str) -> None:
+    from zenmail.vault import scheduler
 
     user = stack.account("chore", domain="eco.test")
     append(stack, user, [messy(400, random.Random(4))], date=OLD)
     r = invoke_in(stack.state, "eco", "policy", "set", eco_tenant, "--archive-after", "12m")
     assert r.code == 0, r.stderr
-    dovecot = stack.daemon("dovecot")
-    assert isinstance(dovecot, Dovecot)
-    stamp = dovecot.home / "lib" / "eco-applied"
-    stamp.unlink(missing_ok=True)  # (the supervisor's own first chore may have run)
-    dovecot.chore()  # what the supervisor runs every 10 minutes
+    stamp = scheduler.eco_stamp(stack.settings)
+    wait_for(lambda: stamp.exists() or None, "the vault process's first look at the policies")
+    stamp.unlink()  # as if the last run were over a day ago
+    assert scheduler.apply_eco(stack.settings) is True  # what the process runs when due
     assert stamp.exists()
-    assert [f for f, _ in [(v[0], v) for v in snapshot_imap(stack, user).values()]] == [
-        "Archive/INBOX"]
-    assert dovecot.apply_eco() is False  # not again before [eco] apply_every_hours
+    assert [v[0] for v in snapshot_imap(stack, user).values()] == ["Archive/INBOX"]
+    assert scheduler.apply_eco(stack.settings) is False  # not again before apply_every_hours

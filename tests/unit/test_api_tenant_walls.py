@@ -103,8 +103,9 @@ QUERY_VALUES: dict[str, Callable[[dict[str, Any]], str]] = {
     "account": lambda a: a["alice"],
 }
 # trace: a B admin sees only B's mail; search words and dates within an account the path
-# already names (vault).
-HARMLESS_QUERY = {"limit", "message_id", "since", "folder", "subject", "sender", "until"}
+# already names (vault); the day an eco report counts from.
+HARMLESS_QUERY = {"limit", "message_id", "since", "folder", "subject", "sender", "until",
+                  "as_of"}
 # Employees' own endpoints: HTTP Basic with their mail password, no name of anything in the
 # request. An administrator's token opens none of them (401); B's employee aimed at A's
 # restore ids is walked below; the mail they list is walked on a real stack

@@ -7,6 +7,7 @@ import base64
 import io
 import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -142,3 +143,37 @@ def test_zstd_through_libzstd_reads_streamed_and_concatenated_frames() -> None:
     assert zstd.decompress(one, limit=1000).startswith(b"Subject: x\n\nhello")
     with pytest.raises(Exception, match="zstd"):
         zstd.decompress(one[:4] + b"garbage" * 10)
+
+
+def test_no_image_is_reduced_when_the_originals_cannot_be_kept(tmp_path: Path) -> None:
+    from zenmail.eco.safety import Kept
+    from zenmail.errors import Conflict
+
+    big = base64.encodebytes(jpeg((2000, 1500))).replace(b"\n", b"\r\n")
+    msg = (b"From: a@example.org\r\nSubject: a picture\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+           b'Content-Type: image/jpeg; name="big.jpg"\r\n'
+           b"Content-Transfer-Encoding: base64\r\n\r\n" + big + b"--b--\r\n")
+    lf = msg.replace(b"\r\n", b"\n")
+    folder = tmp_path / "acme.test" / "alice" / "Maildir" / ".Archive.INBOX"
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(parents=True)
+    path = folder / "cur" / f"1700000000.M1P1.host,S={len(lf)},W={len(msg)}:2,S"
+    path.write_bytes(lf)
+    asked: list[tuple[str, list[Path], bool]] = []
+
+    def busy(address: str, paths: list[Path], hold: bool = False) -> Kept:
+        asked.append((address, paths, hold))
+        raise Conflict("the vault is busy; try again in a moment")
+
+    for keep, why in ((None, "no vault to keep the originals in"), (busy, "vault is busy")):
+        r = images.reduce_account(tmp_path, "alice@acme.test", 100_000, 800, 75, "zstd", 3,
+                                  keep)
+        assert r.images == 0 and why in r.refused and "alice@acme.test" in r.refused
+        assert path.read_bytes() == lf and list(folder.glob("*/*")) == [path]  # untouched
+    # Asked once, for the message about to change, to be held for good.
+    assert asked == [("alice@acme.test", [path], True)]
+    # A dry run needs no vault: it only counts.
+    dry = images.reduce_account(tmp_path, "alice@acme.test", 100_000, 800, 75, "zstd", 3,
+                                None, dry_run=True)
+    assert dry.images == 1 and dry.refused == "" and path.read_bytes() == lf

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import click
 from rich.console import Console
@@ -20,6 +21,7 @@ from zenmail.eco.scope import accounts_in
 from zenmail.sizes import format_size
 from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.registry import Stack
+from zenmail.vault import originals
 
 group = Group("eco", help="Eco-design: storage analysis, compression, archiving policies, "
               "CO2 report (docs/eco.md).")
@@ -147,8 +149,10 @@ def policy_show(app: App, tenant: str | None) -> None:
               "reduced; change nothing.")
 @pass_app
 def apply(app: App, tenant: str | None, dry_run: bool) -> None:
-    """Apply the tenants' eco policies now (the supervisor does it daily)."""
+    """Apply the tenants' eco policies now (the stack does it daily). Originals go into a
+    vault snapshot before images are reduced or Trash and Junk expunged."""
     settings = app.settings()
+    ctx = app.ctx()
     dovecot = Stack(settings).services["dovecot"]
     assert isinstance(dovecot, Dovecot)
     console = Console(stderr=True)
@@ -157,9 +161,9 @@ def apply(app: App, tenant: str | None, dry_run: bool) -> None:
         def progress(address: str) -> None:
             if status is not None:
                 status.update(f"applying: {address}")
-        result = apply_policies(settings, app.ctx(),
+        result = apply_policies(settings, ctx,
                                 lambda *args: dovecot.doveadm(*args, timeout=3600), tenant,
-                                dry_run, progress)
+                                dry_run, progress, keep=originals.keeper(ctx, settings))
 
     def text() -> None:
         verb = "would be" if dry_run else "were"
@@ -169,9 +173,16 @@ def apply(app: App, tenant: str | None, dry_run: bool) -> None:
                    f"({format_size(result.expunged_bytes)}) {verb} expunged from Trash and "
                    f"Junk, {result.images_reduced} images {verb} reduced "
                    f"({format_size(result.image_bytes_saved)} saved)")
-        table([(x.account, x.action, x.folder, x.target, x.messages, format_size(x.bytes))
-               for x in result.actions],
-              ["ACCOUNT", "ACTION", "FOLDER", "TO", "MESSAGES", "SIZE"])
+        table([(x.account, x.action, x.folder, x.target, x.messages, format_size(x.bytes),
+                x.snapshot) for x in result.actions],
+              ["ACCOUNT", "ACTION", "FOLDER", "TO", "MESSAGES", "SIZE", "KEPT IN"])
+        for o in result.originals:
+            click.echo(f"original of {o.account} {o.folder} {o.subject!r}: vault snapshot "
+                       f"{o.snapshot}, `zenmail restore message {o.account} {o.restore_id}`")
+        for taken in result.snapshots_taken:
+            click.echo(f"vault snapshot taken first: {taken}")
+        for why in result.refused:
+            click.echo(f"not done: {why}", err=True)
 
     emit(app, result, text)
 
@@ -179,15 +190,21 @@ def apply(app: App, tenant: str | None, dry_run: bool) -> None:
 @group.command("report", reads=True)
 @TENANT
 @ACCOUNT
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The day (UTC) the year's mail and the policies' cutoffs count from "
+              "(default: today): the same day and store give the same report.")
 @pass_app
-def report(app: App, tenant: str | None, account: str | None) -> None:
+def report(app: App, tenant: str | None, account: str | None,
+           as_of: datetime | None) -> None:
     """CO2 g/year as stored now and after each policy, every factor named (docs/eco.md)."""
-    rows = reports(app.settings(), app.ctx(), tenant, account)
+    rows = reports(app.settings(), app.ctx(), tenant, account,
+                   as_of.date() if as_of else None)
 
     def text() -> None:
         for r in rows:
             p = r.policy
-            click.echo(f"{r.scope}: {r.accounts} accounts; policy ({p.source}): archive "
+            click.echo(f"{r.scope} as of {r.as_of}: {r.accounts} accounts; policy "
+                       f"({p.source}): archive "
                        f"after {p.archive_after_months or 'never'} months, Trash/Junk "
                        f"after {p.trash_after_days or 'never'} days, images "
                        f"{'reduced' if p.reduce_images else 'kept'}")

@@ -65,6 +65,7 @@ class Report(View):
     scenarios: list[Scenario] = field(default_factory=list)
     storage_reduction_percent: float = 0.0   # raw Maildir -> every policy applied
     footprint_reduction_percent: float = 0.0
+    as_of: str = ""          # the day (UTC) the year's mail and the policies' cutoffs count from
 
 
 def grid(eco: EcoSettings) -> float:

@@ -107,11 +107,37 @@ class FolderLock:
             pass
 
 
+def _link_copy(linked: dict[int, Path], st: os.stat_result, path: Path,
+               target: Path) -> bool:
+    """Link `target` to the compressed file of another name of the same message file, if
+    one was made (see compress_folder); False if there is none (any more)."""
+    source = linked.get(st.st_ino)  # (the first name swapped already may have left it one)
+    if source is None:
+        return False
+    try:
+        # The very same message, checked byte for byte: an inode number can be reused.
+        if maildir.read(source) != maildir.raw(path):
+            return False
+        os.link(source, target)
+    except FileNotFoundError:  # renamed (flags) or expunged since: compress this one anew
+        linked.pop(st.st_ino, None)
+        return False
+    return True
+
+
 def compress_folder(folder: str, directory: Path, algorithm: str, level: int,
-                    progress: Callable[[int], None] | None = None) -> CompressResult:
-    """Compress every plain message file of one folder (see the module's doc)."""
+                    progress: Callable[[int], None] | None = None,
+                    linked: dict[int, Path] | None = None) -> CompressResult:
+    """Compress every plain message file of one folder (see the module's doc).
+
+    Dovecot copies a message by hard link (IMAP COPY into another folder): one file under
+    several names. `linked` (shared by the folders of an account) maps such a file's inode
+    to a name now holding its compressed copy, and the other names are linked to that copy
+    instead of getting one each — else compressing would take more disk than it saves."""
     result = CompressResult(folders=[folder])
-    staged: list[tuple[Path, Path, int, int]] = []  # (original, compressed, before, after)
+    linked = {} if linked is None else linked
+    # (original, compressed, before, after, inode of the original if it has other names)
+    staged: list[tuple[Path, Path, int, int, int | None]] = []
     tmp = directory / "tmp"
     for mail in maildir.messages(folder, directory):
         if mail.compression:
@@ -122,6 +148,15 @@ def compress_folder(folder: str, directory: Path, algorithm: str, level: int,
             continue
         try:
             st = mail.path.stat()
+        except FileNotFoundError:
+            result.skipped += 1
+            continue
+        target = tmp / f"{mail.path.name.partition(':')[0]}.eco-{os.getpid()}"
+        shared = st.st_ino if st.st_nlink > 1 or st.st_ino in linked else None
+        if _link_copy(linked, st, mail.path, target):
+            staged.append((mail.path, target, st.st_size, target.stat().st_size, shared))
+            continue
+        try:
             data = maildir.raw(mail.path)
         except FileNotFoundError:
             result.skipped += 1
@@ -130,8 +165,8 @@ def compress_folder(folder: str, directory: Path, algorithm: str, level: int,
         if len(packed) >= len(data):
             result.skipped += 1  # tiny messages: the frame costs more than it saves
             continue
-        target = tmp / f"{mail.path.name.partition(':')[0]}.eco-{os.getpid()}"
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, st.st_mode & 0o777)
+        target.unlink(missing_ok=True)  # a leftover of a killed run
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o777)
         try:
             os.write(fd, packed)
             os.fsync(fd)
@@ -139,15 +174,21 @@ def compress_folder(folder: str, directory: Path, algorithm: str, level: int,
             os.close(fd)
         os.chown(target, st.st_uid, st.st_gid)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-        staged.append((mail.path, target, st.st_size, len(packed)))
+        if shared is not None:
+            linked[shared] = target  # until it is swapped in: the other names link to it
+        staged.append((mail.path, target, st.st_size, len(packed), shared))
     for start in range(0, len(staged), BATCH):
         batch = staged[start:start + BATCH]
         with FolderLock(directory):
-            for original, packed_path, before, after in batch:
+            for original, packed_path, before, after, shared in batch:
                 if exchange(packed_path, original):
                     result.files += 1
                     result.bytes_before += before
                     result.bytes_after += after
+                    if shared is not None and packed_path.stat().st_nlink > 1:
+                        linked[shared] = original  # the compressed copy's name from now on
+                    elif shared is not None:
+                        linked.pop(shared, None)  # its last name is swapped: it goes
                 else:
                     result.skipped += 1
                 packed_path.unlink(missing_ok=True)  # the original, or the unused copy
@@ -162,6 +203,7 @@ def compress_account(store: Path, address: str, algorithm: str, level: int,
     if algorithm in ("none", "lz4"):
         algorithm = "zstd"  # lz4 is Dovecot's own framing; none would do nothing
     total = CompressResult()
+    linked: dict[int, Path] = {}
     for name, directory in maildir.folders(maildir.account_maildir(store, address)):
-        total.add(compress_folder(name, directory, algorithm, level, progress))
+        total.add(compress_folder(name, directory, algorithm, level, progress, linked))
     return total

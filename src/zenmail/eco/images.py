@@ -14,6 +14,12 @@ JPEG). The new message enters the folder the Maildir way — a new file with the
 flags (keywords included: same folder, same keyword letters) and internal date (mtime),
 written in tmp/, renamed into cur/ under Dovecot's folder lock, the old file removed — so
 Dovecot sees one message expunged and one added, as after any other external delivery.
+
+The original first: before any message of an account is changed, a vault snapshot of the
+account is taken that holds every message about to be changed, one the vault's retention
+keeps for good (zenmail.eco.safety, `hold=True`). The header names it (`original in vault
+snapshot 3a174b3d, restore id 3a174b3d-17`). If no snapshot can be taken, nothing is
+changed and the result says why.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -34,6 +40,8 @@ from pathlib import Path
 
 from zenmail.eco import maildir
 from zenmail.eco.compress import FolderLock
+from zenmail.eco.safety import Keeper
+from zenmail.errors import ZenmailError
 
 HEADER = b"X-Zenmail-Eco-Reduced"
 FORMATS = {"image/jpeg": "JPEG", "image/jpg": "JPEG", "image/pjpeg": "JPEG",
@@ -122,16 +130,11 @@ def _b64(blob: bytes, eol: bytes) -> bytes:
     return b"".join(text[i:i + 76] + eol for i in range(0, len(text), 76))
 
 
-def reduce_message(data: bytes, min_bytes: int, max_pixels: int, quality: int
-                   ) -> tuple[bytes, list[Reduced]] | None:
-    """The message with its large images reduced and the header added; None if nothing
-    would change (no large image, already reduced, or nothing gained)."""
-    eol = b"\r\n" if b"\r\n" in data[:2000] else b"\n"
-    top, body_start = _split(data, 0, len(data))
+def _large_images(data: bytes, min_bytes: int) -> Iterator[tuple[Leaf, str]]:
+    """(part, Pillow format) of each large base64 image of a message not reduced before."""
+    top, _ = _split(data, 0, len(data))
     if top.get(HEADER.decode()) is not None:
-        return None
-    edits: list[tuple[int, int, bytes]] = []
-    done: list[Reduced] = []
+        return
     for leaf in leaves(data):
         h = leaf.headers
         fmt = FORMATS.get(h.get_content_type())
@@ -139,6 +142,25 @@ def reduce_message(data: bytes, min_bytes: int, max_pixels: int, quality: int
             continue
         if (leaf.body_end - leaf.body_start) * 3 // 4 < min_bytes:
             continue
+        yield leaf, fmt
+
+
+def has_large_images(data: bytes, min_bytes: int) -> bool:
+    """Whether reduce_message may change this message (cheap: no image is decoded)."""
+    return next(_large_images(data, min_bytes), None) is not None
+
+
+def reduce_message(data: bytes, min_bytes: int, max_pixels: int, quality: int,
+                   original: str = "") -> tuple[bytes, list[Reduced]] | None:
+    """The message with its large images reduced and the header added (ending with
+    `original`, where the original is kept, when given); None if nothing would change (no
+    large image, already reduced, or nothing gained)."""
+    eol = b"\r\n" if b"\r\n" in data[:2000] else b"\n"
+    _, body_start = _split(data, 0, len(data))
+    edits: list[tuple[int, int, bytes]] = []
+    done: list[Reduced] = []
+    for leaf, fmt in _large_images(data, min_bytes):
+        h = leaf.headers
         try:
             blob = base64.b64decode(data[leaf.body_start:leaf.body_end])
         except (binascii.Error, ValueError):
@@ -161,6 +183,8 @@ def reduce_message(data: bytes, min_bytes: int, max_pixels: int, quality: int
         out = out[:start] + new_body + out[end:]
     note = "; ".join(f"{r.name} {r.before[0]}x{r.before[1]} {r.before[2]} bytes -> "
                      f"{r.after[0]}x{r.after[1]} {r.after[2]} bytes" for r in done)
+    if original:
+        note += f"; original in {original}"
     header = HEADER + b": " + note.encode("ascii", "replace") + eol
     # At the end of the top-level header block, before the blank line.
     blank = body_start - (4 if out[body_start - 4:body_start] == b"\r\n\r\n" else 2)
@@ -170,11 +194,25 @@ def reduce_message(data: bytes, min_bytes: int, max_pixels: int, quality: int
 
 
 @dataclass
+class Original:
+    """Where the original of one reduced message is kept."""
+
+    account: str
+    folder: str
+    subject: str
+    snapshot: str           # the vault snapshot's short id
+    restore_id: str         # `zenmail restore message ACCOUNT <restore_id>` brings it back
+
+
+@dataclass
 class ReduceResult:
     messages: int = 0
     images: int = 0
     bytes_before: int = 0   # message sizes before
     bytes_after: int = 0
+    originals: list[Original] = field(default_factory=list)
+    snapshots_taken: list[str] = field(default_factory=list)
+    refused: str = ""       # why nothing was reduced (the originals could not be kept)
 
     @property
     def saved(self) -> int:
@@ -225,12 +263,20 @@ def replace_message(mail: maildir.MailFile, new: bytes, algorithm: str, level: i
     return True
 
 
+def _subject(data: bytes) -> str:
+    head = data.split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    value = BytesHeaderParser(policy=compat32).parsebytes(head + b"\n\n").get("Subject")
+    return str(value or "")
+
+
 def reduce_account(store: Path, address: str, min_bytes: int, max_pixels: int,
-                   quality: int, algorithm: str, level: int, dry_run: bool = False
-                   ) -> ReduceResult:
-    """Reduce the large images of one account's archived mail."""
+                   quality: int, algorithm: str, level: int, keep: Keeper | None,
+                   dry_run: bool = False) -> ReduceResult:
+    """Reduce the large images of one account's archived mail, once `keep` has put the
+    originals in a vault snapshot (None: there is no vault, and nothing is reduced)."""
     result = ReduceResult()
     home = maildir.account_maildir(store, address)
+    candidates = []
     for mail in list(maildir.walk(home)):
         if maildir.folder_kind(mail.folder) != "archive" or mail.size < min_bytes:
             continue
@@ -238,12 +284,45 @@ def reduce_account(store: Path, address: str, min_bytes: int, max_pixels: int,
             data = maildir.read(mail.path)
         except FileNotFoundError:
             continue
-        changed = reduce_message(data, min_bytes, max_pixels, quality)
+        if has_large_images(data, min_bytes):
+            candidates.append(mail)
+    if not candidates:
+        return result
+    places: dict[Path, str] = {}
+    short = ""
+    if not dry_run:
+        if keep is None:
+            result.refused = (f"{address}: no vault to keep the originals in, so no image "
+                              "was reduced")
+            return result
+        try:
+            kept = keep(address, [m.path for m in candidates], hold=True)
+        except ZenmailError as exc:
+            result.refused = (f"{address}: no image was reduced, the originals could not be "
+                              f"put in a vault snapshot first: {exc}")
+            return result
+        if kept.taken:
+            result.snapshots_taken.append(kept.short)
+        places = kept.restore_ids
+        short = kept.short
+    for mail in candidates:
+        if not dry_run and mail.path not in places:
+            continue  # changed since it was kept: left for the next run
+        try:
+            data = maildir.read(mail.path)
+        except FileNotFoundError:
+            continue
+        where = (f"vault snapshot {short}, restore id {places[mail.path]}"
+                 if not dry_run else "")
+        changed = reduce_message(data, min_bytes, max_pixels, quality, where)
         if changed is None:
             continue
         new, done = changed
-        if not dry_run and not replace_message(mail, new, algorithm, level):
-            continue
+        if not dry_run:
+            if not replace_message(mail, new, algorithm, level):
+                continue
+            result.originals.append(Original(address, mail.folder, _subject(data), short,
+                                             places[mail.path]))
         result.messages += 1
         result.images += len(done)
         result.bytes_before += len(data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))

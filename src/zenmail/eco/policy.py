@@ -9,8 +9,10 @@ the clients' view stay consistent while mail arrives; the same search query sele
 dry run counts and what the real run moves.
 
 Expunged mail goes to the Expunged folder like any deletion (lazy_expunge): restorable for
-30 days, then purged by the supervisor's Dovecot chore; the vault's snapshots keep it
-longer.
+30 days, then purged by the supervisor's Dovecot chore. Before that, where the vault can
+snapshot (a `Keeper`, zenmail.eco.safety), a snapshot is made to hold every message of the
+folder about to be expunged; if none can be taken, that folder is not expunged this time
+and the result says why.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select
 
@@ -27,8 +30,11 @@ from zenmail.directory import accounts
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Tenant
 from zenmail.directory.views import View
+from zenmail.eco import maildir
+from zenmail.eco.images import Original, ReduceResult
 from zenmail.eco.models import EcoPolicy
-from zenmail.errors import InvalidInput, StackError
+from zenmail.eco.safety import Keeper
+from zenmail.errors import InvalidInput, StackError, ZenmailError
 
 # Folders never archived: the archive itself, deleted mail, and mail still being written.
 NOT_ARCHIVED = ("Archive", "Trash", "Junk", "Expunged", "Drafts")
@@ -50,11 +56,12 @@ class PolicyInfo(View):
 @dataclass
 class FolderAction(View):
     account: str
-    action: str          # archive, expunge
+    action: str          # archive, expunge, reduce (images)
     folder: str
     target: str          # Archive/INBOX, or "" for an expunge
     messages: int
-    bytes: int
+    bytes: int           # of the messages moved or expunged; saved, for a reduction
+    snapshot: str = ""   # the vault snapshot that holds what was expunged or reduced
 
 
 @dataclass
@@ -68,6 +75,9 @@ class ApplyResult(View):
     expunged_bytes: int = 0
     images_reduced: int = 0
     image_bytes_saved: int = 0
+    originals: list[Original] = field(default_factory=list)  # of the reduced messages
+    snapshots_taken: list[str] = field(default_factory=list)  # "account: snapshot"
+    refused: list[str] = field(default_factory=list)  # what was not done, and why
 
 
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*([dmy])\s*$")
@@ -168,9 +178,30 @@ def _folders(doveadm: Doveadm, user: str) -> list[str]:
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def _kept_before_expunge(keep: Keeper, store: Path, user: str, folder: str,
+                         result: ApplyResult) -> str | None:
+    """The snapshot holding every message of the folder (a superset of what `savedbefore`
+    selects); None if the vault could not take one (the reason is in `result.refused`)."""
+    directory = dict(maildir.folders(maildir.account_maildir(store, user))).get(folder)
+    files = [m.path for m in maildir.messages(folder, directory)] if directory else []
+    try:
+        kept = keep(user, files)
+    except ZenmailError as exc:
+        result.refused.append(f"{user}: {folder} was not emptied, its messages could not be "
+                              f"put in a vault snapshot first: {exc}")
+        return None
+    if kept.taken:
+        result.snapshots_taken.append(f"{user}: {kept.short}")
+    return kept.short
+
+
 def apply_account(doveadm: Doveadm, user: str, p: PolicyInfo, today: date,
-                  dry_run: bool) -> list[FolderAction]:
-    """Apply one policy to one mailbox; returns what was (or would be) done."""
+                  dry_run: bool, keep: Keeper | None = None, store: Path | None = None,
+                  result: ApplyResult | None = None) -> list[FolderAction]:
+    """Apply one policy to one mailbox; returns what was (or would be) done. With `keep`
+    (and the mail `store`), Trash and Junk are expunged only once a vault snapshot holds
+    them; what was refused goes to `result`."""
+    result = result if result is not None else ApplyResult(dry_run=dry_run)
     actions: list[FolderAction] = []
     folders = _folders(doveadm, user)
     if p.archive_after_months:
@@ -199,20 +230,28 @@ def apply_account(doveadm: Doveadm, user: str, p: PolicyInfo, today: date,
             n, size = _selected(doveadm, user, folder, query)
             if not n:
                 continue
+            held = ""
             if not dry_run:
+                if keep is not None and store is not None:
+                    snap = _kept_before_expunge(keep, store, user, folder, result)
+                    if snap is None:
+                        continue
+                    held = snap
                 doveadm("expunge", "-u", user, "mailbox", folder, *query)
-            actions.append(FolderAction(user, "expunge", folder, "", n, size))
+            actions.append(FolderAction(user, "expunge", folder, "", n, size, held))
     return actions
 
 
 def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool = False,
           today: date | None = None,
-          reduce: Callable[[str, bool], tuple[int, int]] | None = None,
-          progress: Callable[[str], None] | None = None) -> ApplyResult:
+          reduce: Callable[[str, bool], ReduceResult] | None = None,
+          progress: Callable[[str], None] | None = None, keep: Keeper | None = None,
+          store: Path | None = None) -> ApplyResult:
     """Apply the policies of the tenants the caller may see (or of one tenant).
 
-    `reduce(address, dry_run)` reduces the images of an account's archived mail and returns
-    (images, bytes saved); it runs for tenants that opted in.
+    `reduce(address, dry_run)` reduces the images of an account's archived mail; it runs
+    for tenants that opted in. `keep` (with the mail `store`): the vault's safety net
+    before Trash and Junk are expunged (zenmail.eco.safety).
     """
     today = today or datetime.now(UTC).date()
     result = ApplyResult(dry_run=dry_run)
@@ -220,12 +259,14 @@ def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool =
         if not (p.archive_after_months or p.trash_after_days):
             continue
         result.tenants.append(p.tenant)
-        counts = [0, 0, 0, 0]
+        counts = [0, 0, 0, 0, 0, 0]  # archived, bytes; expunged, bytes; images, saved
+        first_taken = len(result.snapshots_taken)  # this tenant's are those after it
         for a in accounts.list_all(ctx, tenant=p.tenant):
             if progress:
                 progress(a.address)
             try:
-                done = apply_account(doveadm, a.address, p, today, dry_run)
+                done = apply_account(doveadm, a.address, p, today, dry_run, keep, store,
+                                     result)
             except StackError as exc:
                 if "doesn't exist" in str(exc) or "Unknown user" in str(exc):
                     continue  # never logged in nor received mail: nothing to do
@@ -239,9 +280,19 @@ def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool =
                     counts[2] += x.messages
                     counts[3] += x.bytes
             if p.reduce_images and reduce is not None:
-                images, saved = reduce(a.address, dry_run)
-                result.images_reduced += images
-                result.image_bytes_saved += saved
+                r = reduce(a.address, dry_run)
+                result.images_reduced += r.images
+                result.image_bytes_saved += r.saved
+                counts[4] += r.images
+                counts[5] += r.saved
+                result.originals += r.originals
+                result.snapshots_taken += [f"{a.address}: {s}" for s in r.snapshots_taken]
+                if r.refused:
+                    result.refused.append(r.refused)
+                if r.messages:
+                    result.actions.append(FolderAction(
+                        a.address, "reduce", ARCHIVE, "", r.messages, r.saved,
+                        r.originals[0].snapshot if r.originals else ""))
         result.archived_messages += counts[0]
         result.archived_bytes += counts[1]
         result.expunged_messages += counts[2]
@@ -251,5 +302,7 @@ def apply(ctx: Ctx, doveadm: Doveadm, tenant: str | None = None, dry_run: bool =
                 t = ctx.find(s, Tenant, p.tenant)
                 audit(s, ctx, "eco.applied", t.name, t.id,
                       after={"archived": counts[0], "archived_bytes": counts[1],
-                             "expunged": counts[2], "expunged_bytes": counts[3]})
+                             "expunged": counts[2], "expunged_bytes": counts[3],
+                             "images_reduced": counts[4], "image_bytes_saved": counts[5],
+                             "snapshots_taken": result.snapshots_taken[first_taken:]})
     return result

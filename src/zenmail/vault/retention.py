@@ -1,5 +1,6 @@
 """Retention: restic's own `forget` per snapshot scope (everything, one tenant, one account),
-then one `prune`. restic removes only data no kept snapshot refers to, so pruning never
+then one `prune`; snapshots tagged `keep=originals` (the originals of images the eco engine
+reduced) are never forgotten. restic removes only data no kept snapshot refers to, so pruning never
 loses a message a kept snapshot holds; the local index then drops the forgotten catalogues.
 """
 
@@ -39,7 +40,9 @@ def apply(settings: Settings) -> Kept:
         scopes = sorted({t for s in snaps for t in s.get("tags") or []
                          if t.startswith("scope=")})
         for scope in scopes:
-            args = ["forget", "--tag", scope, "--group-by", ""]
+            # Snapshots holding originals the eco engine replaced stay (docs/eco.md).
+            args = ["forget", "--tag", scope, "--group-by", "", "--keep-tag",
+                    snapshots.KEEP_TAG]
             for period, n in keep.items():
                 if n > 0:
                     args += [f"--keep-{period}", str(n)]

@@ -6,6 +6,12 @@ Every `[vault] every_minutes` it snapshots everything and then applies the reten
 (`[vault] keep_*`). The first run comes one period after the start, so starting a stack
 never begins with a long snapshot. A failed run is logged (STATE/log/vault.log) and
 retried at the next period; the vault lock keeps it from overlapping an on-demand snapshot.
+
+It also applies the tenants' eco policies once per `[eco] apply_every_hours` (docs/eco.md):
+here, and not in Dovecot's supervisor chore, because image reduction and the expunge of
+Trash and Junk first put the originals in a vault snapshot (zenmail.vault.originals), and
+the stack imports no engine. Being the same process, the two never wait for each other's
+vault lock.
 """
 
 from __future__ import annotations
@@ -19,8 +25,13 @@ from pathlib import Path
 from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.context import Actor, Ctx
+from zenmail.eco.run import apply_policies
 from zenmail.errors import ZenmailError
-from zenmail.vault import retention, service
+from zenmail.stack.daemons.dovecot import Dovecot
+from zenmail.stack.registry import Stack
+from zenmail.vault import originals, retention, service
+
+ECO_CHECK = 600.0  # seconds between looks at whether the eco policies are due
 
 
 def run_once(settings: Settings) -> str:
@@ -34,6 +45,44 @@ def run_once(settings: Settings) -> str:
     kept = retention.apply(settings)
     return (f"snapshot {row.short}: {row.messages} messages of {row.accounts} accounts; "
             f"retention kept {kept.after} of {kept.before} snapshots")
+
+
+def eco_stamp(settings: Settings) -> Path:
+    """The time of the last eco run (its mtime), kept over restarts."""
+    dovecot = Stack(settings).services["dovecot"]
+    assert isinstance(dovecot, Dovecot)
+    return dovecot.home / "lib" / "eco-applied"
+
+
+def apply_eco(settings: Settings) -> bool:
+    """Every tenant's eco policy (archive, expunge Trash and Junk, reduce images), the
+    vault keeping the originals, once per `[eco] apply_every_hours`. True if it ran."""
+    every = settings.eco.apply_every_hours
+    stamp = eco_stamp(settings)
+    try:
+        last = stamp.stat().st_mtime
+    except FileNotFoundError:
+        last = 0.0
+    if not every or time.time() - last < every * 3600:
+        return False
+    dovecot = Stack(settings).services["dovecot"]
+    assert isinstance(dovecot, Dovecot)
+    db = Database(settings.db_url)
+    try:
+        ctx = Ctx(db, Actor("vault:eco"))
+        result = apply_policies(settings, ctx,
+                                lambda *args: dovecot.doveadm(*args, timeout=3600),
+                                keep=originals.keeper(ctx, settings))
+    finally:
+        db.dispose()
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+    print(f"eco: {len(result.tenants)} tenants' policies applied: "
+          f"{result.archived_messages} messages archived, {result.expunged_messages} "
+          f"expunged, {result.images_reduced} images reduced", flush=True)
+    for why in result.refused:  # tried again at the next run
+        print(f"eco: {why}", file=sys.stderr, flush=True)
+    return True
 
 
 def main() -> None:
@@ -53,8 +102,16 @@ def main() -> None:
     print(f"vault: snapshots every {settings.vault.every_minutes} min"
           if every else "vault: scheduled snapshots are off (every_minutes = 0)", flush=True)
     due = time.monotonic() + every
+    eco_due = time.monotonic()
     while not stopping:
         time.sleep(1)
+        if time.monotonic() >= eco_due:
+            eco_due = time.monotonic() + ECO_CHECK
+            try:
+                apply_eco(settings)
+            except ZenmailError as exc:
+                print(f"eco: the policies could not be applied: {exc}", file=sys.stderr,
+                      flush=True)
         if not every or time.monotonic() < due:
             continue
         due = time.monotonic() + every

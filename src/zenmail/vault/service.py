@@ -46,8 +46,10 @@ def scope(ctx: Ctx, tenant: str | None = None, account: str | None = None,
 
 
 def take(ctx: Ctx, settings: Settings, scope: scoping.Scope,
-         progress: snapshots.Progress | None = None) -> SnapshotRow:
-    row = snapshots.take(settings, scope, progress)
+         progress: snapshots.Progress | None = None, keep: bool = False) -> SnapshotRow:
+    """`keep`: a snapshot the retention never forgets (snapshot.KEEP_TAG)."""
+    row = snapshots.take(settings, scope, progress,
+                         extra_tags=(snapshots.KEEP_TAG,) if keep else ())
     with ctx.unit() as s:
         tenant_id = None
         if scope.kind != "all":

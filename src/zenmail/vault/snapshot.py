@@ -49,6 +49,9 @@ from zenmail.vault.scope import Member, Scope
 # (phase, done, total): "linking" and "cataloguing" count folders, "storing" percent.
 Progress = Callable[[str, int, int], None]
 STAGE = ".zenmail-vault"  # no domain starts with a dot: Dovecot never looks here
+# The tag of snapshots the retention keeps for good: those holding the originals of messages
+# the eco engine changed (image reduction), which no later snapshot holds.
+KEEP_TAG = "keep=originals"
 
 
 def index_path(settings: Settings) -> Path:
@@ -85,9 +88,11 @@ def account_dir(settings: Settings, address: str) -> Path:
 
 
 def take(settings: Settings, scope: Scope, progress: Progress | None = None,
-         timings: dict[str, float] | None = None) -> SnapshotRow:
+         timings: dict[str, float] | None = None, extra_tags: tuple[str, ...] = ()
+         ) -> SnapshotRow:
     """Snapshot `scope`; `timings` (if given) gets the seconds of each phase: stage
-    (links and catalogue), store (restic), index."""
+    (links and catalogue), store (restic), index. `extra_tags`: more restic tags (KEEP_TAG:
+    a snapshot the retention never forgets)."""
     restic = Restic(settings)
     clock = time.perf_counter()
 
@@ -114,7 +119,7 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
                                                             sort_keys=True))
             lap("stage")
             tags = ["zenmail", f"scope={scope.label}",
-                    *(f"tenant={t}" for t in scope.tenants)]
+                    *(f"tenant={t}" for t in scope.tenants), *extra_tags]
             short = restic.backup(stage, ["mail", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
                                   if progress else None, at)

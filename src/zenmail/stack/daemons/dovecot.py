@@ -12,13 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import subprocess
-import time
 from pathlib import Path
 
 from zenmail.db import Database
 from zenmail.directory import lookups, names, usage
-from zenmail.directory.context import Actor, Ctx
-from zenmail.eco.run import apply_policies
 from zenmail.errors import StackError
 from zenmail.stack import health, probeaccount, proc
 from zenmail.stack.base import Service, run
@@ -271,28 +268,6 @@ class Dovecot(Service):
     def chore(self) -> None:
         self.purge_expunged()
         self.sweep_usage()
-        self.apply_eco()
-
-    def apply_eco(self) -> bool:
-        """Every tenant's eco policy (archive, expunge Trash and Junk, reduce images), once
-        per `[eco] apply_every_hours`; the time of the last run survives restarts in a stamp
-        file. True if it ran."""
-        every = self.settings.eco.apply_every_hours
-        stamp = self.home / "lib" / "eco-applied"
-        try:
-            last = stamp.stat().st_mtime
-        except FileNotFoundError:
-            last = 0.0
-        if not every or time.time() - last < every * 3600:
-            return False
-        db = Database(self.settings.db_url)
-        try:
-            apply_policies(self.settings, Ctx(db, Actor("supervisor:eco")),
-                           lambda *args: self.doveadm(*args, timeout=3600))
-        finally:
-            db.dispose()
-        stamp.touch()
-        return True
 
     def purge_expunged(self, older_than: str = EXPUNGED_KEEP) -> None:
         """Remove for good what lazy_expunge kept longer than `older_than` (a doveadm

@@ -1,7 +1,8 @@
 """The vault's schedule (zenmail.vault.scheduler) as a supervised process of the stack:
-snapshots every `[vault] every_minutes` and the retention after each. Started from its
-import path, like the API and the login-failure policy: the stack imports none of
-zenmail.vault. Needs Dovecot's store and restic; listens nowhere."""
+snapshots every `[vault] every_minutes` and the retention after each, and the tenants'
+eco policies once per `[eco] apply_every_hours` (their originals go into the vault first).
+Started from its import path, like the API and the login-failure policy: the stack imports
+none of zenmail.vault nor zenmail.eco. Needs Dovecot's store and restic; listens nowhere."""
 
 from __future__ import annotations
 

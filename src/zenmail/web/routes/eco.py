@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Request
 
 from zenmail.config import Settings
@@ -51,5 +53,5 @@ def set_eco_policy(ctx: CtxDep, tenant: str, body: EcoPolicySet) -> policies.Pol
 @router.get("/eco/report", summary="CO2 g/year as stored now and after each policy, every "
             "factor named, per tenant (a tenant administrator: its own)")
 def eco_report(ctx: CtxDep, request: Request, tenant: str | None = None,
-               account: str | None = None) -> list[Report]:
-    return reports(_settings(request), ctx, tenant, account)
+               account: str | None = None, as_of: date | None = None) -> list[Report]:
+    return reports(_settings(request), ctx, tenant, account, as_of)
