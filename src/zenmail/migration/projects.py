@@ -210,6 +210,15 @@ def _find(ctx: Ctx, s: Session, name: str) -> MigrationProject:
     return found[0]
 
 
+def find(ctx: Ctx, s: Session, name: str) -> MigrationProject:
+    """The project by name inside the actor's tenant, for other use cases (runs)."""
+    return _find(ctx, s, name)
+
+
+def status_of(s: Session, project: MigrationProject) -> ProjectStatus:
+    return _status(s, project)
+
+
 def _status(s: Session, project: MigrationProject) -> ProjectStatus:
     tenant = s.get(Tenant, project.tenant_id)
     out = ProjectStatus(project.name, tenant.name if tenant else "?", project.concurrency,
