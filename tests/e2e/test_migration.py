@@ -537,3 +537,44 @@ def copied_at_target(stack: MailStack, address: str) -> int:
                    if name != "Expunged" and b"\\Noselect" not in flags)
     finally:
         c.logout()
+
+
+def test_qresync_mirrors_a_deletion_only_when_asked_without_listing_the_folder(
+        zstack: MailStack, source: SourceImap) -> None:
+    """The delta of a source with QRESYNC (Dovecot has it): only what changed since the
+    last complete run is listed (`run.listed`), the UIDs expunged since come as VANISHED;
+    a deletion at the source reaches zenmail only with --sync-deletions."""
+    address = zstack.account("qresync")
+    user = "kim@old.test"
+    seeded(source, user, mailgen.realistic(300, ["INBOX"], seed=9))
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0, err
+    assert report["run"]["copied"] == report["run"]["listed"] == 300  # the first: a full list
+
+    c = IMAPClient("127.0.0.1", source.imap_port, ssl=False)
+    c.login(user, SRC_PASSWORD)
+    c.select_folder("INBOX")
+    uids = sorted(c.search("ALL"))
+    c.add_flags([uids[10]], [b"\\Flagged"])
+    c.delete_messages(uids[100:102])
+    c.expunge()
+    c.logout()
+    want = source_contents(source, user)
+
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0, err
+    run = report["run"]
+    assert run["listed"] == 1 and run["flags_updated"] == 1  # the one flagged, not 300
+    assert run["deleted"] == 0 and report["totals"]["extras"] == 2  # kept at zenmail
+    assert report["totals"]["source_messages"] == 298
+    assert len(target_contents(zstack, address)["INBOX"]) == 300
+
+    code, report, err = migrate(zstack, address, source, user, "--sync-deletions",
+                                tls="none")
+    assert code == 0, err
+    assert report["run"]["deleted"] == 2 and report["totals"]["extras"] == 0
+    assert report["run"]["listed"] <= 1 and report["run"]["copied"] == 0
+    assert target_contents(zstack, address) == want
+
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0 and report["run"]["listed"] == 0, err  # nothing changed: no listing

@@ -352,6 +352,7 @@ def run(ctx: Ctx, name: str, box: SecretBox, target_command: TargetCommand,
             error = result.error
             copied = {"copied": result.copied, "copied_bytes": result.copied_bytes,
                       "flags_updated": result.flags_updated, "deleted": result.deleted,
+                      "listed": result.listed,
                       "refused": result.failed, "seconds": round(result.seconds, 3)}
         if error:
             report = failed_report(job.address, job.spec, error)
