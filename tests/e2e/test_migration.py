@@ -578,3 +578,23 @@ def test_qresync_mirrors_a_deletion_only_when_asked_without_listing_the_folder(
 
     code, report, err = migrate(zstack, address, source, user, tls="none")
     assert code == 0 and report["run"]["listed"] == 0, err  # nothing changed: no listing
+
+
+def test_an_oauth2_access_token_opens_the_source(zstack: MailStack) -> None:
+    """XOAUTH2, as Microsoft 365 and Gmail want it: the source Dovecot checks signed access
+    tokens itself (its oauth2 passdb, local validation); a good token copies everything,
+    an expired one is refused by name, and neither shows in the output."""
+    with SourceImap.start(oauth2_key=os.urandom(32)) as src:
+        address = zstack.account("oauth")
+        user = "lea@old.test"
+        seeded(src, user, mailgen.messy(big_attachment=0))
+        code, report, err = migrate(zstack, address, src, user, "--source-oauth2",
+                                    password=src.oauth2_token(user), tls="none")
+        assert code == 0, (err, report.get("error"))
+        assert report["verdict"] == "zero loss" and report["run"]["copied"] == 14
+        assert target_contents(zstack, address) == source_contents(src, user)
+
+        code, report, err = migrate(zstack, address, src, user, "--source-oauth2",
+                                    password=src.oauth2_token(user, lifetime=-60),
+                                    tls="none")
+        assert code == 1 and "OAuth2 access token" in report["error"]

@@ -69,19 +69,22 @@ def _say_missing(report: dict[str, object]) -> None:
                    "the user's.")
 @click.option("--source-password-stdin", is_flag=True, required=True,
               help="Read the source password from the first line of standard input.")
+@click.option("--source-oauth2", is_flag=True,
+              help="The line on standard input is an OAuth2 access token for the source "
+                   "mailbox (SASL XOAUTH2: Microsoft 365, Gmail), not a password.")
 @click.option("--sync-deletions", is_flag=True,
               help="Also delete at zenmail what was deleted at the source since the "
                    "last run.")
 @pass_app
 def account(app: App, address: str, source_url: str, source_tls: str, source_insecure: bool,
-            source_master: str | None, source_password_stdin: bool,
+            source_master: str | None, source_password_stdin: bool, source_oauth2: bool,
             sync_deletions: bool) -> int:
     """Copy one mailbox now, verify it by content, print the verdict.
 
     Exits 0 only when the verdict is "zero loss"; otherwise 1, naming each missing message.
     Re-running copies only what is new and updates flags (a delta).
     """
-    spec = parse_url(source_url, source_tls, source_insecure, source_master)
+    spec = parse_url(source_url, source_tls, source_insecure, source_master, source_oauth2)
     password = read_password(source_password_stdin)
     options = _options(app, sync_deletions)
     with _progress_display(overall=False) as (started, progress):

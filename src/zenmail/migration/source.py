@@ -41,6 +41,7 @@ class SourceSpec:
     tls: str = "tls"
     insecure: bool = False
     master_user: str | None = None  # log in as `user*master` with the master's password
+    oauth2: bool = False  # the secret is an OAuth2 access token (SASL XOAUTH2), not a password
 
     @property
     def url(self) -> str:
@@ -53,7 +54,7 @@ class SourceSpec:
 
 
 def parse_url(url: str, tls: str, insecure: bool = False,
-              master_user: str | None = None) -> SourceSpec:
+              master_user: str | None = None, oauth2: bool = False) -> SourceSpec:
     """`imap://alice@old.example:143` → a SourceSpec (the user may hold an @ itself)."""
     if tls not in TLS_MODES:
         raise InvalidInput(f"--source-tls {tls!r}: choose one of {', '.join(TLS_MODES)}")
@@ -71,7 +72,9 @@ def parse_url(url: str, tls: str, insecure: bool = False,
         port = parts.port or (993 if tls == "tls" else 143)
     except ValueError as exc:
         raise InvalidInput(f"source {url!r}: the port must be a number") from exc
-    return SourceSpec(parts.hostname, port, user, tls, insecure, master_user)
+    if oauth2 and master_user:
+        raise InvalidInput("an OAuth2 access token is the user's own: drop --source-master")
+    return SourceSpec(parts.hostname, port, user, tls, insecure, master_user, oauth2)
 
 
 def _tls_context(spec: SourceSpec) -> ssl.SSLContext:
@@ -131,8 +134,17 @@ def connect(spec: SourceSpec, password: str) -> IMAPClient:
                                   "--source-tls tls", transient=False) from exc
         client.normalise_times = False  # keep each INTERNALDATE's own offset
         try:
-            client.login(spec.login_name, password)
+            if spec.oauth2:
+                # Microsoft 365 and Gmail: SASL XOAUTH2 with an access token the
+                # administrator obtained for the mailbox (the token is read like a password).
+                client.oauth2_login(spec.user, password)
+            else:
+                client.login(spec.login_name, password)
         except LoginError as exc:
+            if spec.oauth2:
+                raise SourceError(f"wrong credentials: {where} refused the OAuth2 access "
+                                  f"token for {spec.user} (expired, revoked, or not for this "
+                                  "mailbox? get a fresh one)", transient=False) from exc
             who = f"{spec.user} (master {spec.master_user})" if spec.master_user else spec.user
             raise SourceError(f"wrong credentials: {where} refused the login of {who}",
                               transient=False) from exc
