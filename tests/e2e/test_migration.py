@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from imapclient import IMAPClient
 
@@ -122,6 +123,8 @@ def test_everything_arrives_byte_identical_then_a_rerun_copies_nothing(
     seeded(source, user, mailgen.messy())
     want = source_contents(source, user)
     assert sum(len(v) for v in want.values()) == 15
+    big = mailgen.attachment("big attachment", 15 << 20, 7)  # a 15 MB file, base64 in MIME
+    assert hashlib.sha256(big).hexdigest() in {m[0] for m in want["INBOX"]}
 
     code, report, err = migrate(zstack, address, source, user, "--source-insecure")
     assert code == 0, err
@@ -130,6 +133,7 @@ def test_everything_arrives_byte_identical_then_a_rerun_copies_nothing(
     assert report["run"]["copied"] == 15
     got = target_contents(zstack, address)
     assert got == want  # same folders, same bytes, flags and dates, duplicates kept as two
+    # (the 15 MB attachment's message among them, byte-identical: its SHA-256 is in `want`)
 
     code, report, err = migrate(zstack, address, source, user, "--source-insecure")
     assert code == 0, err
@@ -297,6 +301,11 @@ def test_a_project_runs_its_accounts_and_one_failure_stops_no_other(
         p = zm("migrate", "run", "move", "--pilot")
         assert p.returncode == 0, p.stdout + p.stderr
         assert good in p.stdout and bad not in p.stdout
+        # Standard error is a pipe, not a terminal: progress comes as plain lines with the
+        # counts (rich bars only on a terminal), each account's last one complete.
+        assert f"progress {good}: 14/14 messages" in p.stderr, p.stderr
+        assert "progress all accounts: 14/14 messages" in p.stderr, p.stderr
+        assert "\x1b[" not in p.stderr  # no terminal control codes in a log
 
         p = zm("migrate", "run", "move")
         assert p.returncode == 1
@@ -413,3 +422,179 @@ def test_on_postgresql_too(pgstack: MailStack, source: SourceImap) -> None:
     assert target_contents(pgstack, address) == source_contents(source, user)
     code, report, err = migrate(pgstack, address, source, user, tls="none")
     assert code == 0 and report["run"]["copied"] == 0, err
+
+
+def _api(stack: MailStack, settings_file: Path, port: int) -> subprocess.Popen[bytes]:
+    """The API as the stack runs it (`python -m zenmail.web`), in a process of its own, so
+    that the test can kill it like a crash would."""
+    log = open(settings_file.parent / "api.log", "ab")  # noqa: SIM115 (the child's)
+    p = subprocess.Popen([sys.executable, "-m", "zenmail.web", "--settings",
+                          str(settings_file), "--host", "127.0.0.1", "--port", str(port)],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    log.close()
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=3
+                             ).status_code == 200
+        except httpx.HTTPError:
+            return False
+    wait_for(up, "the API to answer")
+    return p
+
+
+def test_a_round_started_over_the_api_survives_a_killed_api(
+        zstack: MailStack, source: SourceImap, tmp_path: Path) -> None:
+    """An administrator of the tenant starts a pre-sync over the API, polls it; the API
+    process is killed mid-copy; the next start takes the round up again and it ends with
+    zero loss, nothing duplicated. Then the final round (day X) over the API too."""
+    from zenmail.directory import admins
+    from zenmail.migration.models import MigrationRun
+
+    address = zstack.account("api")
+    user = "jon@old.test"
+    seeded(source, user, mailgen.realistic(1500, ["INBOX", "Archive/2020"], seed=5) +
+           mailgen.messy(big_attachment=0))
+    want = source_contents(source, user)
+    csv_file = tmp_path / "accounts.csv"
+    csv_file.write_text("source,source_tls,target,password\n"
+                        f"imap://{user}@127.0.0.1:{source.imap_port},none,{address},"
+                        f"{SRC_PASSWORD}\n")
+    p = subprocess.run([sys.executable, "-m", "zenmail", "migrate", "project", "add",
+                        "apimove", str(csv_file), "--max-msgs-per-s", "300", "--state",
+                        str(zstack.state)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    admins.add(zstack.ctx, "it-api@acme.test", tenant="acme")
+    token = admins.create_token(zstack.ctx, "it-api@acme.test").token
+    # Small batches, so the kill lands between many of them (like the CLI's kill test).
+    settings = zstack.settings.model_copy(update={"migration": zstack.settings.migration
+                                                  .model_copy(update={"batch_messages": 40,
+                                                                      "retries": 1})})
+    settings_file = tmp_path / "settings.json"
+    settings_file.write_text(settings.model_dump_json())
+    port = _closed_port()
+    api = _api(zstack, settings_file, port)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60,
+                          headers={"Authorization": f"Bearer {token}"})
+    try:
+        r = client.post("/migrations/apimove/runs", json={"round": "presync"})
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        # One round at a time per project.
+        assert client.post("/migrations/apimove/runs",
+                           json={"round": "verify"}).status_code == 409
+
+        def copied() -> int:
+            return int(client.get(f"/migrations/apimove/runs/{run_id}").json()
+                       ["progress"]["messages_done"])
+        wait_for(lambda: copied() >= 200, "the round to be under way")
+        api.kill()  # SIGKILL: no goodbye, the run stays marked as running
+        api.wait(30)
+        with zstack.db.reading() as s:
+            row = s.get(MigrationRun, run_id)
+            assert row is not None and row.status == "running" and row.attempts == 1
+        assert 0 < copied_at_target(zstack, address) < 1500 + 14
+
+        api = _api(zstack, settings_file, port)  # the next start takes the round up again
+
+        def finished() -> dict | None:
+            got = client.get(f"/migrations/apimove/runs/{run_id}").json()
+            return got if got["status"] in ("done", "failed") else None
+        done = wait_for(finished, "the resumed round to end", timeout=600)
+        assert isinstance(done, dict)
+        assert done["status"] == "done" and done["attempts"] == 2, done
+        assert done["verdict"] == "zero loss", done
+        [acct] = done["result"]["accounts"]
+        assert acct["account"] == address and acct["source_messages"] == 1514
+        assert done["progress"]["messages_done"] == 1514
+        assert target_contents(zstack, address) == want  # nothing lost, nothing twice
+
+        # Day X over the API: the final delta, verified, with the MX check.
+        r = client.post("/migrations/apimove/runs", json={"round": "final"})
+        assert r.status_code == 202, r.text
+        final = wait_for(lambda: (lambda g: g if g["status"] in ("done", "failed") else None)(
+            client.get(f"/migrations/apimove/runs/{r.json()['id']}").json()),
+            "the final round to end", timeout=600)
+        assert isinstance(final, dict)
+        assert final["verdict"] == "zero loss" and final["attempts"] == 1, final
+        assert final["result"]["accounts"][0]["run"]["copied"] == 0
+        assert [m["domain"] for m in final["result"]["mx"]] == ["acme.test"]
+        listed = client.get("/migrations/apimove/runs").json()
+        assert [x["round"] for x in listed] == ["final", "presync"]
+    finally:
+        client.close()
+        api.kill()
+        api.wait(30)
+
+
+def copied_at_target(stack: MailStack, address: str) -> int:
+    c = IMAPClient("127.0.0.1", stack.ports["imap"], ssl=False)
+    c.starttls(stack.tls)
+    c.login(address, PASSWORD)
+    try:
+        return sum(c.folder_status(name, [b"MESSAGES"])[b"MESSAGES"]
+                   for flags, _, name in c.list_folders()
+                   if name != "Expunged" and b"\\Noselect" not in flags)
+    finally:
+        c.logout()
+
+
+def test_qresync_mirrors_a_deletion_only_when_asked_without_listing_the_folder(
+        zstack: MailStack, source: SourceImap) -> None:
+    """The delta of a source with QRESYNC (Dovecot has it): only what changed since the
+    last complete run is listed (`run.listed`), the UIDs expunged since come as VANISHED;
+    a deletion at the source reaches zenmail only with --sync-deletions."""
+    address = zstack.account("qresync")
+    user = "kim@old.test"
+    seeded(source, user, mailgen.realistic(300, ["INBOX"], seed=9))
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0, err
+    assert report["run"]["copied"] == report["run"]["listed"] == 300  # the first: a full list
+
+    c = IMAPClient("127.0.0.1", source.imap_port, ssl=False)
+    c.login(user, SRC_PASSWORD)
+    c.select_folder("INBOX")
+    uids = sorted(c.search("ALL"))
+    c.add_flags([uids[10]], [b"\\Flagged"])
+    c.delete_messages(uids[100:102])
+    c.expunge()
+    c.logout()
+    want = source_contents(source, user)
+
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0, err
+    run = report["run"]
+    assert run["listed"] == 1 and run["flags_updated"] == 1  # the one flagged, not 300
+    assert run["deleted"] == 0 and report["totals"]["extras"] == 2  # kept at zenmail
+    assert report["totals"]["source_messages"] == 298
+    assert len(target_contents(zstack, address)["INBOX"]) == 300
+
+    code, report, err = migrate(zstack, address, source, user, "--sync-deletions",
+                                tls="none")
+    assert code == 0, err
+    assert report["run"]["deleted"] == 2 and report["totals"]["extras"] == 0
+    assert report["run"]["listed"] <= 1 and report["run"]["copied"] == 0
+    assert target_contents(zstack, address) == want
+
+    code, report, err = migrate(zstack, address, source, user, tls="none")
+    assert code == 0 and report["run"]["listed"] == 0, err  # nothing changed: no listing
+
+
+def test_an_oauth2_access_token_opens_the_source(zstack: MailStack) -> None:
+    """XOAUTH2, as Microsoft 365 and Gmail want it: the source Dovecot checks signed access
+    tokens itself (its oauth2 passdb, local validation); a good token copies everything,
+    an expired one is refused by name, and neither shows in the output."""
+    with SourceImap.start(oauth2_key=os.urandom(32)) as src:
+        address = zstack.account("oauth")
+        user = "lea@old.test"
+        seeded(src, user, mailgen.messy(big_attachment=0))
+        code, report, err = migrate(zstack, address, src, user, "--source-oauth2",
+                                    password=src.oauth2_token(user), tls="none")
+        assert code == 0, (err, report.get("error"))
+        assert report["verdict"] == "zero loss" and report["run"]["copied"] == 14
+        assert target_contents(zstack, address) == source_contents(src, user)
+
+        code, report, err = migrate(zstack, address, src, user, "--source-oauth2",
+                                    password=src.oauth2_token(user, lifetime=-60),
+                                    tls="none")
+        assert code == 1 and "OAuth2 access token" in report["error"]

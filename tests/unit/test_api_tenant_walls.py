@@ -41,7 +41,8 @@ from zenmail.directory import (
 )
 from zenmail.directory.context import Ctx
 from zenmail.directory.models import Account, AppPassword, Tenant
-from zenmail.migration import projects
+from zenmail.migration import projects, runs
+from zenmail.migration.models import MigrationRun
 from zenmail.migration.secrets import SecretBox
 
 # Every name of tenant A, and of the global administrator, contains one of these.
@@ -83,6 +84,7 @@ PATH_VALUES: dict[str, Callable[[dict[str, Any]], list[Any]]] = {
     "admin": lambda a: [a["admin"], a["global_admin"]],
     "client": lambda a: ["203.0.113.7"],  # unlocking an address: global administrators only
     "project": lambda a: [a["project"]],
+    "run_id": lambda a: [a["run_id"]],  # under A's project (and under B's, by the walk)
     # An app password name that A's accounts hold and B's do not (revoking B's own "phone"
     # through /me would be B's right, not a breach).
     "name": lambda a: [a["app_password"]],
@@ -170,6 +172,9 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
                          {"snapshot": "deadbeef", "folder": "INBOX", "to_folder": "X"},
                          {"snapshot": "deadbeef", "into": b["alice"]}],
         "MeRestore": [{"id": "deadbeef-0"}],
+        "MigrationRunStart": [{"round": "presync"}, {"round": "final",
+                                                     "account": a["alice"]},
+                              {"round": "verify", "account": b["alice"]}],
     }
 
 
@@ -197,6 +202,8 @@ def snapshot(ctx: Ctx, database: Database) -> dict[str, Any]:
         "admins": [x.to_dict() for x in admins.list_all(ctx)],
         "tokens": [x.to_dict() for x in admins.list_tokens(ctx)],
         "migrations": [p.to_dict() for p in projects.list_all(ctx)],
+        "migration_runs": [r.to_dict() for p in projects.list_all(ctx)
+                           for r in runs.list_runs(ctx, p.name)],
         "audit": [x.to_dict() for x in auditlog.entries(ctx, limit=10000)
                   if not x.actor.startswith("self:")],
     }
@@ -232,6 +239,15 @@ def two_tenants(ctx: Ctx, redis_server: RedisServer) -> tuple[dict[str, Any], di
         projects.add(ctx, name, "source,source_tls,target,password\n"
                      f"imap://old@old.{t['domain']}:143,none,{t['alice']},pw\n", box)
         t["project"] = name
+        # A finished round each, so the runs' endpoints have something to hide.
+        with ctx.unit() as s:
+            project = projects.find(ctx, s, name)
+            run = MigrationRun(tenant_id=project.tenant_id, project_id=project.id,
+                               round="presync", status="done", attempts=1, verdict="zero loss",
+                               requested_by="test", pilot=False, sync_deletions=False)
+            s.add(run)
+            s.flush()
+            t["run_id"] = run.id
     return a, b
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -28,26 +30,21 @@ from rich.progress import (
 from zenmail.cli.app import App, Group, WholeNumber, pass_app
 from zenmail.cli.output import emit, read_password, table
 from zenmail.config import Settings
-from zenmail.migration import projects, service
+from zenmail.migration import engine, projects, runs, service
 from zenmail.migration.cutover import check_mx
 from zenmail.migration.engine import Options
 from zenmail.migration.report import to_html
 from zenmail.migration.secrets import SecretBox
 from zenmail.migration.source import TLS_MODES, parse_url
 from zenmail.sizes import format_size
-from zenmail.stack.registry import Stack
 
+PLAIN_EVERY = 2.0  # seconds between two plain progress lines of one account
 group = Group("migrate", help="Move mailboxes from another IMAP server, with proof.")
 
 
 def target_command(settings: Settings) -> service.TargetCommand:
     """A pre-authenticated IMAP session on this stack's Dovecot for one address."""
-    conf = str(Stack(settings).services["dovecot"].conf)  # type: ignore[attr-defined]
-
-    def command(address: str) -> Sequence[str]:
-        return ["doveadm", "-c", conf, "exec", "imap", "-u", address]
-
-    return command
+    return runs.stack_target(settings)
 
 
 def _say_missing(report: dict[str, object]) -> None:
@@ -72,32 +69,29 @@ def _say_missing(report: dict[str, object]) -> None:
                    "the user's.")
 @click.option("--source-password-stdin", is_flag=True, required=True,
               help="Read the source password from the first line of standard input.")
+@click.option("--source-oauth2", is_flag=True,
+              help="The line on standard input is an OAuth2 access token for the source "
+                   "mailbox (SASL XOAUTH2: Microsoft 365, Gmail), not a password.")
 @click.option("--sync-deletions", is_flag=True,
               help="Also delete at zenmail what was deleted at the source since the "
                    "last run.")
 @pass_app
 def account(app: App, address: str, source_url: str, source_tls: str, source_insecure: bool,
-            source_master: str | None, source_password_stdin: bool,
+            source_master: str | None, source_password_stdin: bool, source_oauth2: bool,
             sync_deletions: bool) -> int:
     """Copy one mailbox now, verify it by content, print the verdict.
 
     Exits 0 only when the verdict is "zero loss"; otherwise 1, naming each missing message.
     Re-running copies only what is new and updates flags (a delta).
     """
-    spec = parse_url(source_url, source_tls, source_insecure, source_master)
+    spec = parse_url(source_url, source_tls, source_insecure, source_master, source_oauth2)
     password = read_password(source_password_stdin)
     options = _options(app, sync_deletions)
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TransferSpeedColumn(), TimeRemainingColumn(), console=console,
-                  disable=not console.is_terminal) as bar:
-        task = bar.add_task(address, total=None)
-
-        def progress(_job: int, done: int, done_bytes: int, total: int, _tb: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with _progress_display(overall=False) as (started, progress):
+        started(0, address)
         outcome = service.migrate(app.ctx(), address, spec, password,
-                                  target_command(app.settings()), options, progress)
+                                  target_command(app.settings()), options,
+                                  lambda _job, *figures: progress(0, *figures))
     report = outcome.report
     if app.as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False))
@@ -120,14 +114,69 @@ def account(app: App, address: str, source_url: str, source_tls: str, source_ins
     return 0
 
 
+Started = Callable[[int, str], None]
+
+
+@contextmanager
+def _progress_display(overall: bool) -> Iterator[tuple[Started, engine.Progress]]:
+    """Progress of long copies on standard error: rich bars per account (and overall) on a
+    terminal; otherwise (a pipe, a log, cron) plain lines an administrator can follow,
+    one per account and overall at most every PLAIN_EVERY seconds, and each account's last."""
+    console = Console(stderr=True)
+    lock = threading.Lock()
+    names: dict[int, str] = {}
+    figures: dict[int, tuple[int, int, int, int]] = {}
+    if not console.is_terminal:
+        said: dict[int, float] = {}
+
+        def line(what: str, done: int, total: int, done_b: int, total_b: int) -> None:
+            click.echo(f"progress {what}: {done}/{total} messages, "
+                       f"{format_size(done_b)}/{format_size(total_b)}", err=True)
+
+        def plain_started(job: int, address: str) -> None:
+            with lock:
+                names[job] = address
+
+        def plain(job: int, done: int, done_b: int, total: int, total_b: int) -> None:
+            with lock:
+                figures[job] = (done, total, done_b, total_b)
+                now = time.monotonic()
+                if done < total and now - said.get(job, -PLAIN_EVERY) < PLAIN_EVERY:
+                    return
+                said[job] = now
+                line(names.get(job, "?"), done, total, done_b, total_b)
+                if overall and len(figures) > 0:
+                    d, t, db, tb = (sum(f[i] for f in figures.values()) for i in range(4))
+                    line("all accounts", d, t, db, tb)
+
+        yield plain_started, plain
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(), console=console) as bar:
+        whole = bar.add_task("all accounts", total=None) if overall else None
+        tasks: dict[int, TaskID] = {}
+
+        def bar_started(job: int, address: str) -> None:
+            with lock:
+                tasks[job] = bar.add_task(address, total=None)
+
+        def update(job: int, done: int, done_b: int, total: int, total_b: int) -> None:
+            with lock:
+                figures[job] = (done, total, done_b, total_b)
+                bar.update(tasks[job], completed=done, total=total)
+                if whole is not None:
+                    bar.update(whole, completed=sum(f[0] for f in figures.values()),
+                               total=sum(f[1] for f in figures.values()))
+
+        yield bar_started, update
+
+
 def _box(app: App) -> SecretBox:
-    return SecretBox(app.settings().state_dir / "secrets" / "migration.key")
+    return runs.box_of(app.settings())
 
 
 def _options(app: App, sync_deletions: bool = False) -> Options:
-    m = app.settings().migration
-    return Options(batch_messages=m.batch_messages, batch_bytes=m.batch_bytes,
-                   retries=m.retries, backoff=m.backoff_seconds, sync_deletions=sync_deletions)
+    return runs.options_of(app.settings(), sync_deletions)
 
 
 project = Group("project", help="Projects: many accounts, limits, a plan, day X.")
@@ -190,26 +239,7 @@ def project_remove(app: App, name: str) -> None:
 
 
 def _run(app: App, name: str, account: str | None, pilot: bool, copy: bool) -> int:
-    console = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console,
-                  disable=not console.is_terminal) as bar:
-        overall = bar.add_task("all accounts", total=None)
-        tasks: dict[int, TaskID] = {}
-        figures: dict[int, tuple[int, int]] = {}
-        lock = threading.Lock()
-
-        def started(job: int, address: str) -> None:
-            with lock:
-                tasks[job] = bar.add_task(address, total=None)
-
-        def progress(job: int, done: int, _b: int, total: int, _tb: int) -> None:
-            with lock:
-                figures[job] = (done, total)
-                bar.update(tasks[job], completed=done, total=total)
-                bar.update(overall, completed=sum(d for d, _ in figures.values()),
-                           total=sum(t for _, t in figures.values()))
-
+    with _progress_display(overall=True) as (started, progress):
         summary = projects.run(app.ctx(), name, _box(app), target_command(app.settings()),
                                _options(app), account, pilot, copy, progress, started,
                                settings=app.settings())

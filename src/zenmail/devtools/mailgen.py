@@ -56,7 +56,7 @@ def attachment(subject: str, size: int, seed: int = 0) -> bytes:
             "Content-Transfer-Encoding: base64\r\n\r\n").encode() + b64 + b"--b1--\r\n"
 
 
-def messy(big_attachment: int = 3 << 20, sent: str = "Sent",
+def messy(big_attachment: int = 15 << 20, sent: str = "Sent",
           nested: str = "Projekte/2024/Q1", unicode_folder: str = "Ünïcödé/日本語"
           ) -> list[Msg]:
     """The traps, spread over INBOX, a Sent folder, a nested and a non-ASCII folder."""

@@ -10,11 +10,15 @@ Users are added with `add_user`; their mail is filled over a pre-authenticated I
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import json
 import os
 import shutil
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +38,7 @@ ssl_cert = <{base}/tls/cert.pem
 ssl_key = <{base}/tls/key.pem
 ssl_dh = </usr/share/dovecot/dh.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{mechanisms}
 auth_master_user_separator = *
 auth_failure_delay = 0
 mail_uid = mail
@@ -60,7 +64,7 @@ passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%Lu {base}/users
 }}
-userdb {{
+{oauth2}userdb {{
   driver = static
   args = uid=mail gid=mail allow_all_users=yes
 }}
@@ -78,6 +82,22 @@ service anvil {{
     mode = 0
   }}
 }}
+"""
+
+# OAuth2 access tokens (XOAUTH2, as Microsoft 365 and Gmail want) checked by Dovecot's own
+# oauth2 passdb: signed JWTs validated locally with a shared HS256 key, the way an identity
+# provider's tokens are validated without asking it (introspection_mode = local).
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {base}/oauth2.conf.ext
+}}
+"""
+_OAUTH2_CONF = """\
+introspection_mode = local
+local_validation_key_dict = fs:posix:prefix={base}/keys/
+username_attribute = email
 """
 
 _SPECIAL = """\
@@ -104,6 +124,7 @@ class SourceImap:
     imap_port: int
     imaps_port: int
     users: dict[str, str] = field(default_factory=dict)
+    oauth2_key: bytes | None = None
 
     @property
     def conf(self) -> Path:
@@ -115,10 +136,12 @@ class SourceImap:
 
     @classmethod
     def start(cls, separator: str = "/", special_use: bool = True, prefix: str = "",
-              master: tuple[str, str] | None = None) -> SourceImap:
+              master: tuple[str, str] | None = None,
+              oauth2_key: bytes | None = None) -> SourceImap:
         """Start one. `separator` "." with maildir++ layout like Courier/cPanel hosts;
         `special_use=False` like a provider that only has localized folder names; `prefix`
-        "INBOX." puts every folder under INBOX, like Courier and Cyrus."""
+        "INBOX." puts every folder under INBOX, like Courier and Cyrus; `oauth2_key` also
+        accepts XOAUTH2 logins with access tokens signed by that key (`oauth2_token`)."""
         base = Path(tempfile.mkdtemp(prefix="zenmail-source-", dir="/tmp"))
         os.chmod(base, 0o755)
         imap_port, imaps_port = free_ports(2)
@@ -129,12 +152,21 @@ class SourceImap:
         (base / "users").write_text("")
         masters = f"{master[0]}:{{PLAIN}}{master[1]}\n" if master else ""
         (base / "masters").write_text(masters)
+        if oauth2_key:
+            (base / "oauth2.conf.ext").write_text(_OAUTH2_CONF.format(base=base))
+            keys = base / "keys" / "default" / "HS256"
+            keys.mkdir(parents=True)
+            (keys / "default").write_text(base64.b64encode(oauth2_key).decode())
+            os.chmod(base / "keys", 0o755)
         instance = "zm-src-" + hashlib.sha256(str(base).encode()).hexdigest()[:8]
+        me = cls(base, imap_port, imaps_port)
         (base / "dovecot.conf").write_text(_CONF.format(
             instance=instance, base=base, imap_port=imap_port, imaps_port=imaps_port,
             separator=separator, prefix=prefix, special=_SPECIAL if special_use else "",
-            layout="" if separator == "." else ":LAYOUT=fs"))
-        me = cls(base, imap_port, imaps_port)
+            layout="" if separator == "." else ":LAYOUT=fs",
+            mechanisms=" xoauth2 oauthbearer" if oauth2_key else "",
+            oauth2=_OAUTH2_PASSDB.format(base=base) if oauth2_key else ""))
+        me.oauth2_key = oauth2_key
         subprocess.run(["dovecot", "-c", str(me.conf)], check=True,
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=30)
@@ -147,6 +179,18 @@ class SourceImap:
         self.users[user.lower()] = password
         (self.base / "users").write_text(
             "".join(f"{u}:{p}\n" for u, p in self.users.items()))
+
+    def oauth2_token(self, user: str, lifetime: int = 3600) -> str:
+        """An access token for `user` (a JWT, HS256) that this source accepts over XOAUTH2."""
+        assert self.oauth2_key, "start the source with oauth2_key"
+        now = int(time.time())
+
+        def part(value: dict[str, object]) -> bytes:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=")
+        head = part({"alg": "HS256", "typ": "JWT"}) + b"." + part(
+            {"sub": user, "email": user, "iat": now, "nbf": now, "exp": now + lifetime})
+        sig = base64.urlsafe_b64encode(hmac.new(self.oauth2_key, head, "sha256").digest())
+        return (head + b"." + sig.rstrip(b"=")).decode()
 
     def pipe_command(self, user: str) -> list[str]:
         """A pre-authenticated IMAP session as `user` on stdin/stdout."""

@@ -71,6 +71,7 @@ class RunResult:
     copied_bytes: int = 0
     flags_updated: int = 0
     deleted: int = 0
+    listed: int = 0  # messages the source listed (UID, flags, size): all, or QRESYNC's delta
     failed: list[dict[str, Any]] = field(default_factory=list)  # per-message refusals
     error: str | None = None  # the whole account failed (credentials, TLS, unreachable)
     seconds: float = 0.0
@@ -269,7 +270,8 @@ class Copier:
         prefix = _personal_prefix(source)
         plans: list[_Plan] = []
         total = total_bytes = done = done_bytes = 0
-        condstore = _enable_condstore(source)
+        qresync = _enable(source, "QRESYNC")  # implies CONDSTORE (RFC 7162)
+        condstore = qresync or _enable(source, "CONDSTORE")
         for flags, delim, name in source.list_folders():
             sf = fmap.SourceFolder(name, delim.decode() if delim else None, tuple(flags))
             if fmap.skipped(sf):
@@ -287,13 +289,19 @@ class Copier:
                                                         done + n, done_bytes + size)
                 continue
             exists = int(info.get(b"EXISTS", 0))
-            listing = fetch_range(source, "1:*", LIST_ITEMS) if exists else {}
-            with self.db.reading() as s:
-                known = {r.uid: r for r in s.scalars(
-                    select(MigrationMessage).where(MigrationMessage.folder_id == folder_id,
-                                                   MigrationMessage.uid > 0))}
-                for r in known.values():
-                    s.expunge(r)
+            delta = bool(qresync and seen_modseq and modseq and self._folder_whole(folder_id))
+            vanished: list[int] = []
+            if delta:
+                # QRESYNC: only what changed since the folder was last complete — new
+                # messages, changed flags — and the UIDs expunged since (VANISHED), instead
+                # of listing every message of the folder again.
+                listing, vanished = _changed_since(source, seen_modseq)
+                known = self._known(folder_id, [*listing, *vanished])
+                kept_n, kept_size = self._folder_figures(folder_id)
+            else:
+                listing = fetch_range(source, "1:*", LIST_ITEMS) if exists else {}
+                known = self._known(folder_id, None)
+            result.listed += len(listing)
             sizes = {uid: int(d[b"RFC822.SIZE"]) for uid, d in listing.items()}
             todo = [uid for uid in sorted(listing)
                     if uid not in known or (known[uid].target_uid is None
@@ -315,12 +323,17 @@ class Copier:
                                   .where(MigrationMessage.id == known[uid].id)
                                   .values(flags=flags_text(f)))
                 result.flags_updated += len(changed)
-            gone = [r for uid, r in known.items() if uid not in listing
-                    and r.target_uid is not None]
+            if delta:
+                gone = [known[u] for u in vanished if u in known
+                        and known[u].target_uid is not None]
+            else:
+                gone = [r for uid, r in known.items() if uid not in listing
+                        and r.target_uid is not None]
             if gone and not self.options.sync_deletions:
-                # Kept at the target; the folder is listed again next time, so a later run
-                # with sync_deletions still sees what went.
-                modseq = 0
+                # Kept at the target; the folder is listed again next time (QRESYNC: from
+                # the same point, so VANISHED names them again), so a later run with
+                # sync_deletions still sees what went.
+                modseq = seen_modseq if delta else 0
             if gone and self.options.sync_deletions:
                 target.expunge(tname, [r.target_uid for r in gone])  # type: ignore[misc]
                 with self.db.transaction() as s:
@@ -328,10 +341,20 @@ class Copier:
                         MigrationMessage.id.in_([r.id for r in gone])))
                 result.deleted += len(gone)
             todo_set = set(todo)
-            total += len(listing)
-            total_bytes += sum(sizes.values())
-            done += len(listing) - len(todo)
-            done_bytes += sum(n for u, n in sizes.items() if u not in todo_set)
+            if delta:
+                # The folder as it now stands: the rows kept, less what went, plus the new.
+                went = [known[u] for u in vanished if u in known]
+                n = kept_n - len(went) + len(todo)
+                size = (kept_size - sum(r.size for r in went)
+                        + sum(sizes[u] for u in todo))
+                total, total_bytes = total + n, total_bytes + size
+                done += n - len(todo)
+                done_bytes += size - sum(sizes[u] for u in todo)
+            else:
+                total += len(listing)
+                total_bytes += sum(sizes.values())
+                done += len(listing) - len(todo)
+                done_bytes += sum(n for u, n in sizes.items() if u not in todo_set)
             if todo:
                 plans.append(_Plan(folder_id, name, tname, todo, sizes, modseq))
             elif modseq:
@@ -342,6 +365,21 @@ class Copier:
             done, done_bytes, total, total_bytes)
         self._report_progress()
         return plans
+
+    def _known(self, folder_id: int, uids: list[int] | None) -> dict[int, MigrationMessage]:
+        """The folder's rows by source UID (only `uids`' when given), detached."""
+        stmt = select(MigrationMessage).where(MigrationMessage.folder_id == folder_id,
+                                              MigrationMessage.uid > 0)
+        with self.db.reading() as s:
+            if uids is None:
+                rows = list(s.scalars(stmt))
+            else:
+                rows = []
+                for i in range(0, len(uids), 500):  # bounded IN lists
+                    rows += s.scalars(stmt.where(MigrationMessage.uid.in_(uids[i:i + 500])))
+            for r in rows:
+                s.expunge(r)
+        return {r.uid: r for r in rows}
 
     def _folder_figures(self, folder_id: int) -> tuple[int, int]:
         with self.db.reading() as s:
@@ -564,15 +602,41 @@ class Copier:
                           self._total_bytes)
 
 
-def _enable_condstore(client: IMAPClient) -> bool:
-    """Ask for HIGHESTMODSEQ in SELECT where the source has CONDSTORE (RFC 7162)."""
-    if not client.has_capability("CONDSTORE"):
+def _enable(client: IMAPClient, extension: str) -> bool:
+    """ENABLE CONDSTORE (HIGHESTMODSEQ in SELECT) or QRESYNC (also VANISHED) where the
+    source has it (RFC 7162)."""
+    if not client.has_capability(extension):
         return False
     try:
-        client.enable("CONDSTORE")
+        enabled = client.enable(extension)
     except IMAPClientError:
         return False
-    return True
+    return extension.upper() in {(e.decode() if isinstance(e, bytes) else str(e)).upper()
+                                 for e in enabled}
+
+
+def _changed_since(client: IMAPClient, modseq: int
+                   ) -> tuple[dict[int, dict[bytes, Any]], list[int]]:
+    """UID FETCH 1:* (…) (CHANGEDSINCE m VANISHED): the messages new or changed since
+    `modseq`, and the UIDs expunged since (RFC 7162 §3.2.6)."""
+    imap = client._imap  # noqa: SLF001 (imaplib keeps untagged VANISHED by its name)
+    imap.untagged_responses.pop("VANISHED", None)
+    listing = fetch_range(client, "1:*", LIST_ITEMS, [f"CHANGEDSINCE {modseq}", "VANISHED"])
+    vanished: list[int] = []
+    for line in imap.untagged_responses.pop("VANISHED", []) or []:
+        text = line.decode() if isinstance(line, bytes) else str(line)
+        vanished += _uids_of(text.replace("(EARLIER)", "").strip())
+    return listing, vanished
+
+
+def _uids_of(uidset: str) -> list[int]:
+    """"41,43:45" → [41, 43, 44, 45]."""
+    out: list[int] = []
+    for part in filter(None, uidset.split(",")):
+        lo, _, hi = part.partition(":")
+        a, b = int(lo), int(hi or lo)
+        out += range(min(a, b), max(a, b) + 1)
+    return out
 
 
 def _personal_prefix(client: IMAPClient) -> str:

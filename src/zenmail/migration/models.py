@@ -112,3 +112,31 @@ class MigrationMessage(Base):
     target_uid: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     pending_from: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class MigrationRun(Base):
+    """One round of a project started from the API (pre-sync, final, verify), run in the
+    background by the API process: who asked, where it stands, and how it ended. A run whose
+    process died (`owner_pid` gone) is taken up again when the API next starts."""
+
+    __tablename__ = "migration_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
+                                           index=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("migration_projects.id", ondelete="CASCADE"), index=True)
+    round: Mapped[str] = mapped_column(String(20))  # presync, final, verify
+    account: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    pilot: Mapped[bool] = mapped_column(Boolean, default=False)
+    sync_deletions: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    owner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    requested_by: Mapped[str] = mapped_column(String(400))
+    verdict: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON, when finished
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

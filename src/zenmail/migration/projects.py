@@ -210,6 +210,15 @@ def _find(ctx: Ctx, s: Session, name: str) -> MigrationProject:
     return found[0]
 
 
+def find(ctx: Ctx, s: Session, name: str) -> MigrationProject:
+    """The project by name inside the actor's tenant, for other use cases (runs)."""
+    return _find(ctx, s, name)
+
+
+def status_of(s: Session, project: MigrationProject) -> ProjectStatus:
+    return _status(s, project)
+
+
 def _status(s: Session, project: MigrationProject) -> ProjectStatus:
     tenant = s.get(Tenant, project.tenant_id)
     out = ProjectStatus(project.name, tenant.name if tenant else "?", project.concurrency,
@@ -343,6 +352,7 @@ def run(ctx: Ctx, name: str, box: SecretBox, target_command: TargetCommand,
             error = result.error
             copied = {"copied": result.copied, "copied_bytes": result.copied_bytes,
                       "flags_updated": result.flags_updated, "deleted": result.deleted,
+                      "listed": result.listed,
                       "refused": result.failed, "seconds": round(result.seconds, 3)}
         if error:
             report = failed_report(job.address, job.spec, error)

@@ -74,6 +74,7 @@ def migrate(ctx: Ctx, address: str, spec: SourceSpec, password: str,
             report = failed_report(address, spec, f"verification: {exc.reason}")
     report["run"] = {"copied": run.copied, "copied_bytes": run.copied_bytes,
                      "flags_updated": run.flags_updated, "deleted": run.deleted,
+                     "listed": run.listed,
                      "refused": run.failed, "seconds": round(run.seconds, 3)}
     from zenmail.migration.report import seal
     report = seal(report)

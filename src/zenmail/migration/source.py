@@ -8,6 +8,7 @@ certificate will not.
 
 from __future__ import annotations
 
+import functools
 import imaplib
 import socket
 import ssl
@@ -40,6 +41,7 @@ class SourceSpec:
     tls: str = "tls"
     insecure: bool = False
     master_user: str | None = None  # log in as `user*master` with the master's password
+    oauth2: bool = False  # the secret is an OAuth2 access token (SASL XOAUTH2), not a password
 
     @property
     def url(self) -> str:
@@ -52,7 +54,7 @@ class SourceSpec:
 
 
 def parse_url(url: str, tls: str, insecure: bool = False,
-              master_user: str | None = None) -> SourceSpec:
+              master_user: str | None = None, oauth2: bool = False) -> SourceSpec:
     """`imap://alice@old.example:143` → a SourceSpec (the user may hold an @ itself)."""
     if tls not in TLS_MODES:
         raise InvalidInput(f"--source-tls {tls!r}: choose one of {', '.join(TLS_MODES)}")
@@ -70,12 +72,22 @@ def parse_url(url: str, tls: str, insecure: bool = False,
         port = parts.port or (993 if tls == "tls" else 143)
     except ValueError as exc:
         raise InvalidInput(f"source {url!r}: the port must be a number") from exc
-    return SourceSpec(parts.hostname, port, user, tls, insecure, master_user)
+    if oauth2 and master_user:
+        raise InvalidInput("an OAuth2 access token is the user's own: drop --source-master")
+    return SourceSpec(parts.hostname, port, user, tls, insecure, master_user, oauth2)
 
 
 def _tls_context(spec: SourceSpec) -> ssl.SSLContext:
+    return _context(spec.insecure)
+
+
+@functools.cache
+def _context(insecure: bool) -> ssl.SSLContext:
+    # Made once per process and shared (an SSLContext is safe to share between threads):
+    # loading the system's CA store costs ~25 ms of CPU, and a run connects to the source
+    # several times per account (listing, reading, verifying).
     ctx = ssl.create_default_context()
-    if spec.insecure:
+    if insecure:
         # Asked for explicitly (--source-insecure): old servers with self-signed certificates.
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -96,7 +108,8 @@ def connect(spec: SourceSpec, password: str) -> IMAPClient:
     where = f"{spec.host}:{spec.port}"
     try:
         client = IMAPClient(spec.host, spec.port, ssl=spec.tls == "tls",
-                            ssl_context=_tls_context(spec), timeout=TIMEOUT)
+                            ssl_context=_tls_context(spec) if spec.tls == "tls" else None,
+                            timeout=TIMEOUT)
     except ssl.SSLError as exc:
         raise SourceError(_tls_reason(spec, exc), transient=False) from exc
     except socket.gaierror as exc:
@@ -121,8 +134,17 @@ def connect(spec: SourceSpec, password: str) -> IMAPClient:
                                   "--source-tls tls", transient=False) from exc
         client.normalise_times = False  # keep each INTERNALDATE's own offset
         try:
-            client.login(spec.login_name, password)
+            if spec.oauth2:
+                # Microsoft 365 and Gmail: SASL XOAUTH2 with an access token the
+                # administrator obtained for the mailbox (the token is read like a password).
+                client.oauth2_login(spec.user, password)
+            else:
+                client.login(spec.login_name, password)
         except LoginError as exc:
+            if spec.oauth2:
+                raise SourceError(f"wrong credentials: {where} refused the OAuth2 access "
+                                  f"token for {spec.user} (expired, revoked, or not for this "
+                                  "mailbox? get a fresh one)", transient=False) from exc
             who = f"{spec.user} (master {spec.master_user})" if spec.master_user else spec.user
             raise SourceError(f"wrong credentials: {where} refused the login of {who}",
                               transient=False) from exc

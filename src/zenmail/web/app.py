@@ -95,6 +95,7 @@ def create_app(settings: Settings, database: Database | None = None,
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        migrations.resume(_app)  # migration rounds a killed API process left half done
         yield
         if owns_database:  # a database handed in belongs to the caller, who disposes it
             db.dispose()
@@ -113,6 +114,7 @@ def create_app(settings: Settings, database: Database | None = None,
     app.add_middleware(BodyLimit)
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    migrations.install(app)  # the runner of migration rounds started over the API
     watch.install(app)  # /metrics where Prometheus looks; the status page
     devices.install(app)  # autoconfig, autodiscover, device links: outside /api/v1
     _serve_docs(app)
