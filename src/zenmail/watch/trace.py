@@ -54,7 +54,7 @@ _SAVED = re.compile(r"lmtp\(([^)]+)\)<\d+><([^>]+)>: Info: (?:sieve: )?(?:msgid=
 _FIELD = re.compile(r"([\w-]+)=(<[^>]*>|[^,\s]+)")
 _SESSION = re.compile(r"\b250 2\.0\.0 <[^>]*> (\S+) Saved")
 _SINCE = re.compile(r"^(\d+)\s*([smhd])$")
-_VERDICT = re.compile(r"\bqid: <([^>]+)>.*?\(default: [TF] \(([\w ]+)\): "
+_VERDICT = re.compile(r"\bqid: <([^>]+)>.*?\(default: [A-Z] \(([\w ]+)\): "
                       r"\[(-?[\d.]+)/(-?[\d.]+)\]")
 
 
