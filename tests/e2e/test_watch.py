@@ -210,7 +210,7 @@ def test_probe_run_goes_end_to_end_and_shows_in_metrics(wstack: WatchStack) -> N
     r = zenmail_cli(wstack, "probe", "run", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     outcomes = {o["probe"]: o for o in json.loads(r.stdout)}
-    assert set(outcomes) == {"roundtrip", "inbound", "imap_login"}
+    assert set(outcomes) == {"roundtrip", "inbound", "imap_login", "caldav"}
     for o in outcomes.values():
         assert o["ok"] and o["latency_s"] > 0, o
 
@@ -355,7 +355,8 @@ def test_trace_finds_delivered_rejected_and_deferred_mail(wstack: WatchStack) ->
 def test_status_page(wstack: WatchStack) -> None:
     snap = wait_for(lambda: (lambda j: j if j["status"] == "ok" else None)(
         httpx.get(wstack.api + "/status.json", timeout=30).json()), "a healthy status")
-    assert {p["probe"] for p in snap["probes"]} == {"roundtrip", "inbound", "imap_login"}  # type: ignore[index]
+    assert {p["probe"] for p in snap["probes"]} == {  # type: ignore[index]
+        "roundtrip", "inbound", "imap_login", "caldav"}
     assert {s["name"] for s in snap["services"]} >= {"postfix", "dovecot", "watch"}  # type: ignore[index]
     page = httpx.get(wstack.api + "/status", timeout=30)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
