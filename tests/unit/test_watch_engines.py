@@ -37,7 +37,7 @@ from zenmail.stack.files import Layout, write_atomic
 from zenmail.stack.tls import DAYS, certificate_paths, ensure_certificate
 from zenmail.vault.catalogue import Index, SnapshotRow
 from zenmail.vault.snapshot import index_path
-from zenmail.watch import alerts, history, metrics
+from zenmail.watch import alerts, engines, history, metrics
 from zenmail.watch.models import ProbeResult
 
 
@@ -265,3 +265,21 @@ def test_filter_verdicts_per_tenant_from_the_filters_counters(
     assert "zenmail_filter_verdicts_total{" not in metrics.render(off, database).decode()
     gone = settings.with_values({"endpoints.redis": f"unix:{tmp_path / 'nowhere.sock'}"})
     assert "zenmail_filter_verdicts_total{" not in metrics.render(gone, database).decode()
+
+
+def test_snapshot_times_in_restics_spelling_count_too(tmp_path: Path) -> None:
+    """A snapshot the index learnt from the repository (`vault` sync) carries restic's time:
+    RFC 3339 with nanoseconds, in the local offset of the machine that took it. The newest
+    is found by time, not by text."""
+    settings = Settings(state_dir=tmp_path)
+    index = Index(index_path(settings))
+    try:
+        # 23:30 UTC on the 28th, written as 01:30 on the 29th at +02:00.
+        index.add(SnapshotRow("e" * 64, "2026-11-29T01:30:00.123456789+02:00", "all", [], 0,
+                              0, 0), [], [])
+    finally:
+        index.close()
+    assert engines.last_snapshot(settings) == datetime(2026, 11, 28, 23, 30, 0, 123456,
+                                                       tzinfo=UTC)
+    _snapshot(settings, "d" * 64, datetime(2026, 11, 28, 23, 45, tzinfo=UTC))
+    assert engines.last_snapshot(settings) == datetime(2026, 11, 28, 23, 45, tzinfo=UTC)

@@ -10,9 +10,10 @@ vault's last complete snapshot, the migrations' progress, the filter's verdicts.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -39,13 +40,27 @@ def last_snapshot(settings: Settings) -> datetime | None:
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
         try:
-            row = db.execute("SELECT max(time) FROM snapshots WHERE scope = ?",
-                             (WHOLE,)).fetchone()
+            rows = db.execute("SELECT time FROM snapshots WHERE scope = ?", (WHOLE,)).fetchall()
         finally:
             db.close()
     except sqlite3.Error:
         return None  # an index being created: the next look sees it
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+    # Parsed, not compared as text: the index mixes zenmail's and restic's spellings.
+    times = [t for t in (parse_time(r[0]) for r in rows if r[0]) if t is not None]
+    return max(times, default=None)
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(text: str) -> datetime | None:
+    """A snapshot's time as the index holds it: zenmail's ISO form, or restic's RFC 3339
+    with nanoseconds and `Z` (a snapshot the index learnt from the repository)."""
+    try:
+        t = datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip()).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 @dataclass
