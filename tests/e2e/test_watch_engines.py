@@ -32,7 +32,7 @@ from zenmail.stack.registry import Stack
 pytestmark = pytest.mark.e2e
 
 # Short enough for a test to see a snapshot grow old, long enough that a fresh one is not.
-SNAPSHOT_HOURS = 0.01  # 36 s
+SNAPSHOT_HOURS = 0.02  # 72 s
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def test_an_old_snapshot_shows_in_metrics_fires_once_and_resolves(estack: WatchS
     wait_for(lambda: not hook.notices(key) or hook.notices(key)[-1] == "resolved",
              "no open snapshot alert after a fresh snapshot", timeout=120)
     seen = len(hook.notices(key))
-    # The runner evaluates every 2 s; once the snapshot is older than 36 s, it fires.
+    # The runner evaluates every 2 s; once the snapshot is older than 72 s, it fires.
     wait_for(lambda: "firing" in hook.notices(key)[seen:], "the snapshot alert at the webhook",
              timeout=300)
     firing = [n for n in hook.received if n["key"] == key][-1]
