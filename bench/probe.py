@@ -8,9 +8,12 @@ Starts a private stack (SQLite directory, free loopback ports) and runs, one aft
   IDLE only  the obvious alternative: wait for IDLE's notice alone (what a mail program
              sees; Dovecot batches those notices for 0.5 s)
   polling    the other one: NOOP + SEARCH every 10 ms, no IDLE
-  cost       R rounds of every probe (round trip, MX path, IMAP login) -> CPU seconds of
-             this process plus Postfix's and Dovecot's process trees per round, and per
-             hour at one round a minute (the default `[watch] probe_every_s`)
+  caldav     N CalDAV probes (PUT an event into the probe account's calendar through
+             Radicale, GET it, DELETE it) -> p50/p95/p99 latency
+  cost       R rounds of every probe (round trip, MX path, IMAP login, CalDAV) -> CPU
+             seconds of this process plus Postfix's, Dovecot's and Radicale's process trees
+             per round, and per hour at one round a minute (the default
+             `[watch] probe_every_s`)
 
     sudo .venv/bin/python bench/probe.py            # N = 200, R = 20
     sudo .venv/bin/python bench/probe.py -n 50 -r 5
@@ -33,6 +36,7 @@ from zenmail.stack import manager, proc
 from zenmail.stack.registry import Stack
 from zenmail.watch.probes import PROBES, Target
 from zenmail.watch.probes.base import Mailbox, ProbeFailed, token
+from zenmail.watch.probes.caldav import CalDav
 from zenmail.watch.probes.roundtrip import RoundTrip
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -115,7 +119,8 @@ def main() -> None:
         t = Target.of(settings)
         stack = Stack(settings)
         daemons = [p for p in (stack.services["postfix"].pid(),
-                               stack.services["dovecot"].pid()) if p]
+                               stack.services["dovecot"].pid(),
+                               stack.services["radicale"].pid()) if p]
         for _ in range(5):  # warm up: processes spawned, indexes made
             RoundTrip(t).measure()
 
@@ -127,6 +132,13 @@ def main() -> None:
             xs = [fn() for _ in range(args.n)]
             cpu = self_cpu() - cpu0 + tree_cpu(daemons) - d0
             print(f"  {label:<20} {percentiles(xs)}   CPU {cpu / args.n * 1000:5.1f} ms/probe")
+
+        CalDav(t).measure()  # warm up: the principal and its calendar made at first login
+        cpu0, d0 = self_cpu(), tree_cpu(daemons)
+        xs = [CalDav(t).measure() for _ in range(args.n)]
+        cpu = self_cpu() - cpu0 + tree_cpu(daemons) - d0
+        print(f"caldav, PUT + GET + DELETE, {args.n} times:")
+        print(f"  {'zenmail':<20} {percentiles(xs)}   CPU {cpu / args.n * 1000:5.1f} ms/probe")
 
         cpu0, d0 = self_cpu(), tree_cpu(daemons)
         wall0 = time.monotonic()

@@ -87,11 +87,12 @@ def wstack() -> Iterator[WatchStack]:
     if os.geteuid() != 0:
         pytest.skip("the mail stack starts Postfix and Dovecot, which needs root")
     # Quick rounds and checks, so the runner's work shows within seconds; alerts to a test
-    # webhook and to alice's mailbox.
+    # webhook and to alice's mailbox; one deferred message is already too many.
     hook = Webhook()
     settings = new_state(prefix="zenmail-watch-",
                          watch={"probe_every_s": 5, "health_every_s": 2, "hung_after": 2,
-                                "webhook_url": hook.url, "admin_email": ADMIN_MAILBOX})
+                                "webhook_url": hook.url, "admin_email": ADMIN_MAILBOX},
+                         alerts={"deferred_queue": 0})
     state = settings.state_dir
     db = Database(settings.db_url)
     db.migrate()
@@ -210,7 +211,7 @@ def test_probe_run_goes_end_to_end_and_shows_in_metrics(wstack: WatchStack) -> N
     r = zenmail_cli(wstack, "probe", "run", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     outcomes = {o["probe"]: o for o in json.loads(r.stdout)}
-    assert set(outcomes) == {"roundtrip", "inbound", "imap_login"}
+    assert set(outcomes) == {"roundtrip", "inbound", "imap_login", "caldav"}
     for o in outcomes.values():
         assert o["ok"] and o["latency_s"] > 0, o
 
@@ -350,12 +351,19 @@ def test_trace_finds_delivered_rejected_and_deferred_mail(wstack: WatchStack) ->
         assert counted[f'{{outcome="{outcome}"}}'] >= 1, counted
     # Probe mail is left out unless asked for.
     assert all("zenmail-probe" not in json.dumps(t) for t in traced("--since", "1h"))
+    # The deferred message is over the fixture's threshold (0): the runner's rule fires.
+    assert wstack.webhook is not None
+    wait_for(lambda: "firing" in wstack.webhook.notices("deferred_queue"),  # type: ignore[union-attr]
+             "the deferred-queue alert at the webhook")
+    fired = next(n for n in wstack.webhook.received if n["key"] == "deferred_queue")
+    assert "messages wait in Postfix's deferred queue (more than 0)" in fired["summary"]
 
 
 def test_status_page(wstack: WatchStack) -> None:
     snap = wait_for(lambda: (lambda j: j if j["status"] == "ok" else None)(
         httpx.get(wstack.api + "/status.json", timeout=30).json()), "a healthy status")
-    assert {p["probe"] for p in snap["probes"]} == {"roundtrip", "inbound", "imap_login"}  # type: ignore[index]
+    assert {p["probe"] for p in snap["probes"]} == {  # type: ignore[index]
+        "roundtrip", "inbound", "imap_login", "caldav"}
     assert {s["name"] for s in snap["services"]} >= {"postfix", "dovecot", "watch"}  # type: ignore[index]
     page = httpx.get(wstack.api + "/status", timeout=30)
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]

@@ -17,6 +17,8 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.context import Actor, Ctx
 from zenmail.errors import PermissionDenied
+from zenmail.stack.files import Layout
+from zenmail.stack.supervisor import record
 from zenmail.watch import alerts, history
 
 
@@ -87,3 +89,19 @@ def test_thresholds_come_from_the_settings_file(
     fired = alerts.evaluate(_settings(tmp_path, url, disk_free_percent=100), database)
     assert {a.key for a in fired} == {"disk_free:mail", "disk_free:state"}
     assert all(n["state"] == "firing" for n in received)
+
+
+def test_too_many_restarts_fire_once(
+        database: Database, tmp_path: Path, hook: tuple[str, list[dict[str, Any]]]) -> None:
+    url, received = hook
+    settings = _settings(tmp_path, url, restarts=3)
+    layout = Layout.of(tmp_path)
+    for _ in range(3):  # what the supervisor records at each restart
+        record(layout, None, {"service": "dovecot", "event": "restarted", "pid": 1})
+    assert alerts.evaluate(settings, database) == []  # 3 is not more than 3
+    record(layout, None, {"service": "dovecot", "event": "restarted", "pid": 1})
+    fired = alerts.evaluate(settings, database)
+    assert [(a.key, a.state) for a in fired] == [("restarts:dovecot", "firing")]
+    assert "restarted 4 times in 10 minutes" in fired[0].summary
+    assert alerts.evaluate(settings, database) == []
+    assert [n["key"] for n in received] == ["restarts:dovecot"]

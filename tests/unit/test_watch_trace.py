@@ -53,3 +53,32 @@ def test_since() -> None:
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     assert parse_since("90m", now) == datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
     assert parse_since("2026-11-27T09:00", now) == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+# rspamd 3.4's task log, as the proxy (milter) wrote it for a GTUBE message (the forced
+# action: flag S) and for mail it let through (flag F), with the queue id Postfix passed.
+RSPAMD = [
+    "2026-11-28 12:49:12 #7658(rspamd_proxy) <4c4a31>; proxy; rspamd_task_write_log: id: "
+    "<m9@bad.example>, qid: <9F8E7D6C5B>, ip: 192.0.2.9, from: <spam@bad.example>, "
+    "(default: S (reject): [15.00/15.00] [GTUBE(0.00){}]), len: 259, time: 268.241ms, dns "
+    "req: 0, digest: <666ce83c91f1b1f04f870174d029e691>, rcpts: <alice@acme.test>, "
+    'mime_rcpts: <alice@acme.test>, forced: reject "Gtube pattern"; score=15.00 (set by GTUBE)',
+    "2026-11-28 12:49:12 #7658(rspamd_proxy) <5d5b42>; proxy; rspamd_task_write_log: id: "
+    "<m1@example.org>, qid: <5CCD320E793>, ip: 127.0.0.1, from: <sender@example.org>, "
+    "(default: F (no action): [-0.10/15.00] [ARC_NA(0.00){},MIME_GOOD(-0.10){text/plain;}]), "
+    "len: 318, time: 80.1ms, dns req: 0, digest: <1>, rcpts: <alice@acme.test>",
+    "2026-11-28 12:49:13 #7662(controller) <r56etk>; map; rspamd_map_dns_callback: cannot "
+    "resolve maps.rspamd.com: no records with this name",
+]
+
+
+def test_the_filters_verdict_by_queue_id() -> None:
+    found = {t.queue_id: t for t in parse(POSTFIX, DOVECOT, year=2026, rspamd_log=RSPAMD)}
+    refused = found["9F8E7D6C5B"]
+    assert (refused.filter_action, refused.filter_score, refused.filter_threshold) == (
+        "reject", 15.0, 15.0)
+    passed = found["5CCD320E793"]
+    assert (passed.filter_action, passed.filter_score) == ("no action", -0.1)
+    unscanned = found["7A1B2C3D4E"]  # no rspamd line: nothing claimed
+    assert unscanned.filter_action == "" and unscanned.filter_score is None
+    assert refused.to_dict()["filter_action"] == "reject"

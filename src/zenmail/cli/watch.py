@@ -71,8 +71,9 @@ def install_service(app: App, path: Path) -> None:
 @pass_app
 def trace_(app: App, message_id: str | None, sender: str | None, recipient: str | None,
            since: str | None) -> None:
-    """Where is my email? Each matching message: queue id, sender, and per recipient the
-    status (sent, deferred, bounced, rejected), the relay, the reason and the folder."""
+    """Where is my email? Each matching message: queue id, sender, the filter's verdict
+    (rspamd's action and score), and per recipient the status (sent, deferred, bounced,
+    rejected), the relay, the reason and the folder."""
     found = trace.trace(app.ctx(), running_settings(app.settings()), message_id=message_id,
                         sender=sender, recipient=recipient, since=since)
 
@@ -84,6 +85,9 @@ def trace_(app: App, message_id: str | None, sender: str | None, recipient: str 
             click.echo(f"{t.received_at[:19]}  {t.queue_id or 'NOQUEUE':<12} {t.status:<9} "
                        f"from=<{t.sender}> message-id=<{t.message_id}>"
                        + (f" login={t.login}" if t.login else ""))
+            if t.filter_action:
+                click.echo(f"    filter: {t.filter_action} (score {t.filter_score:.2f}, "
+                           f"refused from {t.filter_threshold:.2f})")
             for d in t.deliveries:
                 where = f" folder={d.folder}" if d.folder else ""
                 relay = f" relay={d.relay}" if d.relay else ""

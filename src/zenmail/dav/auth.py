@@ -3,9 +3,12 @@
 Radicale loads this module by name and calls `Auth._login_ext_with_groups` for every request
 with credentials. The account's address becomes the Radicale user (its principal /<address>/)
 and its tenant a group, which the rights plugin (zenmail.dav.rights) uses for shared
-calendars. Wrong passwords count towards the same lockouts as IMAP and SMTP logins
-(zenmail.security.lockout): a locked-out login is refused here too. If Redis is unreachable
-the check fails open, as the policy server does for Dovecot.
+calendars. The watch's probe account (zenmail.stack.probeaccount), which lives outside the
+directory, is let in by its key, with no tenant: it reaches its own principal only, where
+the CalDAV probe writes and deletes one event a round. Wrong passwords count towards the
+same lockouts as IMAP and SMTP logins (zenmail.security.lockout): a locked-out login is
+refused here too. If Redis is unreachable the check fails open, as the policy server does
+for Dovecot.
 
 Options, in Radicale's configuration (rendered by stack/daemons/radicale.py):
 
@@ -30,6 +33,7 @@ from zenmail.dav.login import Verifier
 from zenmail.db import Database
 from zenmail.errors import ZenmailError
 from zenmail.security.lockout import Guard, RedisStore, record_lock
+from zenmail.stack import probeaccount
 
 log = logging.getLogger("radicale")
 
@@ -45,6 +49,8 @@ class Auth(auth.BaseAuth):
             folder / "collection-root" / address))
         self._key = secrets.token_bytes(32)  # keys the digests of wrong passwords
         self._guard = Guard(RedisStore(self._settings.redis_endpoint), self._settings.lockout)
+        self._probe = probeaccount.address(self._settings)
+        self._probe_key: str | None = None  # read at the probe's first login (root only)
 
     def _login_ext_with_groups(self, login: str, password: str,
                                context: auth.AuthContext) -> tuple[str, set[str]]:
@@ -57,11 +63,24 @@ class Auth(auth.BaseAuth):
         if not allowed:
             log.info("zenmail: refused %r from %s: locked out", login, remote)
             return "", set()
+        if login.lower() == self._probe:
+            ok = self._probe_matches(password)
+            self._report(login, remote, ok, password)
+            return (self._probe, set()) if ok else ("", set())
         found = self._verifier.check(login, password)
         self._report(login, remote, found is not None, password)
         if found is None:
             return "", set()
         return found.address, found.groups
+
+    def _probe_matches(self, password: str) -> bool:
+        if self._probe_key is None:
+            try:
+                self._probe_key = probeaccount.password(self._settings)
+            except OSError as exc:
+                log.error("zenmail: the probe account's key is unreadable: %s", exc)
+                return False
+        return hmac.compare_digest(self._probe_key.encode(), password.encode())
 
     def _report(self, login: str, remote: str, success: bool, password: str) -> None:
         # Only a keyed digest of the password reaches Redis: a repeated wrong one counts once.

@@ -2,10 +2,11 @@
 `[watch] webhook_url`).
 
 Each rule yields conditions under a key (`probe_failing:roundtrip`, `deferred_queue`,
-`disk_free:mail`, `restarts:dovecot`, `cert_expiry`, `incident:postfix`). A key whose
-condition starts to hold opens one alert and sends one "firing" notice; while it holds,
-nothing more is sent (de-duplication: at most one open alert per key, in the `alerts`
-table); when it stops holding, the alert is closed and one "resolved" notice is sent.
+`disk_free:mail`, `restarts:dovecot`, `cert_expiry`, `snapshot_age`, `incident:postfix`).
+A key whose condition starts to hold opens one alert and sends one "firing" notice; while
+it holds, nothing more is sent (de-duplication: at most one open alert per key, in the
+`alerts` table); when it stops holding, the alert is closed and one "resolved" notice is
+sent.
 Thresholds come from `[alerts]` in the settings file.
 
 `incident:<service>` is the supervisor's record turned into an alert: a daemon that died
@@ -32,9 +33,10 @@ from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.directory.context import Ctx
 from zenmail.directory.views import View
+from zenmail.stack.files import Layout
 from zenmail.stack.registry import port_plan
 from zenmail.stack.supervisor import read_events
-from zenmail.watch import history, observe
+from zenmail.watch import engines, history, observe
 from zenmail.watch.models import Alert
 from zenmail.watch.probes import PROBES
 
@@ -84,8 +86,38 @@ def conditions(settings: Settings, s: Session, now: datetime) -> dict[str, str]:
         days = (expiry - now).total_seconds() / 86400
         out["cert_expiry"] = (f"the TLS certificate expires in {days:.1f} days "
                               f"({expiry:%Y-%m-%d}); renew it")
+    stale = _snapshot_age(settings, now)
+    if stale:
+        out["snapshot_age"] = stale
     out.update(_incidents(settings, s, now))
     return out
+
+
+def _snapshot_age(settings: Settings, now: datetime) -> str | None:
+    """Why the vault's newest snapshot of everything is too old, if it is. Before the first
+    one, the clock starts with the stack (the last `zenmail up`), and only where the
+    schedule takes snapshots."""
+    limit = timedelta(hours=settings.alerts.snapshot_hours)
+    last = engines.last_snapshot(settings)
+    if last is not None:
+        if now - last <= limit:
+            return None
+        return (f"the last snapshot of everything was taken {_hours(now - last)} ago "
+                f"({last:%Y-%m-%d %H:%M} UTC; more than {settings.alerts.snapshot_hours:g} h); "
+                "see `zenmail snapshot list` and STATE/log/vault.log")
+    started = Layout.of(settings.state_dir).started
+    if not settings.vault.every_minutes or not started.exists():
+        return None
+    up_since = datetime.fromtimestamp(started.stat().st_mtime, UTC)
+    if now - up_since <= limit:
+        return None
+    return (f"no snapshot of everything since the stack started {_hours(now - up_since)} "
+            "ago; see STATE/log/vault.log, or take one: `zenmail snapshot --all`")
+
+
+def _hours(span: timedelta) -> str:
+    h = span.total_seconds() / 3600
+    return f"{h:.1f} h" if h >= 1 else f"{span.total_seconds():.0f} s"
 
 
 def _incidents(settings: Settings, s: Session, now: datetime) -> dict[str, str]:

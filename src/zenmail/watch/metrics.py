@@ -2,17 +2,18 @@
 
 Names follow Prometheus' conventions (`zenmail_` prefix, base units in the name: `_seconds`,
 `_bytes`, `_total` for counters). Labels have bounded cardinality: a service name (the
-registry's few daemons), a queue (4), a volume (2), a probe (3), a window (2), a tenant
-(one per customer company, never per account or message).
+registry's few daemons), a queue (4), a volume (2), a probe (4), a window (2), a migration
+job's status (a handful), a filter verdict (3), a tenant (one per customer company, never
+per account, mailbox or message).
 
 A tenant administrator's scrape shows its own tenant's series only; the node-wide series
-(services, queues, disk, certificate, probes) name no tenant.
+(services, queues, disk, certificate, probes, the last snapshot) name no tenant.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -25,7 +26,7 @@ from zenmail.db import Database
 from zenmail.directory import usage
 from zenmail.directory.models import Account, Tenant
 from zenmail.stack.files import Layout
-from zenmail.watch import history, mailcount, observe
+from zenmail.watch import engines, history, mailcount, observe
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -40,9 +41,14 @@ class NodeCollector(Collector):
         yield from self._mail()
         yield from self._disk()
         yield from self._certificate()
+        yield from self._vault()
         with self.db.reading() as s:
             yield from self._tenants(s)
             yield from self._probes(s)
+            yield from self._migrations(s)
+            tenant = (None if self.tenant_id is None
+                      else s.scalar(select(Tenant.name).where(Tenant.id == self.tenant_id)))
+        yield from self._filter(tenant)
 
     def _services(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("zenmail_service_up", "1 if the service's process runs and "
@@ -93,6 +99,50 @@ class NodeCollector(Collector):
             yield GaugeMetricFamily("zenmail_tls_certificate_expiry_timestamp_seconds",
                                     "When the certificate the daemons present expires "
                                     "(Unix time).", value=expiry.timestamp())
+
+    def _vault(self) -> Iterator[Metric]:
+        last = engines.last_snapshot(self.settings)
+        if last is None:
+            return  # no vault in use here (or no complete snapshot yet)
+        yield GaugeMetricFamily("zenmail_vault_last_snapshot_timestamp_seconds", "When the "
+                                "newest snapshot of everything was taken (Unix time).",
+                                value=last.timestamp())
+        yield GaugeMetricFamily("zenmail_vault_last_snapshot_age_seconds", "Age of the "
+                                "newest snapshot of everything.",
+                                value=max(0.0, (datetime.now(UTC) - last).total_seconds()))
+
+    def _migrations(self, s: Session) -> Iterator[Metric]:
+        jobs = GaugeMetricFamily("zenmail_migration_jobs", "Migration jobs (one source "
+                                 "mailbox each) per status.", labels=["tenant", "status"])
+        msgs = GaugeMetricFamily("zenmail_migration_messages", "Messages of the tenant's "
+                                 "migration jobs: found at the sources, and copied.",
+                                 labels=["tenant", "state"])
+        size = GaugeMetricFamily("zenmail_migration_bytes", "Bytes of the tenant's migration "
+                                 "jobs: found at the sources, and copied.",
+                                 labels=["tenant", "state"])
+        ratio = GaugeMetricFamily("zenmail_migration_progress_ratio", "Share of the bytes "
+                                  "found at the sources that was copied.", labels=["tenant"])
+        for f in engines.migrations(s, self.tenant_id):
+            for status, n in sorted(f.jobs.items()):
+                jobs.add_metric([f.tenant, status], float(n))
+            msgs.add_metric([f.tenant, "source"], float(f.messages_total))
+            msgs.add_metric([f.tenant, "copied"], float(f.messages_done))
+            size.add_metric([f.tenant, "source"], float(f.bytes_total))
+            size.add_metric([f.tenant, "copied"], float(f.bytes_done))
+            if f.bytes_total:
+                ratio.add_metric([f.tenant], min(1.0, f.bytes_done / f.bytes_total))
+        yield from (jobs, msgs, size, ratio)
+
+    def _filter(self, tenant: str | None) -> Iterator[Metric]:
+        if self.tenant_id is not None and tenant is None:
+            return
+        c = CounterMetricFamily("zenmail_filter_verdicts", "Messages to the tenant the "
+                                "filter refused or junked as spam, found carrying a virus, "
+                                "or took for phishing (over the 400 days kept).",
+                                labels=["tenant", "verdict"])
+        for (name, verdict), n in sorted(engines.verdicts(self.settings, tenant).items()):
+            c.add_metric([name, verdict], float(n))
+        yield c
 
     def _tenants(self, s: Session) -> Iterator[Metric]:
         pool = GaugeMetricFamily("zenmail_tenant_pool_bytes", "The tenant's storage pool.",

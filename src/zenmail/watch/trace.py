@@ -14,6 +14,11 @@ and a delivery to Dovecot is matched to the folder Dovecot saved it in through t
 session id both name (`250 2.0.0 <rcpt> SESSION Saved` / `lmtp(rcpt)<pid><SESSION>: ...
 saved mail to FOLDER`).
 
+The filter's verdict comes from rspamd's log (STATE/log/rspamd.log), whose line for each
+scan names the queue id Postfix passed through the milter:
+`qid: <QID>, ... (default: T (reject): [1000.00/15.00] [...])` — the action and the score
+against the score that refuses.
+
 A tenant administrator sees the messages its domains sent or received, and only its own
 recipients of mail it received; asking about an address of another tenant's domain is
 "no domain", as everywhere else.
@@ -49,6 +54,8 @@ _SAVED = re.compile(r"lmtp\(([^)]+)\)<\d+><([^>]+)>: Info: (?:sieve: )?(?:msgid=
 _FIELD = re.compile(r"([\w-]+)=(<[^>]*>|[^,\s]+)")
 _SESSION = re.compile(r"\b250 2\.0\.0 <[^>]*> (\S+) Saved")
 _SINCE = re.compile(r"^(\d+)\s*([smhd])$")
+_VERDICT = re.compile(r"\bqid: <([^>]+)>.*?\(default: [A-Z] \(([\w ]+)\): "
+                      r"\[(-?[\d.]+)/(-?[\d.]+)\]")
 
 
 @dataclass
@@ -72,6 +79,9 @@ class Traced(View):
     login: str = ""
     deliveries: list[Delivery] = field(default_factory=list)
     status: str = ""  # the worst of its deliveries': rejected, bounced, deferred, sent, queued
+    filter_action: str = ""  # rspamd's: no action, add header, reject, ... ("": not scanned)
+    filter_score: float | None = None
+    filter_threshold: float | None = None  # the score from which rspamd refuses
 
     def summarise(self) -> Traced:
         states = {d.status for d in self.deliveries}
@@ -102,8 +112,21 @@ def _lines(path: Path) -> list[str]:
     return out
 
 
-def parse(postfix_log: list[str], dovecot_log: list[str], year: int | None = None
-          ) -> list[Traced]:
+def verdicts(rspamd_log: list[str]) -> dict[str, tuple[str, float, float]]:
+    """{queue id: (action, score, threshold)} of every scan rspamd logged (the last one of
+    a queue id wins: a message scanned twice was rescanned after a change)."""
+    out: dict[str, tuple[str, float, float]] = {}
+    for line in rspamd_log:
+        if "qid: <" not in line:
+            continue
+        m = _VERDICT.search(line)
+        if m:
+            out[m.group(1)] = (m.group(2), float(m.group(3)), float(m.group(4)))
+    return out
+
+
+def parse(postfix_log: list[str], dovecot_log: list[str], year: int | None = None,
+          rspamd_log: list[str] | None = None) -> list[Traced]:
     """Every message the logs mention, oldest first."""
     year = year or datetime.now(UTC).year
     folders: dict[tuple[str, str], str] = {}
@@ -155,6 +178,10 @@ def parse(postfix_log: list[str], dovecot_log: list[str], year: int | None = Non
             if session:
                 d.folder = folders.get((session.group(1), d.recipient.lower()), "")
             _replace(t, d)
+    scanned = verdicts(rspamd_log or [])
+    for t in out:
+        if t.queue_id in scanned:
+            t.filter_action, t.filter_score, t.filter_threshold = scanned[t.queue_id]
     return [t.summarise() for t in out]
 
 
@@ -197,7 +224,8 @@ def trace(ctx: Ctx, settings: Settings, *, message_id: str | None = None,
             if d in hosted and d not in mine:
                 raise NotFound(f"no domain {d!r}; `zenmail domain list` shows yours")
     layout = Layout.of(settings.state_dir)
-    found = parse(_lines(layout.log / "postfix.log"), _lines(layout.log / "dovecot.log"))
+    found = parse(_lines(layout.log / "postfix.log"), _lines(layout.log / "dovecot.log"),
+                  rspamd_log=_lines(layout.log / "rspamd.log"))
     after = parse_since(since) if since else None
     wanted_id = message_id.strip().strip("<>") if message_id else None
     probe = probeaccount.address(settings)

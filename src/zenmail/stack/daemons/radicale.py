@@ -21,6 +21,7 @@ from sqlalchemy import select
 from zenmail.dav import local, storage
 from zenmail.db import Database
 from zenmail.directory.models import Account, Tenant
+from zenmail.stack import probeaccount
 from zenmail.stack.base import Service, run, spawn_detached
 from zenmail.stack.files import ensure_dir, render, template, write_atomic
 from zenmail.stack.ports import Port
@@ -117,7 +118,10 @@ class Radicale(Service):
                 live = set(s.scalars(select(Tenant.name).where(Tenant.name.in_(tenants))))
         finally:
             db.dispose()
-        gone = [a for a in found if a not in known]
+        # The watch's probe account is no directory account; its CalDAV probe cleans up
+        # after itself.
+        probe = probeaccount.address(self.settings)
+        gone = [a for a in found if a not in known and a != probe]
         for address in gone:
             local.remove(self.settings, address)
         for tenant in tenants:

@@ -33,6 +33,7 @@ class Target:
     smtp_port: int
     submission_port: int
     imap_port: int
+    dav_port: int
     address: str
     password: str
     hostname: str
@@ -45,6 +46,7 @@ class Target:
         cert, _key = certificate_paths(settings)
         return cls(host=plan.connect_host(), smtp_port=plan["smtp"],
                    submission_port=plan["submission"], imap_port=plan["imap"],
+                   dav_port=plan["dav"],
                    address=probeaccount.address(settings),
                    password=probeaccount.password(settings), hostname=settings.hostname,
                    cafile=str(cert), timeout=settings.watch.probe_timeout_s)
