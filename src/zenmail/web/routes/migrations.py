@@ -10,15 +10,18 @@ tenant.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 
 from zenmail.migration import projects, runs
 from zenmail.web.deps import CtxDep
 from zenmail.web.routes.common import ERRORS
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["migrations"], responses=ERRORS)
 
 
@@ -28,7 +31,13 @@ def install(app: FastAPI) -> None:
 
 
 def resume(app: FastAPI) -> None:
-    app.state.migration_runner.resume_orphans()
+    # The API must come up even when the directory is down or not migrated yet: /health
+    # is how the administrator learns what is wrong, so the rounds wait for the next start.
+    try:
+        app.state.migration_runner.resume_orphans()
+    except SQLAlchemyError as exc:
+        log.warning("migration rounds left by a killed API not taken up (the directory "
+                    "did not answer: %s); they are taken up at the next start", exc.__class__.__name__)
 
 
 class MigrationRunStart(BaseModel):
