@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from tests.unit.cli_fixtures import Outcome, invoke_in
 from tests.unit.test_api_fixtures import Server
 from zenmail.directory import accounts, admins, aliases, domains, tenants
 from zenmail.stack.ports import free_ports
+from zenmail.vault import snapshot as snapshots
 from zenmail.vault.restic import Restic
 
 MESSY: list[tuple[str, bytes, str]] = [
@@ -277,6 +279,61 @@ def test_retention_prunes_but_never_a_message_of_a_kept_snapshot(vstack: MailSta
     zenmail(st, "restore", "account", user, "--snapshot", ids[-1]["id"], "--into",
             other := st.account("heir"))
     assert state_of(st, other, "INBOX") == before
+    assert "clean" in zenmail(st, "vault", "verify").stdout
+
+
+def test_an_unchanged_account_is_taken_from_the_earlier_snapshot(vstack: MailStack) -> None:
+    """A snapshot stores again only the accounts that changed; the others come from the
+    snapshot that holds them, for restores, retention (that one is kept) and erasure."""
+    st = vstack
+    tenants.add(st.ctx, "globex", "10G")
+    domains.add(st.ctx, "globex", "globex.test")
+    calm = st.account("calm", domain="globex.test")
+    busy = st.account("busy", domain="globex.test")
+    fill(st, calm)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [busy], st.message("x@example.org", busy, "first"))
+    st.wait_messages(busy, 1)
+    # Past the "racy clean" window, so calm's Maildir can be trusted as unchanged.
+    time.sleep(snapshots.RACY_SECONDS + 1)
+    first = json.loads(zenmail(st, "snapshot", "--tenant", "globex", "--json").stdout)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [busy], st.message("x@example.org", busy, "second"))
+    st.wait_messages(busy, 2)
+    second = json.loads(zenmail(st, "snapshot", "--tenant", "globex", "--json").stdout)
+    assert second["messages"] == first["messages"] + 1
+
+    restic = Restic(st.settings)
+    assert not any("/calm/" in p for p in restic.ls(second["id"]))
+    assert any("/calm/" in p for p in restic.ls(first["id"]))
+    calm_before = state_of(st, calm, "INBOX")
+    sha = calm_before[0][0]
+    assert expunge(st, calm, "INBOX", sha) >= 1
+    zenmail(st, "restore", "folder", calm, "INBOX", "--snapshot", second["id"])
+    assert state_of(st, calm, "INBOX") == calm_before
+
+    # Keep one snapshot per scope: the second is kept, and the first with it (it holds
+    # calm's mail); every message of the kept snapshot still comes back.
+    env = {"ZENMAIL_VAULT_KEEP_HOURLY": "1", "ZENMAIL_VAULT_KEEP_DAILY": "0",
+           "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
+    zenmail(st, "vault", "prune", "--json", env=env)
+    listed = {s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--tenant",
+                                                  "globex", "--json").stdout)}
+    assert {first["id"], second["id"]} <= listed
+    zenmail(st, "restore", "account", calm, "--snapshot", second["id"], "--into",
+            heir := st.account("calmheir", domain="globex.test"))
+    assert state_of(st, heir, "INBOX") == calm_before
+    assert state_of(st, heir, "Projects/2026") == state_of(st, calm, "Projects/2026")
+
+    # Erasing busy rebuilds both snapshots; the rebuilt second still finds calm's mail.
+    zenmail(st, "vault", "erase", busy, "--yes")
+    rebuilt = json.loads(zenmail(st, "snapshot", "list", "--tenant", "globex",
+                                 "--json").stdout)
+    assert second["id"] not in {s["id"] for s in rebuilt}
+    latest = max(rebuilt, key=lambda s: s["time"])
+    other = st.account("calmheir2", domain="globex.test")
+    zenmail(st, "restore", "account", calm, "--snapshot", latest["id"], "--into", other)
+    assert state_of(st, other, "INBOX") == calm_before
     assert "clean" in zenmail(st, "vault", "verify").stdout
 
 

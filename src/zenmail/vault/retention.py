@@ -1,10 +1,12 @@
-"""Retention: restic's own `forget` per snapshot scope (everything, one tenant, one account),
+"""Retention: restic's own policy (`forget --keep-*`) per snapshot scope (everything, one
+tenant, one account), widened to the snapshots the kept ones take unchanged accounts from,
 then one `prune`. restic removes only data no kept snapshot refers to, so pruning never
 loses a message a kept snapshot holds; the local index then drops the forgotten catalogues.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from zenmail.config import Settings
@@ -29,25 +31,42 @@ def policy(settings: Settings) -> dict[str, int]:
 
 
 def apply(settings: Settings) -> Kept:
-    """Forget what the policy no longer keeps, scope by scope, and prune."""
+    """Forget what the policy no longer keeps, scope by scope, and prune.
+
+    restic decides per scope what the policy keeps (`forget --dry-run`); a snapshot it
+    would drop but that a kept one still takes unchanged accounts from (holders.json) is
+    kept too, since it holds their mail. Then zenmail forgets the rest by id and prunes:
+    restic removes only data no remaining snapshot refers to."""
     keep = policy(settings)
     restic = Restic(settings)
     if not any(keep.values()) or not restic.exists():
         return Kept(0, 0, 0)
     with snapshots.vault_lock(settings, "the retention run"):
-        snaps = restic.snapshots()
-        scopes = sorted({t for s in snaps for t in s.get("tags") or []
-                         if t.startswith("scope=")})
-        for scope in scopes:
-            args = ["forget", "--tag", scope, "--group-by", ""]
-            for period, n in keep.items():
-                if n > 0:
-                    args += [f"--keep-{period}", str(n)]
-            restic.run(args, f"applying the retention to {scope}")
-        restic.run(["prune"], "pruning the vault")
         index = snapshots.open_index(settings)
         try:
             snapshots.sync(settings, index, restic)
+            snaps = restic.snapshots()
+            scopes = sorted({t for s in snaps for t in s.get("tags") or []
+                             if t.startswith("scope=")})
+            kept: set[str] = set()
+            for scope in scopes:
+                args = ["forget", "--dry-run", "--json", "--tag", scope, "--group-by", ""]
+                for period, n in keep.items():
+                    if n > 0:
+                        args += [f"--keep-{period}", str(n)]
+                out = restic.run(args, f"applying the retention to {scope}")
+                for group in json.loads(out.stdout or b"[]") or []:
+                    kept |= {str(s["id"]) for s in group.get("keep") or []}
+            refs = index.referenced()
+            todo = list(kept)
+            while todo:
+                for holder in refs.get(todo.pop(), set()):
+                    if holder not in kept:
+                        kept.add(holder)
+                        todo.append(holder)
+            restic.forget_ids([str(s["id"]) for s in snaps if s["id"] not in kept],
+                              prune=True)
+            snapshots.sync(settings, index, restic)
+            return Kept(len(scopes), len(snaps), len(index.snapshot_ids()))
         finally:
             index.close()
-        return Kept(len(scopes), len(snaps), len(restic.snapshots()))

@@ -218,7 +218,11 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
                     problems.append(f"snapshot {sid[:8]}: {e.account} {e.folder} message "
                                     f"{e.restore_id()} is missing or has another size")
             mine = {(x.n, x.sha256) for a in {e.account for e in stored}
-                    for x in index.entries(sid, a)}
+                    for x in index.entries(sid, a, own=True)}
+            for account, holder in index.holders(sid).items():
+                if holder not in ids:
+                    problems.append(f"snapshot {sid[:8]}: {account} lies in snapshot "
+                                    f"{holder[:8]}, which the vault no longer has")
             if mine != {(e.n, e.sha256) for e in stored}:
                 problems.append(f"snapshot {sid[:8]}: the local index differs from the "
                                 "catalogue in the snapshot; delete STATE/vault-index to "
@@ -286,7 +290,7 @@ def _affected(settings: Settings, restic: Restic, check_output: str) -> list[str
         by_path: dict[tuple[str, str], Entry] = {}
         for sid in index.snapshot_ids():
             for account in index.tenants_of(sid):
-                for entry in index.entries(sid, account):
+                for entry in index.entries(sid, account, own=True):
                     by_path[(sid, entry.path)] = entry
         for pack in packs[:20]:
             done = restic.run(["find", "--json", "--pack", pack], "finding what a damaged "
