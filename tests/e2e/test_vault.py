@@ -286,26 +286,27 @@ def test_an_unchanged_account_is_taken_from_the_earlier_snapshot(vstack: MailSta
     """A snapshot stores again only the accounts that changed; the others come from the
     snapshot that holds them, for restores, retention (that one is kept) and erasure."""
     st = vstack
-    tenants.add(st.ctx, "globex", "10G")
-    domains.add(st.ctx, "globex", "globex.test")
-    calm = st.account("calm", domain="globex.test")
-    busy = st.account("busy", domain="globex.test")
+    tenants.add(st.ctx, "umbrella", "10G")
+    domains.add(st.ctx, "umbrella", "umbrella.test")
+    calm = st.account("calm", domain="umbrella.test")
+    busy = st.account("busy", domain="umbrella.test")
     fill(st, calm)
     with st.smtp() as c:
         c.sendmail("x@example.org", [busy], st.message("x@example.org", busy, "first"))
     st.wait_messages(busy, 1)
     # Past the "racy clean" window, so calm's Maildir can be trusted as unchanged.
     time.sleep(snapshots.RACY_SECONDS + 1)
-    first = json.loads(zenmail(st, "snapshot", "--tenant", "globex", "--json").stdout)
+    first = json.loads(zenmail(st, "snapshot", "--tenant", "umbrella", "--json").stdout)
     with st.smtp() as c:
         c.sendmail("x@example.org", [busy], st.message("x@example.org", busy, "second"))
     st.wait_messages(busy, 2)
-    second = json.loads(zenmail(st, "snapshot", "--tenant", "globex", "--json").stdout)
+    second = json.loads(zenmail(st, "snapshot", "--tenant", "umbrella", "--json").stdout)
     assert second["messages"] == first["messages"] + 1
 
     restic = Restic(st.settings)
-    assert not any("/calm/" in p for p in restic.ls(second["id"]))
-    assert any("/calm/" in p for p in restic.ls(first["id"]))
+    home = f"/{calm.partition('@')[0]}/Maildir/"
+    assert not any(home in p for p in restic.ls(second["id"]))
+    assert any(home in p for p in restic.ls(first["id"]))
     calm_before = state_of(st, calm, "INBOX")
     sha = calm_before[0][0]
     assert expunge(st, calm, "INBOX", sha) >= 1
@@ -318,22 +319,59 @@ def test_an_unchanged_account_is_taken_from_the_earlier_snapshot(vstack: MailSta
            "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
     zenmail(st, "vault", "prune", "--json", env=env)
     listed = {s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--tenant",
-                                                  "globex", "--json").stdout)}
+                                                  "umbrella", "--json").stdout)}
     assert {first["id"], second["id"]} <= listed
     zenmail(st, "restore", "account", calm, "--snapshot", second["id"], "--into",
-            heir := st.account("calmheir", domain="globex.test"))
+            heir := st.account("calmheir", domain="umbrella.test"))
     assert state_of(st, heir, "INBOX") == calm_before
     assert state_of(st, heir, "Projects/2026") == state_of(st, calm, "Projects/2026")
 
     # Erasing busy rebuilds both snapshots; the rebuilt second still finds calm's mail.
     zenmail(st, "vault", "erase", busy, "--yes")
-    rebuilt = json.loads(zenmail(st, "snapshot", "list", "--tenant", "globex",
+    rebuilt = json.loads(zenmail(st, "snapshot", "list", "--tenant", "umbrella",
                                  "--json").stdout)
     assert second["id"] not in {s["id"] for s in rebuilt}
     latest = max(rebuilt, key=lambda s: s["time"])
-    other = st.account("calmheir2", domain="globex.test")
+    other = st.account("calmheir2", domain="umbrella.test")
     zenmail(st, "restore", "account", calm, "--snapshot", latest["id"], "--into", other)
     assert state_of(st, other, "INBOX") == calm_before
+    assert "clean" in zenmail(st, "vault", "verify").stdout
+
+
+def test_a_tenants_own_retention_prunes_its_snapshots_only(vstack: MailStack) -> None:
+    """`vault retention T --hourly 1 …` keeps one hourly snapshot of T; other tenants keep
+    the default; every message of T's kept snapshot still comes back after the prune."""
+    st = vstack
+    tenants.add(st.ctx, "hooli", "10G")
+    domains.add(st.ctx, "hooli", "hooli.test")
+    user = st.account("gavin", domain="hooli.test")
+    set_to = json.loads(zenmail(st, "vault", "retention", "hooli", "--hourly", "1",
+                                "--daily", "0", "--monthly", "0", "--json").stdout)
+    assert set_to == [{"tenant": "hooli", "keep_hourly": 1, "keep_daily": 0,
+                       "keep_monthly": 0, "own": True}]
+    assert zenmail(st, "vault", "retention", "hooli", "--hourly", "0", ok=False).code == 2
+    elsewhere = st.account("richard")
+    m, o = st.imap(user), st.imap(elsewhere)
+    ours, theirs = [], []
+    for i in range(3):
+        for box, sink, scope in ((m, ours, ["--tenant", "hooli"]),
+                                 (o, theirs, ["--account", elsewhere])):
+            box.append("INBOX", r"(\Seen)", None, f"Subject: take {i}\r\n\r\n".encode()
+                       + base64.b64encode(os.urandom(50_000)))
+            sink.append(json.loads(zenmail(st, "snapshot", *scope, "--json").stdout)["id"])
+    m.logout()
+    o.logout()
+    before = state_of(st, user, "INBOX")
+    zenmail(st, "vault", "prune")  # the default policy (24 hourly) for everyone else
+    listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--tenant",
+                                                  "hooli", "--json").stdout)]
+    assert listed == [ours[-1]]
+    kept = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account",
+                                                elsewhere, "--json").stdout)]
+    assert set(theirs) <= set(kept)
+    zenmail(st, "restore", "account", user, "--snapshot", ours[-1], "--into",
+            heir := st.account("heir", domain="hooli.test"))
+    assert state_of(st, heir, "INBOX") == before
     assert "clean" in zenmail(st, "vault", "verify").stdout
 
 
@@ -347,7 +385,9 @@ def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
     st.wait_messages(user, 1)
     assert st.daemon("vault").pid() is not None  # the schedule runs with the stack
     said = scheduler.run_once(st.settings)
-    assert said.startswith("snapshot ")
+    assert "one per tenant" in said
+    listed = json.loads(zenmail(st, "snapshot", "list", "--account", user, "--json").stdout)
+    assert listed[-1]["scope"].startswith("tenant:")
     found = json.loads(zenmail(st, "restore", "find", user, "--json").stdout)
     assert [f["subject"] for f in found] == ["on schedule"]
 

@@ -98,7 +98,8 @@ class Restic:
         when = ["--time", at.astimezone().strftime("%Y-%m-%d %H:%M:%S")] if at else []  # local
         if parent:
             when += ["--parent", parent]
-        cmd = ["restic", "backup", "--json", "--ignore-ctime", "--host", "zenmail", *when,
+        cmd = ["restic", "--compression", self.settings.vault.compression, "backup", "--json",
+               "--ignore-ctime", "--host", "zenmail", *when,
                *[a for t in tags for a in ("--tag", t)], *paths]
         p = subprocess.Popen(cmd, cwd=cwd, env=self.env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

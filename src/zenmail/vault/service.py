@@ -19,8 +19,8 @@ from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Domain, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
 from zenmail.vault import erase as erasing
+from zenmail.vault import policy, retention, transfer
 from zenmail.vault import restore as restoring
-from zenmail.vault import retention, transfer
 from zenmail.vault import scope as scoping
 from zenmail.vault import snapshot as snapshots
 from zenmail.vault.catalogue import (
@@ -235,11 +235,22 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
 
 def prune(ctx: Ctx, settings: Settings) -> retention.Kept:
     ctx.require_global("apply the vault's retention")
-    kept = retention.apply(settings)
+    kept = retention.apply(settings, policy.keep_by_tenant(ctx, settings))
     with ctx.unit() as s:
         audit(s, ctx, "vault.prune", "vault", None,
               after={"before": kept.before, "after": kept.after})
     return kept
+
+
+def retention_policies(ctx: Ctx, settings: Settings, tenant: str | None = None
+                       ) -> list[policy.RetentionInfo]:
+    return policy.policies(ctx, settings, tenant)
+
+
+def set_retention(ctx: Ctx, settings: Settings, tenant: str, keep: dict[str, int | None],
+                  reset: bool = False) -> policy.RetentionInfo:
+    """A tenant's own retention (a tenant administrator sets its own tenant's)."""
+    return policy.set_policy(ctx, settings, tenant, keep, reset)
 
 
 def export(ctx: Ctx, settings: Settings, tenant: str | None, account: str | None, out: Path,

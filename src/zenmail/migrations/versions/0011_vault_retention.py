@@ -1,0 +1,31 @@
+"""vault_retention: a tenant's own snapshot retention (keep hourly/daily/monthly; NULL: the
+installation's default); removed with its tenant.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-11-29
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0010"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "vault_retention",
+        sa.Column("tenant_id", sa.Integer(),
+                  sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("keep_hourly", sa.Integer(), nullable=True),
+        sa.Column("keep_daily", sa.Integer(), nullable=True),
+        sa.Column("keep_monthly", sa.Integer(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("vault_retention")
