@@ -181,7 +181,7 @@ def test_snapshot_expunge_restore_message_folder_account(vstack: MailStack) -> N
     assert state_of(st, other, "INBOX") == inbox  # twice is once, twins included
 
 
-def test_short_quota_restores_nothing(vstack: MailStack) -> None:
+def test_short_quota_restores_and_imports_nothing(vstack: MailStack, tmp_path: Path) -> None:
     st = vstack
     user = st.account("roomy")
     fill(st, user)
@@ -193,6 +193,16 @@ def test_short_quota_restores_nothing(vstack: MailStack) -> None:
     assert "quota" in done.stderr and "nothing was restored" in done.stderr
     assert state_of(st, tight, "INBOX") == []
     assert state_of(st, tight, "Projects/2026") == []
+    # An mbox from elsewhere too big for the account: said, and nothing imported.
+    mbox = tmp_path / "big.mbox"
+    mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: small\n\nhi\n\n"
+                     b"From c@d Tue Mar  3 10:00:00 2026\nSubject: big\n\n"
+                     + b"\n".join(base64.b64encode(os.urandom(57)) for _ in range(20_000))
+                     + b"\n")
+    done = zenmail(st, "import", str(mbox), "--account", tight, ok=False)
+    assert done.code == 2
+    assert "quota" in done.stderr and "nothing was imported" in done.stderr
+    assert state_of(st, tight, "INBOX") == []
 
 
 def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack) -> None:
@@ -340,15 +350,17 @@ def test_an_unchanged_account_is_taken_from_the_earlier_snapshot(vstack: MailSta
 
 def test_a_tenants_own_retention_prunes_its_snapshots_only(vstack: MailStack) -> None:
     """`vault retention T --hourly 1 …` keeps one hourly snapshot of T; other tenants keep
-    the default; every message of T's kept snapshot still comes back after the prune."""
+    the default (here: also the 3 latest); every message of T's kept snapshot still comes
+    back after the prune."""
     st = vstack
     tenants.add(st.ctx, "hooli", "10G")
     domains.add(st.ctx, "hooli", "hooli.test")
     user = st.account("gavin", domain="hooli.test")
     set_to = json.loads(zenmail(st, "vault", "retention", "hooli", "--hourly", "1",
-                                "--daily", "0", "--monthly", "0", "--json").stdout)
+                                "--daily", "0", "--monthly", "0", "--last", "0",
+                                "--json").stdout)
     assert set_to == [{"tenant": "hooli", "keep_hourly": 1, "keep_daily": 0,
-                       "keep_monthly": 0, "own": True}]
+                       "keep_monthly": 0, "keep_last": 0, "own": True}]
     assert zenmail(st, "vault", "retention", "hooli", "--hourly", "0", ok=False).code == 2
     elsewhere = st.account("richard")
     m, o = st.imap(user), st.imap(elsewhere)
@@ -362,13 +374,14 @@ def test_a_tenants_own_retention_prunes_its_snapshots_only(vstack: MailStack) ->
     m.logout()
     o.logout()
     before = state_of(st, user, "INBOX")
-    zenmail(st, "vault", "prune")  # the default policy (24 hourly) for everyone else
+    # The default for everyone else: also the 3 latest (all three of richard's).
+    zenmail(st, "vault", "prune", env={"ZENMAIL_VAULT_KEEP_LAST": "3"})
     listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--tenant",
                                                   "hooli", "--json").stdout)]
     assert listed == [ours[-1]]
     kept = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account",
                                                 elsewhere, "--json").stdout)]
-    assert set(theirs) <= set(kept)
+    assert set(theirs) <= set(kept)  # all three
     zenmail(st, "restore", "account", user, "--snapshot", ours[-1], "--into",
             heir := st.account("heir", domain="hooli.test"))
     assert state_of(st, heir, "INBOX") == before
@@ -562,14 +575,32 @@ def test_employee_restores_own_deleted_mail_over_the_api(vstack: MailStack) -> N
 def test_a_removed_account_comes_back_with_its_password_and_mail(vstack: MailStack) -> None:
     st = vstack
     user = st.account("leaver")
+    alias = f"leaver-sales@{DOMAIN}"
+    aliases.add(st.ctx, alias, [user])
     fill(st, user)
+    from zenmail.dav import local, storage
+
+    dav = local.client(st.settings, user)
+    assert dav.put(f"/{user}/calendar/kickoff.ics", DAV_EVENT, "calendar") == 201
+    assert dav.put(f"/{user}/contacts/pat.vcf", DAV_CARD, "addressbook") == 201
     before = {f: state_of(st, user, f) for f in ("INBOX", "Projects/2026")}
     snap = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    aliases.remove(st.ctx, alias)
     accounts.remove(st.ctx, user)
     shutil.rmtree(st.settings.mail_store / DOMAIN / user.partition("@")[0])
-    zenmail(st, "restore", "account", user, "--snapshot", snap["short_id"])
+    shutil.rmtree(storage.principal_dir(st.settings, user), ignore_errors=True)
+    done = json.loads(zenmail(st, "restore", "account", user, "--snapshot", snap["short_id"],
+                             "--json").stdout)
+    assert done["aliases"] == [alias] and done["dav_items"] == 2
+    back = local.client(st.settings, user)
+    assert "kickoff@globex.test" in back.t.request("GET", f"/{user}/calendar/").text()
+    assert "Pat Lee" in back.t.request("GET", f"/{user}/contacts/").text()
     # state_of logs in with the old password: the snapshot's hash came back with the account.
     assert {f: state_of(st, user, f) for f in before} == before
+    # ... and mail to its alias reaches it again.
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [alias], st.message("x@example.org", alias, "via alias"))
+    st.wait_messages(user, len(before["INBOX"]) + 1)
 
 
 def test_a_damaged_repository_is_reported(vstack: MailStack) -> None:

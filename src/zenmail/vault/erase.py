@@ -111,8 +111,8 @@ def _rebuild(settings: Settings, restic: Restic, snap: dict[str, object], addres
     sid = str(snap["id"])
     work = settings.mail_store / snapshots.STAGE / f"erase-{secrets.token_hex(6)}"
     try:
-        restic.run(["restore", sid, "--target", str(work), "--exclude", excluded],
-                   f"reading snapshot {sid[:8]}")
+        restic.run(["restore", sid, "--target", str(work), "--exclude", excluded,
+                    "--exclude", f"/dav/{address}"], f"reading snapshot {sid[:8]}")
         cat = work / CATALOGUE_PATH.lstrip("/")
         kept = [line for line in cat.read_text().splitlines()
                 if line and json.loads(line)["account"] != address]
@@ -129,7 +129,8 @@ def _rebuild(settings: Settings, restic: Restic, snap: dict[str, object], addres
         raw_tags = snap.get("tags")
         tags = [str(t) for t in raw_tags] if isinstance(raw_tags, list) else []
         (work / "mail").mkdir(exist_ok=True)
-        short = restic.backup(work, ["mail", "zenmail"], tags, at=_when(str(snap["time"])))
+        (work / "dav").mkdir(exist_ok=True)
+        short = restic.backup(work, ["mail", "dav", "zenmail"], tags, at=_when(str(snap["time"])))
         return restic.full_id(short)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -19,4 +19,5 @@ class VaultRetention(Base):
     keep_hourly: Mapped[int | None] = mapped_column(Integer, nullable=True)
     keep_daily: Mapped[int | None] = mapped_column(Integer, nullable=True)
     keep_monthly: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    keep_last: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

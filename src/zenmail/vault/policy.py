@@ -1,6 +1,6 @@
-"""Each tenant's own snapshot retention: how many hourly, daily and monthly snapshots of its
-tenant and account snapshots are kept. What a tenant does not set is the installation's
-default ([vault] keep_*)."""
+"""Each tenant's own snapshot retention: how many hourly, daily, monthly and latest
+snapshots of its tenant and account snapshots are kept. What a tenant does not set is the
+installation's default ([vault] keep_*)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from zenmail.directory.views import View
 from zenmail.errors import InvalidInput
 from zenmail.vault.models import VaultRetention
 
-PERIODS = ("hourly", "daily", "monthly")
+PERIODS = ("hourly", "daily", "monthly", "last")
 
 
 @dataclass
@@ -25,12 +25,14 @@ class RetentionInfo(View):
     keep_hourly: int
     keep_daily: int
     keep_monthly: int
+    keep_last: int
     own: bool               # False: the installation's default
 
 
 def default(settings: Settings) -> dict[str, int]:
     v = settings.vault
-    return {"hourly": v.keep_hourly, "daily": v.keep_daily, "monthly": v.keep_monthly}
+    return {"hourly": v.keep_hourly, "daily": v.keep_daily, "monthly": v.keep_monthly,
+            "last": v.keep_last}
 
 
 def _info(settings: Settings, t: Tenant, p: VaultRetention | None) -> RetentionInfo:
@@ -38,7 +40,7 @@ def _info(settings: Settings, t: Tenant, p: VaultRetention | None) -> RetentionI
     mine: dict[str, int | None] = {k: getattr(p, f"keep_{k}") if p else None
                                    for k in PERIODS}
     keep = {k: d[k] if (n := mine[k]) is None else n for k in PERIODS}
-    return RetentionInfo(t.name, keep["hourly"], keep["daily"], keep["monthly"],
+    return RetentionInfo(t.name, keep["hourly"], keep["daily"], keep["monthly"], keep["last"],
                          any(v is not None for v in mine.values()))
 
 
@@ -64,7 +66,7 @@ def set_policy(ctx: Ctx, settings: Settings, tenant: str, keep: dict[str, int | 
                 setattr(p, f"keep_{k}", keep[k])
         p.updated_at = datetime.now(UTC)
         info = _info(settings, t, p)
-        if not (info.keep_hourly or info.keep_daily or info.keep_monthly):
+        if not (info.keep_hourly or info.keep_daily or info.keep_monthly or info.keep_last):
             raise InvalidInput("a retention that keeps no snapshot at all would forget every "
                                "snapshot of the tenant; keep at least one period above 0")
         s.flush()
@@ -86,5 +88,5 @@ def policies(ctx: Ctx, settings: Settings, tenant: str | None = None) -> list[Re
 def keep_by_tenant(ctx: Ctx, settings: Settings) -> dict[str, dict[str, int]]:
     """tenant -> {period: count}, for the tenants with a policy of their own."""
     return {p.tenant: {"hourly": p.keep_hourly, "daily": p.keep_daily,
-                       "monthly": p.keep_monthly}
+                       "monthly": p.keep_monthly, "last": p.keep_last}
             for p in policies(ctx, settings) if p.own}

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from zenmail.config import Settings
+from zenmail.dav import storage as dav_storage
 from zenmail.errors import Conflict
 from zenmail.stack.files import Layout
 from zenmail.vault import maildir
@@ -86,7 +87,7 @@ def account_dir(settings: Settings, address: str) -> Path:
     return settings.mail_store / domain / local
 
 
-def fingerprint(root: Path, now: float) -> str | None:
+def fingerprint(root: Path, now: float, dav: Path | None = None) -> str | None:
     """What changes whenever an account's mail does: the modification times of its Maildir
     and of every folder's cur/, new/, uidlist and keywords (a delivery, an expunge, a flag
     change or a move renames a file in cur/ or new/, which changes that directory's time;
@@ -95,8 +96,12 @@ def fingerprint(root: Path, now: float) -> str | None:
     account is stored again next time rather than trusted."""
     parts: list[str] = []
     newest = 0
+    dav_dirs: list[Path] = []
+    if dav is not None and dav.is_dir():  # Radicale renames an item into its collection
+        dav_dirs = [dav, *sorted(p for p in dav.iterdir() if p.is_dir())]
     for path in [root, *(p / s for _, p in maildir.folders(root)
-                         for s in ("cur", "new", "dovecot-uidlist", "dovecot-keywords"))]:
+                         for s in ("cur", "new", "dovecot-uidlist", "dovecot-keywords")),
+                 *dav_dirs]:
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -142,7 +147,8 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
             reused: dict[str, str] = {}
             changed: list[Member] = []
             for m in scope.members:
-                fp = fingerprint(account_dir(settings, m.address) / "Maildir", time.time())
+                fp = fingerprint(account_dir(settings, m.address) / "Maildir", time.time(),
+                                 dav_storage.principal_dir(settings, m.address))
                 prints[m.address] = fp
                 old = before.get(m.address)
                 if fp is not None and old is not None and old[0] == fp:
@@ -165,7 +171,7 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
             holders_then = Counter(before[m.address][1] for m in changed
                                    if m.address in before)
             parent = holders_then.most_common(1)[0][0] if holders_then else None
-            short = restic.backup(stage, ["mail", "zenmail"], tags,
+            short = restic.backup(stage, ["mail", "dav", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
                                   if progress else None, at, parent=parent)
             lap("store")
@@ -204,7 +210,10 @@ def _stage(settings: Settings, stage: Path, members: list[Member],
     known = index.known()
     entries: list[Entry] = []
     fresh: list[tuple[str, int, str, int, str, str, str]] = []
+    shutil.rmtree(stage / "dav", ignore_errors=True)
+    (stage / "dav").mkdir(mode=0o700)
     for done, m in enumerate(members):
+        _stage_dav(settings, stage / "dav", m.address)
         src_root = account_dir(settings, m.address) / "Maildir"
         dst_root = mail / m.domain / m.local / "Maildir"
         dst_root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -224,6 +233,20 @@ def _stage(settings: Settings, stage: Path, members: list[Member],
     for n, entry in enumerate(entries):
         entry.n = n
     return entries, fresh
+
+
+def _stage_dav(settings: Settings, dav: Path, address: str) -> None:
+    """The account's calendars and address books, as `zenmail export` writes them
+    (NAME.ics, NAME.vcf), into dav/ADDRESS/ of the stage."""
+    if not dav_storage.principal_dir(settings, address).is_dir():
+        return
+    from zenmail.dav import transfer as dav_transfer  # Radicale loads only when needed
+
+    files = dav_transfer.files_of(settings, address)
+    if files:
+        (dav / address).mkdir(mode=0o700)
+        for name, data in files:
+            (dav / address / name).write_bytes(data)
 
 
 def _mirror(src: Path, dst: Path) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""vault_retention: a tenant's own snapshot retention (keep hourly/daily/monthly; NULL: the
+"""vault_retention: a tenant's own snapshot retention (keep hourly/daily/monthly/last; NULL: the
 installation's default); removed with its tenant.
 
 Revision ID: 0011
@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("keep_hourly", sa.Integer(), nullable=True),
         sa.Column("keep_daily", sa.Integer(), nullable=True),
         sa.Column("keep_monthly", sa.Integer(), nullable=True),
+        sa.Column("keep_last", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
 
