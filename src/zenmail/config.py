@@ -338,6 +338,11 @@ class VaultSettings(_Section):
     keep_hourly: int = Field(24, ge=0, description="Hourly snapshots kept (restic forget).")
     keep_daily: int = Field(30, ge=0, description="Daily snapshots kept.")
     keep_monthly: int = Field(12, ge=0, description="Monthly snapshots kept.")
+    keep_last: int = Field(0, ge=0, description="The latest snapshots kept whatever their "
+                           "time (restic --keep-last), besides the periods above.")
+    compression: Literal["auto", "max", "off"] = Field("auto", description="restic's zstd "
+                                                       "level for new data: max stores less "
+                                                       "for about 3x the CPU.")
 class FilterSettings(_Section):
     """Mail filtering (docs/filtering.md): rspamd as a milter on every SMTP listener, ClamAV
     through it, DKIM signing, the tenants' anti-phishing rules and the egress limits."""

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from tests.unit.cli_fixtures import Outcome, invoke_in
 from tests.unit.test_api_fixtures import Server
 from zenmail.directory import accounts, admins, aliases, domains, tenants
 from zenmail.stack.ports import free_ports
+from zenmail.vault import snapshot as snapshots
 from zenmail.vault.restic import Restic
 
 MESSY: list[tuple[str, bytes, str]] = [
@@ -179,7 +181,7 @@ def test_snapshot_expunge_restore_message_folder_account(vstack: MailStack) -> N
     assert state_of(st, other, "INBOX") == inbox  # twice is once, twins included
 
 
-def test_short_quota_restores_nothing(vstack: MailStack) -> None:
+def test_short_quota_restores_and_imports_nothing(vstack: MailStack, tmp_path: Path) -> None:
     st = vstack
     user = st.account("roomy")
     fill(st, user)
@@ -191,6 +193,16 @@ def test_short_quota_restores_nothing(vstack: MailStack) -> None:
     assert "quota" in done.stderr and "nothing was restored" in done.stderr
     assert state_of(st, tight, "INBOX") == []
     assert state_of(st, tight, "Projects/2026") == []
+    # An mbox from elsewhere too big for the account: said, and nothing imported.
+    mbox = tmp_path / "big.mbox"
+    mbox.write_bytes(b"From a@b Mon Mar  2 10:00:00 2026\nSubject: small\n\nhi\n\n"
+                     b"From c@d Tue Mar  3 10:00:00 2026\nSubject: big\n\n"
+                     + b"\n".join(base64.b64encode(os.urandom(57)) for _ in range(20_000))
+                     + b"\n")
+    done = zenmail(st, "import", str(mbox), "--account", tight, ok=False)
+    assert done.code == 2
+    assert "quota" in done.stderr and "nothing was imported" in done.stderr
+    assert state_of(st, tight, "INBOX") == []
 
 
 def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack) -> None:
@@ -280,6 +292,102 @@ def test_retention_prunes_but_never_a_message_of_a_kept_snapshot(vstack: MailSta
     assert "clean" in zenmail(st, "vault", "verify").stdout
 
 
+def test_an_unchanged_account_is_taken_from_the_earlier_snapshot(vstack: MailStack) -> None:
+    """A snapshot stores again only the accounts that changed; the others come from the
+    snapshot that holds them, for restores, retention (that one is kept) and erasure."""
+    st = vstack
+    tenants.add(st.ctx, "umbrella", "10G")
+    domains.add(st.ctx, "umbrella", "umbrella.test")
+    calm = st.account("calm", domain="umbrella.test")
+    busy = st.account("busy", domain="umbrella.test")
+    fill(st, calm)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [busy], st.message("x@example.org", busy, "first"))
+    st.wait_messages(busy, 1)
+    # Past the "racy clean" window, so calm's Maildir can be trusted as unchanged.
+    time.sleep(snapshots.RACY_SECONDS + 1)
+    first = json.loads(zenmail(st, "snapshot", "--tenant", "umbrella", "--json").stdout)
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [busy], st.message("x@example.org", busy, "second"))
+    st.wait_messages(busy, 2)
+    second = json.loads(zenmail(st, "snapshot", "--tenant", "umbrella", "--json").stdout)
+    assert second["messages"] == first["messages"] + 1
+
+    restic = Restic(st.settings)
+    home = f"/{calm.partition('@')[0]}/Maildir/"
+    assert not any(home in p for p in restic.ls(second["id"]))
+    assert any(home in p for p in restic.ls(first["id"]))
+    calm_before = state_of(st, calm, "INBOX")
+    sha = calm_before[0][0]
+    assert expunge(st, calm, "INBOX", sha) >= 1
+    zenmail(st, "restore", "folder", calm, "INBOX", "--snapshot", second["id"])
+    assert state_of(st, calm, "INBOX") == calm_before
+
+    # Keep one snapshot per scope: the second is kept, and the first with it (it holds
+    # calm's mail); every message of the kept snapshot still comes back.
+    env = {"ZENMAIL_VAULT_KEEP_HOURLY": "1", "ZENMAIL_VAULT_KEEP_DAILY": "0",
+           "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
+    zenmail(st, "vault", "prune", "--json", env=env)
+    listed = {s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--tenant",
+                                                  "umbrella", "--json").stdout)}
+    assert {first["id"], second["id"]} <= listed
+    zenmail(st, "restore", "account", calm, "--snapshot", second["id"], "--into",
+            heir := st.account("calmheir", domain="umbrella.test"))
+    assert state_of(st, heir, "INBOX") == calm_before
+    assert state_of(st, heir, "Projects/2026") == state_of(st, calm, "Projects/2026")
+
+    # Erasing busy rebuilds both snapshots; the rebuilt second still finds calm's mail.
+    zenmail(st, "vault", "erase", busy, "--yes")
+    rebuilt = json.loads(zenmail(st, "snapshot", "list", "--tenant", "umbrella",
+                                 "--json").stdout)
+    assert second["id"] not in {s["id"] for s in rebuilt}
+    latest = max(rebuilt, key=lambda s: s["time"])
+    other = st.account("calmheir2", domain="umbrella.test")
+    zenmail(st, "restore", "account", calm, "--snapshot", latest["id"], "--into", other)
+    assert state_of(st, other, "INBOX") == calm_before
+    assert "clean" in zenmail(st, "vault", "verify").stdout
+
+
+def test_a_tenants_own_retention_prunes_its_snapshots_only(vstack: MailStack) -> None:
+    """`vault retention T --hourly 1 …` keeps one hourly snapshot of T; other tenants keep
+    the default (here: also the 3 latest); every message of T's kept snapshot still comes
+    back after the prune."""
+    st = vstack
+    tenants.add(st.ctx, "hooli", "10G")
+    domains.add(st.ctx, "hooli", "hooli.test")
+    user = st.account("gavin", domain="hooli.test")
+    set_to = json.loads(zenmail(st, "vault", "retention", "hooli", "--hourly", "1",
+                                "--daily", "0", "--monthly", "0", "--last", "0",
+                                "--json").stdout)
+    assert set_to == [{"tenant": "hooli", "keep_hourly": 1, "keep_daily": 0,
+                       "keep_monthly": 0, "keep_last": 0, "own": True}]
+    assert zenmail(st, "vault", "retention", "hooli", "--hourly", "0", ok=False).code == 2
+    elsewhere = st.account("richard")
+    m, o = st.imap(user), st.imap(elsewhere)
+    ours, theirs = [], []
+    for i in range(3):
+        for box, sink, scope in ((m, ours, ["--tenant", "hooli"]),
+                                 (o, theirs, ["--account", elsewhere])):
+            box.append("INBOX", r"(\Seen)", None, f"Subject: take {i}\r\n\r\n".encode()
+                       + base64.b64encode(os.urandom(50_000)))
+            sink.append(json.loads(zenmail(st, "snapshot", *scope, "--json").stdout)["id"])
+    m.logout()
+    o.logout()
+    before = state_of(st, user, "INBOX")
+    # The default for everyone else: also the 3 latest (all three of richard's).
+    zenmail(st, "vault", "prune", env={"ZENMAIL_VAULT_KEEP_LAST": "3"})
+    listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--tenant",
+                                                  "hooli", "--json").stdout)]
+    assert listed == [ours[-1]]
+    kept = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account",
+                                                elsewhere, "--json").stdout)]
+    assert set(theirs) <= set(kept)  # all three
+    zenmail(st, "restore", "account", user, "--snapshot", ours[-1], "--into",
+            heir := st.account("heir", domain="hooli.test"))
+    assert state_of(st, heir, "INBOX") == before
+    assert "clean" in zenmail(st, "vault", "verify").stdout
+
+
 def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
     from zenmail.vault import scheduler
 
@@ -290,7 +398,9 @@ def test_the_scheduled_run_snapshots_everything(vstack: MailStack) -> None:
     st.wait_messages(user, 1)
     assert st.daemon("vault").pid() is not None  # the schedule runs with the stack
     said = scheduler.run_once(st.settings)
-    assert said.startswith("snapshot ")
+    assert "one per tenant" in said
+    listed = json.loads(zenmail(st, "snapshot", "list", "--account", user, "--json").stdout)
+    assert listed[-1]["scope"].startswith("tenant:")
     found = json.loads(zenmail(st, "restore", "find", user, "--json").stdout)
     assert [f["subject"] for f in found] == ["on schedule"]
 
@@ -465,14 +575,32 @@ def test_employee_restores_own_deleted_mail_over_the_api(vstack: MailStack) -> N
 def test_a_removed_account_comes_back_with_its_password_and_mail(vstack: MailStack) -> None:
     st = vstack
     user = st.account("leaver")
+    alias = f"leaver-sales@{DOMAIN}"
+    aliases.add(st.ctx, alias, [user])
     fill(st, user)
+    from zenmail.dav import local, storage
+
+    dav = local.client(st.settings, user)
+    assert dav.put(f"/{user}/calendar/kickoff.ics", DAV_EVENT, "calendar") == 201
+    assert dav.put(f"/{user}/contacts/pat.vcf", DAV_CARD, "addressbook") == 201
     before = {f: state_of(st, user, f) for f in ("INBOX", "Projects/2026")}
     snap = json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+    aliases.remove(st.ctx, alias)
     accounts.remove(st.ctx, user)
     shutil.rmtree(st.settings.mail_store / DOMAIN / user.partition("@")[0])
-    zenmail(st, "restore", "account", user, "--snapshot", snap["short_id"])
+    shutil.rmtree(storage.principal_dir(st.settings, user), ignore_errors=True)
+    done = json.loads(zenmail(st, "restore", "account", user, "--snapshot", snap["short_id"],
+                             "--json").stdout)
+    assert done["aliases"] == [alias] and done["dav_items"] == 2
+    back = local.client(st.settings, user)
+    assert "kickoff@globex.test" in back.t.request("GET", f"/{user}/calendar/").text()
+    assert "Pat Lee" in back.t.request("GET", f"/{user}/contacts/").text()
     # state_of logs in with the old password: the snapshot's hash came back with the account.
     assert {f: state_of(st, user, f) for f in before} == before
+    # ... and mail to its alias reaches it again.
+    with st.smtp() as c:
+        c.sendmail("x@example.org", [alias], st.message("x@example.org", alias, "via alias"))
+    st.wait_messages(user, len(before["INBOX"]) + 1)
 
 
 def test_a_damaged_repository_is_reported(vstack: MailStack) -> None:

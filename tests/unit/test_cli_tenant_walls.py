@@ -249,6 +249,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "eco report": [(["--tenant", a["tenant"]], None),
                        (["--account", a["alice"], "--as-of", "2026-11-01"], None)],
         "vault erase": [([a["alice"], "--yes"], None)],
+        "vault retention": [([a["tenant"], "--hourly", "1", "--daily", "1", "--monthly", "1",
+                              "--last", "1"], None), ([a["tenant"], "--default"], None),
+                            ([a["tenant"]], None)],
         "lockout unlock": [(["--account", a["alice"]], None),
                            (["--client", "203.0.113.7"], None),
                            (["--account", a["alice"], "--client", "203.0.113.7"], None)],
@@ -277,6 +280,7 @@ def READS(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[list[str]]]:
         "dav usage": [[]],
         "eco analyze": [[]],
         "eco policy show": [[]],
+        "vault retention": [[], [b["tenant"]]],
         "eco report": [[]],
     }
 

@@ -137,6 +137,8 @@ def _done(app: App, r: Restored) -> None:
     where = ", ".join(r.folders) or "-"
     click.echo(f"{r.restored} message(s) ({format_size(r.bytes)}) restored into {r.account} "
                f"({where}); {r.skipped} already there")
+    if r.aliases:
+        click.echo(f"aliases pointing at it again: {', '.join(r.aliases)}")
 
 
 @restore.command("message", reads=True)
@@ -206,6 +208,38 @@ def prune(app: App) -> None:
         _json({"before": kept.before, "after": kept.after, "removed": kept.removed})
     else:
         click.echo(f"{kept.removed} snapshot(s) forgotten, {kept.after} kept")
+
+
+@vault.command("retention", reads=True)
+@click.argument("tenant", required=False)
+@click.option("--hourly", type=click.IntRange(0, 10_000), default=None,
+              help="Hourly snapshots of the tenant kept.")
+@click.option("--daily", type=click.IntRange(0, 10_000), default=None,
+              help="Daily snapshots kept.")
+@click.option("--monthly", type=click.IntRange(0, 10_000), default=None,
+              help="Monthly snapshots kept.")
+@click.option("--last", type=click.IntRange(0, 10_000), default=None,
+              help="The latest snapshots kept whatever their time.")
+@click.option("--default", "reset", is_flag=True,
+              help="Back to the installation's default ([vault] keep_*) first.")
+@pass_app
+def retention(app: App, tenant: str | None, hourly: int | None, daily: int | None,
+              monthly: int | None, last: int | None, reset: bool) -> None:
+    """Show the retention of every tenant, or set a tenant's own (applied to its tenant and
+    account snapshots by the next `vault prune` or scheduled run)."""
+    keep = {"hourly": hourly, "daily": daily, "monthly": monthly, "last": last}
+    if any(v is not None for v in keep.values()) or reset:
+        if not tenant:
+            raise click.UsageError("name the tenant whose retention to set")
+        rows = [service.set_retention(app.ctx(), app.settings(), tenant, keep, reset)]
+    else:
+        rows = service.retention_policies(app.ctx(), app.settings(), tenant)
+    if app.as_json:
+        _json([r.to_dict() for r in rows])
+        return
+    table([(r.tenant, str(r.keep_hourly), str(r.keep_daily), str(r.keep_monthly),
+            str(r.keep_last), "own" if r.own else "default") for r in rows],
+          ["TENANT", "HOURLY", "DAILY", "MONTHLY", "LAST", "POLICY"])
 
 
 @vault.command("erase", reads=True)

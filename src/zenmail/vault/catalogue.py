@@ -22,6 +22,10 @@ from zenmail.errors import InvalidInput, NotFound
 
 CATALOGUE_PATH = "/zenmail/catalogue.jsonl"
 DIRECTORY_PATH = "/zenmail/directory.json"
+# Accounts a snapshot did not store again because they had not changed: account -> the
+# (earlier) snapshot that holds their mail and catalogue. Absent (older snapshots, or an
+# account stored anew): the snapshot itself.
+HOLDERS_PATH = "/zenmail/holders.json"
 
 
 @dataclass
@@ -83,6 +87,11 @@ CREATE TABLE IF NOT EXISTS entries (snapshot TEXT, n INTEGER, account TEXT, fold
   vsize INTEGER, sha256 TEXT, sender TEXT, subject TEXT, date TEXT, path TEXT,
   PRIMARY KEY (snapshot, n));
 CREATE INDEX IF NOT EXISTS entries_account ON entries (account, snapshot);
+CREATE TABLE IF NOT EXISTS holders (snapshot TEXT, account TEXT, holder TEXT,
+  PRIMARY KEY (snapshot, account));
+CREATE INDEX IF NOT EXISTS holders_holder ON holders (holder);
+CREATE TABLE IF NOT EXISTS prints (scope TEXT, account TEXT, print TEXT, holder TEXT,
+  PRIMARY KEY (scope, account));
 CREATE TABLE IF NOT EXISTS known (base TEXT, size INTEGER, sha256 TEXT, vsize INTEGER,
   sender TEXT, subject TEXT, date TEXT, PRIMARY KEY (base, size));
 """
@@ -127,11 +136,57 @@ class Index:
         return self.db.execute("SELECT 1 FROM snapshots WHERE id=?",
                                (snapshot_id,)).fetchone() is not None
 
-    def add(self, row: SnapshotRow, members: list[tuple[str, str]],
-            entries: list[Entry]) -> None:
+    # ---------------------------------------------------------------- unchanged accounts
+
+    def prints(self, scope: str) -> dict[str, tuple[str, str]]:
+        """account -> (fingerprint of its Maildir, snapshot holding it) for `scope`'s
+        last snapshot, where the holder is still in the index."""
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(
+            "SELECT p.account, p.print, p.holder FROM prints p WHERE p.scope=? AND EXISTS "
+            "(SELECT 1 FROM snapshots s WHERE s.id=p.holder)", (scope,))}
+
+    def set_prints(self, scope: str, rows: Iterable[tuple[str, str | None, str]]) -> None:
+        """(account, fingerprint or None: do not trust it next time, holder)."""
         with self.tx() as db:
-            db.execute("DELETE FROM entries WHERE snapshot=?", (row.id,))
-            db.execute("DELETE FROM members WHERE snapshot=?", (row.id,))
+            db.execute("DELETE FROM prints WHERE scope=?", (scope,))
+            db.executemany("INSERT INTO prints VALUES (?,?,?,?)",
+                           [(scope, a, p, h) for a, p, h in rows if p is not None])
+
+    def holders(self, snapshot_id: str) -> dict[str, str]:
+        """account -> the snapshot holding its mail, for the accounts `snapshot_id` took
+        over from an earlier one."""
+        return dict(self.db.execute("SELECT account, holder FROM holders WHERE snapshot=?",
+                                    (snapshot_id,)).fetchall())
+
+    def holder(self, snapshot_id: str, account: str) -> str:
+        row = self.db.execute("SELECT holder FROM holders WHERE snapshot=? AND account=?",
+                              (snapshot_id, account)).fetchone()
+        return str(row[0]) if row else snapshot_id
+
+    def referenced(self) -> dict[str, set[str]]:
+        """snapshot -> the other snapshots it takes accounts from."""
+        out: dict[str, set[str]] = {}
+        for sid, holder in self.db.execute("SELECT snapshot, holder FROM holders"):
+            out.setdefault(sid, set()).add(holder)
+        return out
+
+    def totals(self, holders: dict[str, str]) -> tuple[int, int]:
+        """Messages and bytes of the given accounts in their holders."""
+        n = size = 0
+        for account, holder in holders.items():
+            c, b = self.db.execute("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM entries "
+                                   "WHERE snapshot=? AND account=?", (holder, account)
+                                   ).fetchone()
+            n, size = n + int(c), size + int(b)
+        return n, size
+
+    def add(self, row: SnapshotRow, members: list[tuple[str, str]],
+            entries: list[Entry], holders: dict[str, str] | None = None) -> None:
+        with self.tx() as db:
+            for table in ("entries", "members", "holders"):
+                db.execute(f"DELETE FROM {table} WHERE snapshot=?", (row.id,))
+            db.executemany("INSERT INTO holders VALUES (?,?,?)",
+                           [(row.id, a, h) for a, h in (holders or {}).items()])
             db.execute("INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?,?,?)",
                        (row.id, row.time, row.scope, json.dumps(row.tenants), row.accounts,
                         row.messages, row.bytes))
@@ -145,7 +200,7 @@ class Index:
 
     def drop(self, snapshot_id: str) -> None:
         with self.tx() as db:
-            for table in ("entries", "members"):
+            for table in ("entries", "members", "holders"):
                 db.execute(f"DELETE FROM {table} WHERE snapshot=?", (snapshot_id,))
             db.execute("DELETE FROM snapshots WHERE id=?", (snapshot_id,))
 
@@ -182,10 +237,14 @@ class Index:
         return dict(self.db.execute("SELECT account, tenant FROM members WHERE snapshot=?",
                                     (snapshot_id,)).fetchall())
 
-    def entries(self, snapshot_id: str, account: str, folder: str | None = None
-                ) -> list[Entry]:
+    def entries(self, snapshot_id: str, account: str, folder: str | None = None,
+                own: bool = False) -> list[Entry]:
+        """The account's messages as `snapshot_id` has them: from the snapshot that holds
+        them (an earlier one when the account had not changed), or, `own`, only those
+        stored in `snapshot_id` itself."""
+        holder = snapshot_id if own else self.holder(snapshot_id, account)
         sql = f"SELECT {','.join(_COLUMNS)} FROM entries WHERE snapshot=? AND account=?"
-        args: list[Any] = [snapshot_id, account]
+        args: list[Any] = [holder, account]
         if folder is not None:
             sql += " AND folder=?"
             args.append(folder)

@@ -15,6 +15,7 @@ hold the person, each restored once. Recorded in the audit log, without a word o
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from datetime import datetime
 
 from zenmail.config import Settings
 from zenmail.vault import snapshot as snapshots
-from zenmail.vault.catalogue import CATALOGUE_PATH, DIRECTORY_PATH, Index
+from zenmail.vault.catalogue import CATALOGUE_PATH, DIRECTORY_PATH, HOLDERS_PATH, Index
 from zenmail.vault.restic import Restic
 
 
@@ -38,11 +39,9 @@ class Erased:
                 "rewritten": self.rewritten, "messages": self.messages}
 
 
-def _restic_time(iso: str) -> str:
-    # restic --time takes "YYYY-MM-DD HH:MM:SS" in local time; the machine runs in UTC
-    # (and so does restic's record of the original).
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")[:19]).strftime(
-        "%Y-%m-%d %H:%M:%S")
+def _when(restic_time: str) -> datetime:
+    # restic's JSON time has nanoseconds and an offset; --time takes whole seconds.
+    return datetime.fromisoformat(re.sub(r"\.\d+", "", restic_time).replace("Z", "+00:00"))
 
 
 def from_vault(settings: Settings, address: str) -> Erased:
@@ -56,22 +55,46 @@ def from_vault(settings: Settings, address: str) -> Erased:
         index = snapshots.open_index(settings)
         try:
             snapshots.sync(settings, index, restic)
-            holding = index.snapshots(account=address)
+            rows = {r.id: r for r in index.snapshots()}
+            refs = index.referenced()
+            # The snapshots that name the person, and those taking accounts from one of
+            # them (their holders file must name the rebuilt snapshot instead).
+            touched = {r.id for r in index.snapshots(account=address)}
+            grew = True
+            while grew:
+                more = {sid for sid, hs in refs.items() if hs & touched} - touched
+                touched |= more
+                grew = bool(more)
             by_id = {s["id"]: s for s in restic.snapshots()}
-            old: list[str] = []
+            remap: dict[str, str] = {}
             bases: set[str] = set()
-            for row in holding:
-                snap = by_id[row.id]
-                entries = index.entries(row.id, address)
+
+            def redo(sid: str) -> None:
+                if sid in remap or sid not in touched:
+                    return
+                for holder in refs.get(sid, set()):  # holders first: their new ids
+                    redo(holder)
+                row = rows[sid]
+                entries = index.entries(sid, address, own=True)
                 result.messages += len(entries)
-                bases |= {e.path.rsplit("/", 1)[1].partition(":")[0] for e in entries}
-                old.append(row.id)
+                bases.update(e.path.rsplit("/", 1)[1].partition(":")[0] for e in entries)
                 if row.scope == f"account:{address}":
                     result.forgotten += 1
-                    continue
-                _rebuild(settings, restic, snap, address, f"/mail/{domain}/{local}")
+                    remap[sid] = ""
+                    return
+                holders = {a: remap.get(h) or h for a, h in index.holders(sid).items()
+                           if a != address}
+                remap[sid] = _rebuild(settings, restic, by_id[sid], address,
+                                      f"/mail/{domain}/{local}", holders)
                 result.rewritten += 1
-            restic.forget_ids(old, prune=True)
+
+            for sid in sorted(touched, key=lambda i: rows[i].time):
+                redo(sid)
+            restic.forget_ids(list(remap), prune=True)
+            with index.tx() as db:
+                db.execute("DELETE FROM prints WHERE account=?", (address,))
+                db.executemany("UPDATE prints SET holder=? WHERE holder=?",
+                               [(new, old) for old, new in remap.items() if new])
             snapshots.sync(settings, index, restic)
             _forget_files(index, bases)
         finally:
@@ -83,12 +106,13 @@ def from_vault(settings: Settings, address: str) -> Erased:
 
 
 def _rebuild(settings: Settings, restic: Restic, snap: dict[str, object], address: str,
-             excluded: str) -> None:
+             excluded: str, holders: dict[str, str]) -> str:
+    """The snapshot again without the person; returns the new snapshot's full id."""
     sid = str(snap["id"])
     work = settings.mail_store / snapshots.STAGE / f"erase-{secrets.token_hex(6)}"
     try:
-        restic.run(["restore", sid, "--target", str(work), "--exclude", excluded],
-                   f"reading snapshot {sid[:8]}")
+        restic.run(["restore", sid, "--target", str(work), "--exclude", excluded,
+                    "--exclude", f"/dav/{address}"], f"reading snapshot {sid[:8]}")
         cat = work / CATALOGUE_PATH.lstrip("/")
         kept = [line for line in cat.read_text().splitlines()
                 if line and json.loads(line)["account"] != address]
@@ -99,12 +123,15 @@ def _rebuild(settings: Settings, restic: Restic, snap: dict[str, object], addres
         for al in d["aliases"]:
             al["targets"] = [t for t in al["targets"] if t != address]
         dpath.write_text(json.dumps(d, indent=1, sort_keys=True))
+        hpath = work / HOLDERS_PATH.lstrip("/")
+        if holders or hpath.exists():
+            hpath.write_text(json.dumps(holders, indent=1, sort_keys=True))
         raw_tags = snap.get("tags")
         tags = [str(t) for t in raw_tags] if isinstance(raw_tags, list) else []
         (work / "mail").mkdir(exist_ok=True)
-        restic.run(["backup", "--host", "zenmail", "--time", _restic_time(str(snap["time"])),
-                    *[a for t in tags for a in ("--tag", t)], "mail", "zenmail"],
-                   f"rebuilding snapshot {sid[:8]}", cwd=work)
+        (work / "dav").mkdir(exist_ok=True)
+        short = restic.backup(work, ["mail", "dav", "zenmail"], tags, at=_when(str(snap["time"])))
+        return restic.full_id(short)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -90,12 +90,16 @@ class Restic:
     # ---------------------------------------------------------------- snapshots
 
     def backup(self, cwd: Path, paths: list[str], tags: list[str],
-               progress: Progress | None = None, at: datetime | None = None) -> str:
+               progress: Progress | None = None, at: datetime | None = None,
+               parent: str | None = None) -> str:
         """Back up `paths` (relative to `cwd`); returns the new snapshot's short id. `at`:
         the snapshot's time (UTC, whole seconds), so restic's record and zenmail's index agree
         and a snapshot rebuilt by an erasure keeps it."""
         when = ["--time", at.astimezone().strftime("%Y-%m-%d %H:%M:%S")] if at else []  # local
-        cmd = ["restic", "backup", "--json", "--ignore-ctime", "--host", "zenmail", *when,
+        if parent:
+            when += ["--parent", parent]
+        cmd = ["restic", "--compression", self.settings.vault.compression, "backup", "--json",
+               "--ignore-ctime", "--host", "zenmail", *when,
                *[a for t in tags for a in ("--tag", t)], *paths]
         p = subprocess.Popen(cmd, cwd=cwd, env=self.env(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

@@ -42,10 +42,13 @@ class Restored:
     skipped: int = 0            # already there
     bytes: int = 0
     folders: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)   # aliases pointing at it again
+    dav_items: int = 0          # calendar events and contacts put back
 
     def to_dict(self) -> dict[str, object]:
         return {"account": self.account, "restored": self.restored, "skipped": self.skipped,
-                "bytes": self.bytes, "folders": self.folders}
+                "bytes": self.bytes, "folders": self.folders, "aliases": self.aliases,
+                "dav_items": self.dav_items}
 
 
 def _doveadm(settings: Settings, *args: str) -> str:

@@ -29,22 +29,27 @@ from zenmail.eco.run import apply_policies
 from zenmail.errors import ZenmailError
 from zenmail.stack.daemons.dovecot import Dovecot
 from zenmail.stack.registry import Stack
-from zenmail.vault import originals, retention, service
+from zenmail.vault import originals, policy, retention, service
 
 ECO_CHECK = 600.0  # seconds between looks at whether the eco policies are due
 
 
 def run_once(settings: Settings) -> str:
-    """One scheduled run: a snapshot of every tenant, then the retention."""
+    """One scheduled run: a snapshot of each tenant (so each tenant's own retention applies
+    to its snapshots; an unchanged tenant costs one small restic call), then the
+    retention."""
     db = Database(settings.db_url)
     try:
         ctx = Ctx(db, Actor("vault:schedule"))
-        row = service.take(ctx, settings, service.scope(ctx, everything=True))
+        rows = [service.take(ctx, settings, service.scope(ctx, tenant=p.tenant))
+                for p in policy.policies(ctx, settings)]
+        keep = policy.keep_by_tenant(ctx, settings)
     finally:
         db.dispose()
-    kept = retention.apply(settings)
-    return (f"snapshot {row.short}: {row.messages} messages of {row.accounts} accounts; "
-            f"retention kept {kept.after} of {kept.before} snapshots")
+    kept = retention.apply(settings, keep)
+    return (f"{len(rows)} snapshot(s), one per tenant: {sum(r.messages for r in rows)} "
+            f"messages of {sum(r.accounts for r in rows)} accounts; retention kept "
+            f"{kept.after} of {kept.before} snapshots")
 
 
 def eco_stamp(settings: Settings) -> Path:

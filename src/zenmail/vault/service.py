@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from zenmail.config import Settings
-from zenmail.directory import accounts, names
+from zenmail.directory import accounts, aliases, names
 from zenmail.directory.context import Ctx, audit
-from zenmail.directory.models import Account, Domain, Tenant
+from zenmail.directory.models import Account, Alias, Domain, Tenant
 from zenmail.errors import InvalidInput, NotFound, ZenmailError
 from zenmail.vault import erase as erasing
+from zenmail.vault import policy, retention, transfer
 from zenmail.vault import restore as restoring
-from zenmail.vault import retention, transfer
 from zenmail.vault import scope as scoping
 from zenmail.vault import snapshot as snapshots
 from zenmail.vault.catalogue import (
@@ -173,8 +174,8 @@ def restore_account(ctx: Ctx, settings: Settings, address: str, snapshot: str,
     elif exists:
         target, tenant_id = _account(ctx, key)
     row, entries = _snapshot_entries(settings, snapshot, key, None)
+    directory = json.loads(Restic(settings).dump(row.id, DIRECTORY_PATH))
     if target is None:
-        directory = json.loads(Restic(settings).dump(row.id, DIRECTORY_PATH))
         rec = next((a for a in directory["accounts"] if a["address"] == key), None)
         if rec is None:
             raise NotFound(f"snapshot {row.short} holds no directory row of {key}; restore "
@@ -183,9 +184,51 @@ def restore_account(ctx: Ctx, settings: Settings, address: str, snapshot: str,
                      display_name=rec["display_name"])
         target, tenant_id = _account(ctx, key)
     done = restoring.restore(settings, entries, target)
+    done.dav_items = _dav_back(ctx, settings, entries[0].snapshot, key, target)
+    if target == key:
+        done.aliases = _aliases_back(ctx, key, directory)
     _audited(ctx, "vault.restore_account", f"{key} -> {target}", tenant_id, done,
              snapshot=row.id, recreated=not exists and not into)
     return done
+
+
+def _dav_back(ctx: Ctx, settings: Settings, holder: str, key: str, target: str) -> int:
+    """The account's calendars and contacts as the snapshot holds them, into `target` (one
+    item per UID: restoring twice writes the same items again, no duplicate)."""
+    work = settings.mail_store / snapshots.STAGE / f"dav-{secrets.token_hex(6)}"
+    try:
+        Restic(settings).restore(holder, work, [f"/dav/{key}"])
+        folder = work / "dav" / key
+        if not folder.is_dir():
+            return 0
+        from zenmail.dav import transfer as dav_transfer  # Radicale loads only when needed
+
+        return dav_transfer.restore_files(ctx, settings, folder, address=target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _aliases_back(ctx: Ctx, key: str, directory: dict[str, Any]) -> list[str]:
+    """The aliases that pointed at the account in the snapshot point at it again (created
+    if they were removed, with their other targets that are still valid). An alias whose
+    address another account has taken since stays as it is."""
+    back = []
+    for al in directory.get("aliases", []):
+        if key not in al["targets"]:
+            continue
+        with ctx.reading() as s:
+            now = ctx.get(s, Alias, al["address"])
+            if now is not None and key in [t.target for t in now.targets]:
+                continue
+        for targets in (al["targets"], [key]):
+            try:
+                info = aliases.add(ctx, al["address"], targets)
+            except ZenmailError:
+                continue
+            if key in info.targets:
+                back.append(al["address"])
+            break
+    return back
 
 
 def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
@@ -220,7 +263,11 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
                     problems.append(f"snapshot {sid[:8]}: {e.account} {e.folder} message "
                                     f"{e.restore_id()} is missing or has another size")
             mine = {(x.n, x.sha256) for a in {e.account for e in stored}
-                    for x in index.entries(sid, a)}
+                    for x in index.entries(sid, a, own=True)}
+            for account, holder in index.holders(sid).items():
+                if holder not in ids:
+                    problems.append(f"snapshot {sid[:8]}: {account} lies in snapshot "
+                                    f"{holder[:8]}, which the vault no longer has")
             if mine != {(e.n, e.sha256) for e in stored}:
                 problems.append(f"snapshot {sid[:8]}: the local index differs from the "
                                 "catalogue in the snapshot; delete STATE/vault-index to "
@@ -233,11 +280,22 @@ def verify(ctx: Ctx, settings: Settings, read_data_subset: str | None = None
 
 def prune(ctx: Ctx, settings: Settings) -> retention.Kept:
     ctx.require_global("apply the vault's retention")
-    kept = retention.apply(settings)
+    kept = retention.apply(settings, policy.keep_by_tenant(ctx, settings))
     with ctx.unit() as s:
         audit(s, ctx, "vault.prune", "vault", None,
               after={"before": kept.before, "after": kept.after})
     return kept
+
+
+def retention_policies(ctx: Ctx, settings: Settings, tenant: str | None = None
+                       ) -> list[policy.RetentionInfo]:
+    return policy.policies(ctx, settings, tenant)
+
+
+def set_retention(ctx: Ctx, settings: Settings, tenant: str, keep: dict[str, int | None],
+                  reset: bool = False) -> policy.RetentionInfo:
+    """A tenant's own retention (a tenant administrator sets its own tenant's)."""
+    return policy.set_policy(ctx, settings, tenant, keep, reset)
 
 
 def export(ctx: Ctx, settings: Settings, tenant: str | None, account: str | None, out: Path,
@@ -288,7 +346,7 @@ def _affected(settings: Settings, restic: Restic, check_output: str) -> list[str
         by_path: dict[tuple[str, str], Entry] = {}
         for sid in index.snapshot_ids():
             for account in index.tenants_of(sid):
-                for entry in index.entries(sid, account):
+                for entry in index.entries(sid, account, own=True):
                     by_path[(sid, entry.path)] = entry
         for pack in packs[:20]:
             done = restic.run(["find", "--json", "--pack", pack], "finding what a damaged "

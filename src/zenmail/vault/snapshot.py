@@ -25,18 +25,21 @@ import json
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from zenmail.config import Settings
+from zenmail.dav import storage as dav_storage
 from zenmail.errors import Conflict
 from zenmail.stack.files import Layout
 from zenmail.vault import maildir
 from zenmail.vault.catalogue import (
     CATALOGUE_PATH,
     DIRECTORY_PATH,
+    HOLDERS_PATH,
     Entry,
     Index,
     SnapshotRow,
@@ -87,12 +90,46 @@ def account_dir(settings: Settings, address: str) -> Path:
     return settings.mail_store / domain / local
 
 
+def fingerprint(root: Path, now: float, dav: Path | None = None) -> str | None:
+    """What changes whenever an account's mail does: the modification times of its Maildir
+    and of every folder's cur/, new/, uidlist and keywords (a delivery, an expunge, a flag
+    change or a move renames a file in cur/ or new/, which changes that directory's time;
+    a new folder changes the Maildir's). None when one of them is so recent that a change
+    within the same clock tick could hide behind it (git's "racy clean" rule): such an
+    account is stored again next time rather than trusted."""
+    parts: list[str] = []
+    newest = 0
+    dav_dirs: list[Path] = []
+    if dav is not None and dav.is_dir():  # Radicale renames an item into its collection
+        dav_dirs = [dav, *sorted(p for p in dav.iterdir() if p.is_dir())]
+    for path in [root, *(p / s for _, p in maildir.folders(root)
+                         for s in ("cur", "new", "dovecot-uidlist", "dovecot-keywords")),
+                 *dav_dirs]:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            parts.append(f"{path.name}:-")
+            continue
+        newest = max(newest, st.st_mtime_ns)
+        parts.append(f"{path}:{st.st_mtime_ns}:{st.st_size}:{st.st_ino}")
+    if newest >= (now - RACY_SECONDS) * 1e9:
+        return None
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+RACY_SECONDS = 2.0
+
+
 def take(settings: Settings, scope: Scope, progress: Progress | None = None,
          timings: dict[str, float] | None = None, extra_tags: tuple[str, ...] = ()
          ) -> SnapshotRow:
     """Snapshot `scope`; `timings` (if given) gets the seconds of each phase: stage
-    (links and catalogue), store (restic), index. `extra_tags`: more restic tags (KEEP_TAG:
-    a snapshot the retention never forgets)."""
+    (links and catalogue), store (restic), index, unlink. `extra_tags`: more restic tags
+    (KEEP_TAG: a snapshot the retention never forgets).
+
+    An account whose Maildir has not changed since the scope's last snapshot (same
+    fingerprint) is neither linked, read, catalogued nor handed to restic again: the new
+    snapshot names the snapshot that holds it (`/zenmail/holders.json`)."""
     restic = Restic(settings)
     clock = time.perf_counter()
 
@@ -110,26 +147,49 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
         started = at.isoformat()
         index = open_index(settings)
         try:
+            before = index.prints(scope.label)
+            prints: dict[str, str | None] = {}
+            reused: dict[str, str] = {}
+            changed: list[Member] = []
+            for m in scope.members:
+                fp = fingerprint(account_dir(settings, m.address) / "Maildir", time.time(),
+                                 dav_storage.principal_dir(settings, m.address))
+                prints[m.address] = fp
+                old = before.get(m.address)
+                if fp is not None and old is not None and old[0] == fp:
+                    reused[m.address] = old[1]
+                else:
+                    changed.append(m)
             stage = stage_dir(settings, scope)
-            entries, fresh = _stage(settings, stage, scope.members, index, progress)
+            entries, fresh = _stage(settings, stage, changed, index, progress)
             meta = stage / "zenmail"
             meta.mkdir(parents=True, exist_ok=True, mode=0o700)
             (meta / "catalogue.jsonl").write_text("".join(e.to_json() + "\n" for e in entries))
             (meta / "directory.json").write_text(json.dumps(scope.directory, indent=1,
                                                             sort_keys=True))
+            (meta / "holders.json").write_text(json.dumps(reused, indent=1, sort_keys=True))
             lap("stage")
             tags = ["zenmail", f"scope={scope.label}",
                     *(f"tenant={t}" for t in scope.tenants), *extra_tags]
-            short = restic.backup(stage, ["mail", "zenmail"], tags,
+            # restic compares each file with the same path in its parent snapshot: the
+            # best parent is the one that stored most of the accounts stored again now.
+            holders_then = Counter(before[m.address][1] for m in changed
+                                   if m.address in before)
+            parent = holders_then.most_common(1)[0][0] if holders_then else None
+            short = restic.backup(stage, ["mail", "dav", "zenmail"], tags,
                                   (lambda p: progress("storing", int(p * 100), 100))
-                                  if progress else None, at)
+                                  if progress else None, at, parent=parent)
             lap("store")
-            row = SnapshotRow(restic.full_id(short), started, scope.label, scope.tenants,
-                              len(scope.members), len(entries), sum(e.size for e in entries))
+            sid = restic.full_id(short)
             for e in entries:
-                e.snapshot = row.id
+                e.snapshot = sid
             index.remember(fresh)
-            index.add(row, [(m.address, m.tenant) for m in scope.members], entries)
+            n, size = index.totals(reused)
+            row = SnapshotRow(sid, started, scope.label, scope.tenants, len(scope.members),
+                              len(entries) + n, sum(e.size for e in entries) + size)
+            index.add(row, [(m.address, m.tenant) for m in scope.members], entries, reused)
+            index.set_prints(scope.label, [(a, fp, reused.get(a, sid))
+                                           for a, fp in prints.items()])
             lap("index")
             return row
         finally:
@@ -141,9 +201,9 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
             lap("unlink")
 
 
-def _stage(settings: Settings, stage: Path, members: list[Member], index: Index,
-           progress: Progress | None) -> tuple[list[Entry], list[tuple[str, int, str, int,
-                                                                     str, str, str]]]:
+def _stage(settings: Settings, stage: Path, members: list[Member],
+           index: Index, progress: Progress | None
+           ) -> tuple[list[Entry], list[tuple[str, int, str, int, str, str, str]]]:
     mail = stage / "mail"
     mail.mkdir(parents=True, exist_ok=True, mode=0o700)
     wanted = {(m.domain, m.local) for m in members}
@@ -155,7 +215,10 @@ def _stage(settings: Settings, stage: Path, members: list[Member], index: Index,
     known = index.known()
     entries: list[Entry] = []
     fresh: list[tuple[str, int, str, int, str, str, str]] = []
+    shutil.rmtree(stage / "dav", ignore_errors=True)
+    (stage / "dav").mkdir(mode=0o700)
     for done, m in enumerate(members):
+        _stage_dav(settings, stage / "dav", m.address)
         src_root = account_dir(settings, m.address) / "Maildir"
         dst_root = mail / m.domain / m.local / "Maildir"
         dst_root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -175,6 +238,20 @@ def _stage(settings: Settings, stage: Path, members: list[Member], index: Index,
     for n, entry in enumerate(entries):
         entry.n = n
     return entries, fresh
+
+
+def _stage_dav(settings: Settings, dav: Path, address: str) -> None:
+    """The account's calendars and address books, as `zenmail export` writes them
+    (NAME.ics, NAME.vcf), into dav/ADDRESS/ of the stage."""
+    if not dav_storage.principal_dir(settings, address).is_dir():
+        return
+    from zenmail.dav import transfer as dav_transfer  # Radicale loads only when needed
+
+    files = dav_transfer.files_of(settings, address)
+    if files:
+        (dav / address).mkdir(mode=0o700)
+        for name, data in files:
+            (dav / address / name).write_bytes(data)
 
 
 def _mirror(src: Path, dst: Path) -> dict[str, list[str]]:
@@ -251,13 +328,27 @@ def sync(settings: Settings, index: Index, restic: Restic) -> None:
     snaps = {s["id"]: s for s in restic.snapshots()}
     for gone in set(index.snapshot_ids()) - set(snaps):
         index.drop(gone)
-    for sid in set(snaps) - set(index.snapshot_ids()):
+    # In time order: a snapshot's totals count the accounts it takes from earlier ones.
+    for sid in sorted(set(snaps) - set(index.snapshot_ids()), key=lambda i: snaps[i]["time"]):
         snap = snaps[sid]
         entries = parse_catalogue(restic.dump(sid, CATALOGUE_PATH), sid)
         directory = json.loads(restic.dump(sid, DIRECTORY_PATH))
+        holders = read_holders(restic, sid)
         tags = snap.get("tags") or []
         scope = next((t.partition("=")[2] for t in tags if t.startswith("scope=")), "?")
         members = [(a["address"], a["tenant"]) for a in directory["accounts"]]
+        n, size = index.totals(holders)
         index.add(SnapshotRow(sid, snap["time"], scope,
                               sorted(t["name"] for t in directory["tenants"]), len(members),
-                              len(entries), sum(e.size for e in entries)), members, entries)
+                              len(entries) + n, sum(e.size for e in entries) + size),
+                  members, entries, holders)
+
+
+def read_holders(restic: Restic, snapshot_id: str) -> dict[str, str]:
+    """The accounts a snapshot takes from earlier ones (none in snapshots made before
+    zenmail skipped unchanged accounts: they have no holders file)."""
+    done = restic.run(["dump", snapshot_id, HOLDERS_PATH], "reading a snapshot's holders",
+                      check=False)
+    if done.returncode != 0:
+        return {}
+    return {str(k): str(v) for k, v in json.loads(done.stdout).items()}

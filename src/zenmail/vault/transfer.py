@@ -45,11 +45,12 @@ from zenmail.dav.storage import SHARED as DAV_SHARED
 from zenmail.directory import accounts, aliases, domains, tenants
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Account, Domain, Tenant
-from zenmail.errors import Conflict, InvalidInput, NotFound
+from zenmail.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
+from zenmail.sizes import format_size
 from zenmail.stack.files import gid, uid
 from zenmail.vault import maildir
 from zenmail.vault.maildir import stored_message
-from zenmail.vault.restore import _doveadm
+from zenmail.vault.restore import _doveadm, free_bytes
 from zenmail.vault.scope import Scope
 from zenmail.vault.snapshot import STAGE, _mirror, account_dir
 
@@ -258,10 +259,37 @@ def import_archive(ctx: Ctx, settings: Settings, source: Path, account: str | No
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _needed(location: str) -> int:
+    """Bytes the quota will count for what `location` holds (CRLF line ends): each
+    message of a Maildir; an mbox file's size plus a CR per line, a bound from above."""
+    kind, _, rest = location.partition(":")
+    if kind == "mbox":
+        box = Path(rest.partition(":INBOX=")[2])
+        with box.open("rb") as fh:
+            return sum(len(line) + 1 for line in fh)
+    total = 0
+    for dirpath, _dirs, files in os.walk(rest):
+        if os.path.basename(dirpath) in ("cur", "new"):
+            for f in files:
+                total += maildir.vsize(stored_message(Path(dirpath) / f))
+    return total
+
+
+def _room_for(settings: Settings, address: str, need: int, what: str) -> None:
+    """Refuse, before anything is written, an import the account's quota cannot take."""
+    free = free_bytes(settings, address)
+    if free is not None and need > free:
+        raise QuotaExceeded(f"importing {what} into {address} needs {format_size(need)} but "
+                            f"its quota has only {format_size(max(free, 0))} free; nothing "
+                            f"was imported. Raise the quota (`zenmail account set-quota "
+                            f"{address} SIZE`) or make room, then try again")
+
+
 def _import_plain(ctx: Ctx, settings: Settings, location: str, work: Path,
                   address: str) -> dict[str, Any]:
     with ctx.reading() as s:
         target = ctx.find(s, Account, address).address
+    _room_for(settings, target, _needed(location), "this mail")
     _own(work)
     _mail_into(settings, location + ":INDEX=MEMORY", target)
     with ctx.unit() as s:
@@ -277,6 +305,16 @@ def _import_export(ctx: Ctx, settings: Settings, root: Path, only: str | None,
     wanted = [a for a in d["accounts"] if only is None or a["address"] == only.lower()]
     if only is not None and not wanted:
         raise NotFound(f"the archive holds no account {only!r}")
+    for a in wanted:  # before anything is created: an account its own quota cannot hold
+        md = root / "mail" / a["address"] / "Maildir"
+        need = _needed(f"maildir:{md}") if md.is_dir() else 0
+        if a["quota_bytes"] and need > a["quota_bytes"]:
+            raise QuotaExceeded(f"{a['address']}'s mail in the archive needs "
+                                f"{format_size(need)}, more than its quota of "
+                                f"{format_size(a['quota_bytes'])}; nothing was imported. "
+                                "Raise the quota in the archive's directory.json (and its "
+                                "manifest's SHA-256), or import the account alone into one "
+                                "with room (`zenmail import FILE --account ADDRESS`)")
     with ctx.unit():
         for t in d["tenants"]:
             with ctx.reading() as s:

@@ -37,7 +37,8 @@ def resume(app: FastAPI) -> None:
         app.state.migration_runner.resume_orphans()
     except SQLAlchemyError as exc:
         log.warning("migration rounds left by a killed API not taken up (the directory "
-                    "did not answer: %s); they are taken up at the next start", exc.__class__.__name__)
+                    "did not answer: %s); they are taken up at the next start",
+                    exc.__class__.__name__)
 
 
 class MigrationRunStart(BaseModel):
