@@ -5,6 +5,7 @@ the directory's backend)."""
 
 from __future__ import annotations
 
+import email
 import imaplib
 import io
 import json
@@ -12,6 +13,8 @@ import os
 import re
 import shutil
 import smtplib
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -25,7 +28,7 @@ from typing import Any
 import dkim
 import pytest
 
-from tests.e2e.conftest import DOMAIN, MailStack, _start, wait_for
+from tests.e2e.conftest import DOMAIN, PASSWORD, MailStack, _start, wait_for
 from zenmail.devtools.filtering import (
     EICAR,
     GTUBE,
@@ -41,9 +44,17 @@ from zenmail.stack.manager import status
 OUTSIDE = "news@outside.example"
 
 
+# A client the block list of the fixture's DNS server names (not 127.0.0.1: that is
+# Postfix's mynetworks, which postscreen does not screen).
+LISTED = "127.0.0.9"
+BLOCK_LIST = "bl.zenmail.test"
+
+
 @pytest.fixture(scope="module")
 def dns() -> Iterator[DnsServer]:
-    server = DnsServer().start()
+    # On port 53: Postfix's DNSBL client reads a resolv.conf, which has no port field.
+    server = DnsServer.on_port_53()
+    server.add(f"{'.'.join(reversed(LISTED.split('.')))}.{BLOCK_LIST}", "A", "127.0.0.2")
     yield server
     server.stop()
 
@@ -58,7 +69,9 @@ def fstack(dns: DnsServer) -> Iterator[MailStack]:
         yield from _start("", filter={"enabled": True, "clamav_db": str(sigs),
                                       "nameservers": [dns.address], "dnsbl": False,
                                       "test_patterns": True, "messages_per_hour": 5,
-                                      "suspend_after": 3, "junk_score": 5.0},
+                                      "suspend_after": 3, "junk_score": 5.0,
+                                      "dnsbl_sites": [f"{BLOCK_LIST}*2"],
+                                      "dnsbl_threshold": 2},
                           lockout={"pair_failures": 3})
     finally:
         shutil.rmtree(sigs, ignore_errors=True)
@@ -143,6 +156,159 @@ def test_submission_is_scanned_too(fstack: MailStack) -> None:
         c.quit()
     assert fstack.messages(frank) == []
     assert DOMAIN in frank
+
+
+# ---------------------------------------------------------------- ingress hygiene
+
+def test_postscreen_refuses_a_listed_client_on_the_mx_listener_only(fstack: MailStack) -> None:
+    uma = fstack.account("uma")
+    c = fstack.smtp(source=LISTED)
+    try:
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as exc:
+            c.sendmail(OUTSIDE, [uma], _mail(OUTSIDE, uma, "from a listed host", "Hi."))
+    finally:
+        c.close()
+    code, text = exc.value.recipients[uma]
+    assert code == 550 and text.startswith(b"5.7.1 Service unavailable; client [127.0.0.9] "
+                                           b"blocked using bl.zenmail.test"), (code, text)
+    # An unlisted client gets through postscreen to smtpd, and the mail is delivered.
+    _send_outside(fstack, uma, _mail(OUTSIDE, uma, "from a clean host", "Hi."))
+    # The listed address may still submit, logged in: submission is not behind postscreen.
+    vic = fstack.account("vic")
+    c = smtplib.SMTP("127.0.0.1", fstack.ports["submission"], timeout=30,
+                     source_address=(LISTED, 0))
+    try:
+        c.starttls(context=fstack.tls)
+        c.login(vic, PASSWORD)
+        c.sendmail(vic, [uma], _mail(vic, uma, "submitted from a listed host", "Hi."))
+    finally:
+        c.quit()
+    got = fstack.wait_messages(uma, 2)
+    assert sorted(m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in got) == \
+        [b"from a clean host", b"submitted from a listed host"]
+
+
+def test_mx_connection_rate_limit(fstack: MailStack) -> None:
+    """[limits] mx_connections_per_minute (anvil) applies to each client address."""
+    limited = fstack.settings.with_values({"limits.mx_connections_per_minute": 2})
+    try:
+        assert manager.up(limited, with_api=False).healthy
+        for _ in range(2):
+            c = fstack.smtp(source="127.0.0.8")
+            try:
+                assert c.noop()[0] == 250
+            finally:
+                c.close()
+        with pytest.raises(smtplib.SMTPConnectError) as exc:
+            fstack.smtp(source="127.0.0.8")
+        assert exc.value.smtp_code == 421 and b"too many connections" in exc.value.smtp_error
+    finally:
+        assert manager.up(fstack.settings, with_api=False).healthy
+
+
+def _tls_versions_refused(port: int, starttls: bytes | None) -> list[str]:
+    """The versions below 1.2 a listener accepted (an empty list is the right answer)."""
+    accepted = []
+    for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        # OpenSSL's default security level would stop the client itself from offering them.
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = version
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            if starttls:
+                f = raw.makefile("rb")
+                line = f.readline()
+                while line[3:4] == b"-":
+                    line = f.readline()
+                raw.sendall(starttls)
+                reply = f.readline()
+                while reply[3:4] == b"-" or reply.startswith(b"* "):
+                    reply = f.readline()
+            try:
+                with ctx.wrap_socket(raw) as tls:
+                    accepted.append(f"{version.name} ({tls.version()})")
+            except (ssl.SSLError, ConnectionResetError):
+                pass
+    return accepted
+
+
+def test_every_listener_refuses_tls_below_1_2(fstack: MailStack) -> None:
+    p = fstack.ports
+    listeners = {
+        "smtp (STARTTLS)": (p["smtp"], b"EHLO client.example\r\nSTARTTLS\r\n"),
+        "submission (STARTTLS)": (p["submission"], b"EHLO client.example\r\nSTARTTLS\r\n"),
+        "submissions": (p["submissions"], None),
+        "imap (STARTTLS)": (p["imap"], b"a STARTTLS\r\n"),
+        "imaps": (p["imaps"], None),
+        "sieve (STARTTLS)": (p["sieve"], b"STARTTLS\r\n"),
+        "dav": (p["dav"], None),
+    }
+    accepted = {name: got for name, (port, cmd) in listeners.items()
+                if (got := _tls_versions_refused(port, cmd))}
+    assert accepted == {}
+    # The same client, allowed TLS 1.2, gets through: the refusals above are the servers'.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    ctx.minimum_version = ssl.TLSVersion.TLSv1
+    with socket.create_connection(("127.0.0.1", p["imaps"]), timeout=30) as raw, \
+            ctx.wrap_socket(raw) as tls:
+        assert tls.version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("port", ["smtp", "submission"])
+def test_no_auth_before_starttls(fstack: MailStack, port: str) -> None:
+    c = smtplib.SMTP("127.0.0.1", fstack.ports[port], timeout=30,
+                     source_address=("127.0.0.2", 0))
+    try:
+        c.ehlo()
+        assert c.has_extn("starttls") and not c.has_extn("auth")
+        assert c.docmd("AUTH", "PLAIN AGFiYwB4")[0] in (503, 530, 538)
+        c.starttls(context=fstack.tls)
+        c.ehlo()
+        # After STARTTLS, AUTH on submission; never on the MX listener.
+        assert c.has_extn("auth") == (port == "submission")
+    finally:
+        c.close()
+
+
+# ---------------------------------------------------------------- SPF, DMARC, ARC inbound
+
+def test_dmarc_reject_refuses_mail_that_fails_spf(fstack: MailStack, dns: DnsServer) -> None:
+    dns.add("forged.example", "TXT", "v=spf1 ip4:192.0.2.1 -all")
+    dns.add("_dmarc.forged.example", "TXT", "v=DMARC1; p=reject")
+    wes = fstack.account("wes")
+    c = fstack.smtp(source="127.0.0.2")
+    try:
+        with pytest.raises(smtplib.SMTPDataError) as exc:
+            c.sendmail("ceo@forged.example", [wes],
+                       _mail("ceo@forged.example", wes, "wire transfer", "Pay today."))
+    finally:
+        c.quit()
+    text = exc.value.smtp_error.decode()
+    assert exc.value.smtp_code == 554 and text.startswith("5.7.1") and "DMARC" in text and \
+        "forged.example" in text, text
+    assert fstack.messages(wes) == []
+
+
+def test_aligned_mail_passes_spf_and_dmarc_and_gets_an_arc_seal(fstack: MailStack,
+                                                                dns: DnsServer) -> None:
+    dns.add("partner.example", "TXT", "v=spf1 ip4:127.0.0.2 -all")
+    dns.add("_dmarc.partner.example", "TXT", "v=DMARC1; p=reject")
+    xena = fstack.account("xena")
+    _send_outside(fstack, xena, _mail("orders@partner.example", xena, "order 1234",
+                                      "Your order has shipped."),
+                  sender="orders@partner.example")
+    got = fstack.wait_messages(xena, 1)[0]
+    msg = email.message_from_bytes(got)
+    results = " ".join(msg.get_all("Authentication-Results", []))
+    assert "spf=pass" in results and "dmarc=pass" in results, results
+    # rspamd seals what it checked (ARC, RFC 8617) with the recipient domain's DKIM key.
+    seal = " ".join(msg.get_all("ARC-Seal", []))
+    assert "i=1" in seal and f"d={DOMAIN}" in seal, got.decode(errors="replace")[:2000]
+    arc_results = " ".join(msg.get_all("ARC-Authentication-Results", []))
+    assert "spf=pass" in arc_results and "dmarc=pass" in arc_results
 
 
 # ---------------------------------------------------------------- DKIM and `zenmail dns`

@@ -39,7 +39,7 @@ OVERRIDES = ("worker-proxy.inc", "worker-controller.inc", "worker-normal.inc",
              "worker-fuzzy.inc")
 LOCALS = ("options.inc", "logging.inc", "actions.conf", "redis.conf", "milter_headers.conf",
           "greylist.conf", "antivirus.conf", "fuzzy_check.conf", "dkim_signing.conf", "arc.conf",
-          "dkim.conf", "spf.conf", "antivirus_group.conf")
+          "dkim.conf", "spf.conf", "antivirus_group.conf", "dmarc.conf")
 
 
 class Rspamd(Service):
