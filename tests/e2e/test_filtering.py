@@ -21,6 +21,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from zenmail.devtools.filtering import (
     write_signatures,
 )
 from zenmail.directory import accounts, domains
+from zenmail.filtering import quarantine, store
 from zenmail.stack import manager
 from zenmail.stack.manager import status
 
@@ -469,6 +471,48 @@ def test_risky_attachments_are_held(fstack: MailStack, name: str, data: bytes, c
                                      attachment=(name, data, ctype)))
     held = _held_for(fstack, kim)
     assert any(symbol in str(r) and name in str(r) for r in held["reasons"]), held  # type: ignore[attr-defined]
+
+
+def test_held_mail_expires_after_quarantine_days_and_says_so(fstack: MailStack) -> None:
+    yuri = fstack.account("yuri")
+    _send_outside(fstack, yuri, _mail(OUTSIDE, yuri, "old invoice", "See attached.",
+                                      attachment=("invoice.pdf.exe", b"MZ" + b"\0" * 200,
+                                                  "application/octet-stream")))
+    held = _held_for(fstack, yuri)
+    days = fstack.settings.filter.quarantine_days
+    q = quarantine.Queue.of(fstack.state)
+    r = store.connect(fstack.settings.redis_endpoint)
+    now = datetime.now(UTC)
+    # What the rspamd chore runs every 15 s, seen from a later day: kept before the limit...
+    assert quarantine.expire(fstack.ctx, q, days, r, now + timedelta(days=days - 1)) == []
+    assert any(h["id"] == held["id"] for h in _held(fstack))
+    # ...deleted after it, and never silently: the audit log and the report show it.
+    gone = quarantine.expire(fstack.ctx, q, days, r, now + timedelta(days=days, hours=1))
+    assert [h.id for h in gone] == [held["id"]]
+    assert all(h["id"] != held["id"] for h in _held(fstack))
+    audit = _zenmail(fstack, "audit", "--json")
+    assert audit.returncode == 0, audit.stderr
+    assert any(e["actor"] == "test:e2e" and e["action"] == "quarantine.expire"
+               and str(held["id"]) in e["target"] and f"over {days} days" in e["target"]
+               for e in json.loads(audit.stdout)), audit.stdout[:2000]
+    rep = _zenmail(fstack, "security", "report", "--tenant", "acme", "--since", "1d", "--json")
+    assert rep.returncode == 0, rep.stderr
+    assert json.loads(rep.stdout)["blocked"]["expired"] >= 1
+    text = _zenmail(fstack, "security", "report", "--tenant", "acme")
+    assert re.search(r"[1-9]\d* expired", text.stdout), text.stdout
+    assert fstack.messages(yuri) == []
+
+
+def test_rspamd_controller_is_closed_to_everyone_but_zenmail(fstack: MailStack) -> None:
+    sock = fstack.state.resolve() / "run" / "rspamd" / "controller.sock"
+    for user in ("mail", "nobody", "postfix"):
+        out = subprocess.run(["runuser", "-u", user, "--", "rspamc", "-h", str(sock),
+                              "-t", "10", "learn_spam", "/dev/null"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "Permission denied" in out.stdout + out.stderr, \
+            (user, out)
+    # zenmail (root) still asks it, with its password.
+    assert fstack.daemon("rspamd").controller("GET", "/ping").strip() == b"pong"  # type: ignore[attr-defined]
 
 
 # ---------------------------------------------------------------- egress, report, unlock
