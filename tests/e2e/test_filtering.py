@@ -39,7 +39,7 @@ from zenmail.devtools.filtering import (
     write_signatures,
 )
 from zenmail.directory import accounts, domains
-from zenmail.filtering import quarantine, store
+from zenmail.filtering import quarantine, records, store
 from zenmail.stack import manager
 from zenmail.stack.manager import status
 
@@ -359,8 +359,10 @@ def test_outbound_mail_is_dkim_signed_with_the_published_key(fstack: MailStack,
 def test_dkim_rotate_signs_with_the_new_key(fstack: MailStack) -> None:
     out = _zenmail(fstack, "dkim", "rotate", DOMAIN, "--json")
     assert out.returncode == 0, out.stderr
-    (name, value), = [(r["name"], r["value"]) for r in json.loads(out.stdout)["records"]
-                      if "._domainkey." in r["name"]]
+    # The new key first; the previous one is still listed (the overlap).
+    (name, value), previous = [(r["name"], r["value"]) for r in json.loads(out.stdout)["records"]
+                               if "._domainkey." in r["name"]]
+    assert previous[0] != name
     selector = name.split(".")[0]
     sam, tess = fstack.account("sam"), fstack.account("tess")
 
@@ -376,6 +378,66 @@ def test_dkim_rotate_signs_with_the_new_key(fstack: MailStack) -> None:
     msg = wait_for(signed_with_new_key, "mail signed with the new key")
     assert dkim.verify(msg, dnsfunc=lambda n, timeout=5: value.encode()  # type: ignore[arg-type]
                        if n.decode() == name else None)
+
+
+def _dkim_published(stack: MailStack) -> dict[str, str]:
+    out = _zenmail(stack, "dns", DOMAIN, "--json")
+    assert out.returncode == 0, out.stderr
+    return {r["name"]: r["value"] for r in json.loads(out.stdout)["records"]
+            if "._domainkey." in r["name"]}
+
+
+def test_ed25519_rotation_overlaps_then_retires_the_previous_selector(
+        fstack: MailStack, dns: DnsServer) -> None:
+    before = _dkim_published(fstack)
+    t0 = datetime.now(UTC)
+    out = _zenmail(fstack, "dkim", "rotate", DOMAIN, "--algorithm", "ed25519", "--json")
+    assert out.returncode == 0, out.stderr
+    new = next(r for r in json.loads(out.stdout)["records"] if "._domainkey." in r["name"])
+    assert new["value"].startswith("v=DKIM1; k=ed25519; p=")
+    # `zenmail dns` lists the new selector and keeps the previous one(s) for the overlap.
+    published = _dkim_published(fstack)
+    assert published == {**before, new["name"]: new["value"]}
+    selector = new["name"].split(".")[0]
+    uli, val, wes = (fstack.account(n) for n in ("uli", "val", "wes2"))
+
+    def signed_with_ed25519() -> bytes | None:
+        c = fstack.submission(uli)
+        try:
+            c.sendmail(uli, [val], _mail(uli, val, "signed with ed25519", "Hello."))
+        finally:
+            c.quit()
+        last = fstack.wait_messages(val, 1)[-1]
+        return last if f"s={selector};".encode() in last else None
+
+    signed = wait_for(signed_with_ed25519, "mail signed with the Ed25519 key")
+    assert b"a=ed25519-sha256;" in signed  # type: ignore[operator]
+    # Verified on the way in by rspamd, through the DNS server, against the published key.
+    dns.add(new["name"], "TXT", new["value"])
+    c = fstack.smtp(source="127.0.0.2")
+    try:
+        c.sendmail("relay@outside.example", [wes], signed)  # type: ignore[arg-type]
+    finally:
+        c.quit()
+    got = fstack.wait_messages(wes, 1)[0]
+    assert re.search(rb"Authentication-Results:[^\n]*(\n\s[^\n]*)*dkim=pass", got), got.decode()
+
+    # The rspamd chore's schedule, seen from later days ([filter] dkim_rotate_days = 30,
+    # dkim_overlap_days = 7 here): a month on, a new key, the Ed25519 one still published...
+    rotated, retired = records.rotate_due(fstack.ctx, fstack.state, "rsa", 30, 7,
+                                          now=t0 + timedelta(days=31))
+    assert DOMAIN in rotated and {s for d, s in retired if d == DOMAIN} == \
+        {n.split(".")[0] for n in before}
+    after = _dkim_published(fstack)
+    assert new["name"] in after and len(after) == 2 and not set(before) & set(after)
+    # ...and after its overlap, retired: no longer listed, its key gone, audited.
+    _, retired = records.rotate_due(fstack.ctx, fstack.state, "rsa", 30, 7,
+                                    now=t0 + timedelta(days=39))
+    assert (DOMAIN, selector) in retired
+    assert list(_dkim_published(fstack)) == [n for n in after if n != new["name"]]
+    assert not list((fstack.state / "dkim").glob(f"{DOMAIN}.{selector}.key"))
+    audit = json.loads(_zenmail(fstack, "audit", "--json", "--limit", "200").stdout)
+    assert any(e["action"] == "domain.dkim_retired" and selector in e["target"] for e in audit)
 
 
 # ---------------------------------------------------------------- phishing and quarantine

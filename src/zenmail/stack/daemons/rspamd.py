@@ -29,7 +29,7 @@ from typing import Any
 from zenmail.db import Database
 from zenmail.directory.context import Actor, Ctx
 from zenmail.errors import StackError
-from zenmail.filtering import dkim, maps, quarantine, store
+from zenmail.filtering import dkim, maps, quarantine, records, store
 from zenmail.stack.base import Service, run, spawn_detached
 from zenmail.stack.files import ensure_dir, ensure_secret, render, template, uid, write_atomic
 
@@ -122,7 +122,8 @@ class Rspamd(Service):
         """Maps and DKIM keys from the directory (rspamd re-reads changed maps itself)."""
         db = Database(self.settings.db_url)
         try:
-            maps.refresh(db, self.layout.state, self.maps_dir)
+            maps.refresh(db, self.layout.state, self.maps_dir,
+                         self.settings.filter.dkim_algorithm)
         finally:
             db.dispose()
 
@@ -130,6 +131,18 @@ class Rspamd(Service):
         self.refresh()
         self.learn_filed()
         self.expire_quarantine()
+        self.rotate_dkim()
+
+    def rotate_dkim(self) -> None:
+        """Scheduled DKIM rotation ([filter] dkim_rotate_days) and retirement of previous
+        keys after [filter] dkim_overlap_days (zenmail.filtering.records.rotate_due)."""
+        f = self.settings.filter
+        db = Database(self.settings.db_url)
+        try:
+            records.rotate_due(Ctx(db, Actor("supervisor:dkim")), self.layout.state,
+                               f.dkim_algorithm, f.dkim_rotate_days, f.dkim_overlap_days)
+        finally:
+            db.dispose()
 
     def learn_filed(self) -> int:
         """Teach rspamd what users filed (the learning spool); returns how many it took.
