@@ -550,7 +550,7 @@ def test_held_mail_expires_after_quarantine_days_and_says_so(fstack: MailStack) 
     assert any(h["id"] == held["id"] for h in _held(fstack))
     # ...deleted after it, and never silently: the audit log and the report show it.
     gone = quarantine.expire(fstack.ctx, q, days, r, now + timedelta(days=days, hours=1))
-    assert [h.id for h in gone] == [held["id"]]
+    assert held["id"] in [h.id for h in gone]  # with what other tests left held
     assert all(h["id"] != held["id"] for h in _held(fstack))
     audit = _zenmail(fstack, "audit", "--json")
     assert audit.returncode == 0, audit.stderr
@@ -664,13 +664,18 @@ def test_brute_force_locks_and_account_unlock_lifts_it(fstack: MailStack) -> Non
 
 # ---------------------------------------------------------------- false positives
 
-def test_ham_corpus_reaches_the_inbox(fstack: MailStack) -> None:
+def test_ham_corpus_reaches_the_inbox(fstack: MailStack, dns: DnsServer) -> None:
     """Every legitimate message is delivered to the inbox: none refused, held or junked.
     The false-positive rate is printed (`pytest -s`) and must be 0 on this corpus."""
     from tests.e2e.ham import corpus
 
     pat = fstack.account("pat")
     mail = corpus(pat)
+    # Legitimate senders publish SPF (rspamd scores mail with no SPF, DKIM nor DMARC at
+    # all: AUTH_NA); here they send from 127.0.0.2.
+    for domain in {m.group(1).decode() for _, raw in mail
+                   if (m := re.search(rb"^From: .*?@([\w.-]+)>?\r?$", raw, re.M))}:
+        dns.add(domain, "TXT", "v=spf1 ip4:127.0.0.2 -all")
     refused = []
     for what, raw in mail:
         c = fstack.smtp(source="127.0.0.2")
