@@ -109,3 +109,20 @@ def test_dkim_rotation_keeps_the_previous_selector_for_the_overlap_then_retires_
                              new.public_record(), [(first.selector, "v=DKIM1; k=rsa; p=x")])
     assert [r.name for r in advice.records if "._domainkey." in r.name] == [
         f"{new.selector}._domainkey.acme.example.", f"{first.selector}._domainkey.acme.example."]
+
+
+def test_postscreen_settings_reach_main_cf_and_its_resolver(tmp_path: Path) -> None:
+    from zenmail.stack.daemons import postscreen
+
+    s = load_settings(tmp_path, {"filter.dnsbl_sites": ["bl.example*2", "zen.example"],
+                                 "filter.dnsbl_threshold": 2,
+                                 "filter.nameservers": ["127.53.1.2:53", "10.0.0.1",
+                                                        "[::1]:53", "127.0.0.1:5353"]})
+    main_cf = postscreen.main_cf(s, tmp_path)
+    assert "postscreen_dnsbl_sites = bl.example*2, zen.example" in main_cf
+    assert "postscreen_dnsbl_threshold = 2" in main_cf
+    # resolv.conf has no port: a server elsewhere than on 53 cannot be named there.
+    assert postscreen.port53_nameservers(s) == ["127.53.1.2", "10.0.0.1", "::1"]
+    bare = s.with_values({"filter.enabled": False})
+    assert not postscreen.enabled(bare) and "postscreen_" not in postscreen.main_cf(bare,
+                                                                                    tmp_path)

@@ -33,10 +33,14 @@ def port53_nameservers(settings: Settings) -> list[str]:
     """The [filter] nameservers that a resolv.conf can name (port 53, or none given)."""
     found = []
     for server in settings.filter.nameservers:
-        host, sep, port = server.rpartition(":") if server.count(":") == 1 else ("", "", "")
-        if not sep:
-            found.append(server.strip("[]"))
-        elif port == "53":
+        if server.startswith("["):  # [v6] or [v6]:port
+            host, _, port = server[1:].partition("]")
+            port = port.removeprefix(":") or "53"
+        elif server.count(":") == 1:  # v4:port
+            host, _, port = server.partition(":")
+        else:  # v4, or a bare v6
+            host, port = server, "53"
+        if port == "53":
             found.append(host)
     return found
 
