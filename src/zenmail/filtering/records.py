@@ -148,8 +148,8 @@ def rotate_due(ctx: Ctx, state_dir: Path, algorithm: str, rotate_days: int, over
     """The scheduled part (the rspamd chore): a new key for each domain whose key is older
     than `rotate_days` (0: never), and the previous keys whose overlap has passed retired.
     Both audited. Returns (rotated domains, retired (domain, selector))."""
-    owners = _tenants_of(ctx)
     rotated = dkim.due(state_dir, rotate_days, now)
+    owners = _tenants_of(ctx) if rotated or dkim.retiring(state_dir) else {}
     for name in rotated:
         new = dkim.rotate(state_dir, name, algorithm, overlap_days, now)
         with ctx.unit() as s:
