@@ -244,6 +244,12 @@ class LimitSettings(_Section):
         100, ge=10, description="AUTH commands one client address may send to the submission "
         "ports per minute; beyond it 450 4.7.1. A coarse brake on password guessing: the "
         "lockout rules ([lockout]) are what stop it.")
+    mx_connections_per_minute: int = Field(
+        60, ge=1, description="Connections one client address may open to the MX listener per "
+        "minute (Postfix's anvil); beyond it 421 4.7.0 too many connections.")
+    mx_connections_at_once: int = Field(
+        20, ge=1, description="Connections one client address may hold open to the MX "
+        "listener at the same time; beyond it 421 4.7.0.")
 
 
 class LockoutSettings(_Section):
@@ -381,6 +387,28 @@ class FilterSettings(_Section):
     suspend_after: int = Field(20, ge=1, description="Outbound messages of one account refused "
                                "as spam or virus, or over its hourly limit, within an hour, "
                                "that suspend its sending until an admin lifts it.")
+    postscreen: bool = Field(True, description="Put Postfix's postscreen in front of the MX "
+                             "listener (with `enabled`): DNS block lists and the pregreet "
+                             "test before a client reaches the SMTP server. Submission ports "
+                             "are never behind it.")
+    dnsbl_sites: list[str] = Field(default_factory=list, description="Block lists postscreen "
+                                   "asks about each new MX client, as Postfix writes them: "
+                                   "`zone*weight` or `zone=127.0.0.2*weight` (e.g. "
+                                   "\"zen.spamhaus.org*3\"). Empty: none.")
+    dnsbl_threshold: int = Field(1, ge=1, description="Sum of the weights of the lists naming "
+                                 "a client from which postscreen refuses its mail (550 5.7.1).")
+    quarantine_days: int = Field(14, ge=0, description="Held mail older than this is deleted "
+                                 "(recorded in the audit log and the security report); 0 keeps "
+                                 "it until an administrator decides.")
+    dkim_algorithm: Literal["rsa", "ed25519"] = Field(
+        "rsa", description="Keys made for new domains and rotations: rsa (2048 bits, what "
+        "every verifier knows) or ed25519 (RFC 8463; verifiers without it see no signature).")
+    dkim_rotate_days: int = Field(0, ge=0, description="Make a new DKIM key for each domain "
+                                  "after this many days (the stack's chore); 0: only "
+                                  "`zenmail dkim rotate`.")
+    dkim_overlap_days: int = Field(7, ge=0, description="Days the previous selector stays "
+                                   "published (and its key kept) after a rotation, so mail "
+                                   "signed before it still verifies; then it is retired.")
 class MigrationSettings(_Section):
     """How `zenmail migrate` copies: batch sizes and what it does when a source falters.
     See docs/migration.md."""

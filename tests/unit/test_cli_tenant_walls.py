@@ -191,7 +191,7 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
                   (["--from", a["bob"], "--message-id", "x@a.test", "--since", "1h"], None)],
         "vault prune": [([], None)],
         "dns": [([a["domain"]], None)],
-        "dkim rotate": [([a["domain"]], None)],
+        "dkim rotate": [([a["domain"]], None), ([a["domain"], "--algorithm", "ed25519"], None)],
         "account unlock": [([a["alice"]], None), ([a["bob"]], None)],
         "security report": [(["--tenant", a["tenant"]], None),
                             (["--tenant", a["tenant"], "--since", "7d"], None)],

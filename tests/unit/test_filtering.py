@@ -4,11 +4,12 @@ keys, the report's period, and that the paths and ports agree with the stack's."
 from __future__ import annotations
 
 import base64
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from zenmail.config import load_settings
 from zenmail.errors import InvalidInput
@@ -78,3 +79,50 @@ def test_report_period() -> None:
     for bad in ("yesterday", "2026-12-01"):
         with pytest.raises(InvalidInput):
             report.parse_since(bad, today)
+
+
+def test_dkim_rotation_keeps_the_previous_selector_for_the_overlap_then_retires_it(
+        tmp_path: Path) -> None:
+    dkim.ensure(tmp_path, ["acme.example"])
+    first = dkim.key(tmp_path, "acme.example")
+    assert first is not None and first.algorithm == "rsa"
+    assert dkim.due(tmp_path, 30, now=first.made + timedelta(days=29)) == []
+    later = first.made + timedelta(days=31)
+    assert dkim.due(tmp_path, 30, now=later) == ["acme.example"]
+    assert dkim.due(tmp_path, 0, now=later) == []  # 0: no scheduled rotation
+    new = dkim.rotate(tmp_path, "acme.example", "ed25519", overlap_days=7, now=later)
+    assert dkim.current(tmp_path) == {"acme.example": new.selector} != first.selector
+    # The Ed25519 record is the public half of the key rspamd signs with (RFC 8463).
+    raw = base64.b64decode(new.path.read_bytes())
+    public = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32]).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    assert new.public_record() == f"v=DKIM1; k=ed25519; p={base64.b64encode(public).decode()}"
+    assert [k.selector for k in dkim.published(tmp_path, "acme.example")] == \
+        [new.selector, first.selector]
+    assert dkim.retire(tmp_path, later + timedelta(days=6)) == []
+    assert first.path.exists()
+    assert dkim.retire(tmp_path, later + timedelta(days=7)) == [("acme.example",
+                                                                 first.selector)]
+    assert not first.path.exists()
+    assert [k.selector for k in dkim.published(tmp_path, "acme.example")] == [new.selector]
+    advice = records.records("acme.example", "mail.host.example", {}, new.selector,
+                             new.public_record(), [(first.selector, "v=DKIM1; k=rsa; p=x")])
+    assert [r.name for r in advice.records if "._domainkey." in r.name] == [
+        f"{new.selector}._domainkey.acme.example.", f"{first.selector}._domainkey.acme.example."]
+
+
+def test_postscreen_settings_reach_main_cf_and_its_resolver(tmp_path: Path) -> None:
+    from zenmail.stack.daemons import postscreen
+
+    s = load_settings(tmp_path, {"filter.dnsbl_sites": ["bl.example*2", "zen.example"],
+                                 "filter.dnsbl_threshold": 2,
+                                 "filter.nameservers": ["127.53.1.2:53", "10.0.0.1",
+                                                        "[::1]:53", "127.0.0.1:5353"]})
+    main_cf = postscreen.main_cf(s, tmp_path)
+    assert "postscreen_dnsbl_sites = bl.example*2, zen.example" in main_cf
+    assert "postscreen_dnsbl_threshold = 2" in main_cf
+    # resolv.conf has no port: a server elsewhere than on 53 cannot be named there.
+    assert postscreen.port53_nameservers(s) == ["127.53.1.2", "10.0.0.1", "::1"]
+    bare = s.with_values({"filter.enabled": False})
+    assert not postscreen.enabled(bare) and "postscreen_" not in postscreen.main_cf(bare,
+                                                                                    tmp_path)

@@ -18,7 +18,8 @@ def dns(app: App, domain: str) -> None:
     none yet)."""
     settings = app.settings()
     advice = records.for_domain(app.ctx(), settings.state_dir, settings.hostname,
-                                records.listener_ports(settings), domain)
+                                records.listener_ports(settings), domain,
+                                settings.filter.dkim_algorithm)
 
     def text() -> None:
         click.echo(f"; DNS records for {advice.domain} (publish them at its DNS host)")
@@ -41,17 +42,23 @@ dkim_group = Group("dkim", help="The DKIM keys outbound mail is signed with.")
 
 @dkim_group.command("rotate", reads=True)
 @click.argument("domain")
+@click.option("--algorithm", type=click.Choice(["rsa", "ed25519"]), default=None,
+              help="The new key's kind; default [filter] dkim_algorithm.")
 @pass_app
-def rotate(app: App, domain: str) -> None:
-    """Make a new DKIM key for DOMAIN and sign with it; prints the record to publish."""
+def rotate(app: App, domain: str, algorithm: str | None) -> None:
+    """Make a new DKIM key for DOMAIN and sign with it; prints the record to publish. The
+    previous key stays published for [filter] dkim_overlap_days, then is retired."""
     settings = app.settings()
+    f = settings.filter
     advice = records.rotate_dkim(app.ctx(), settings.state_dir, settings.hostname,
-                                 records.listener_ports(settings), domain)
+                                 records.listener_ports(settings), domain,
+                                 algorithm or f.dkim_algorithm, f.dkim_overlap_days)
     new = next(r for r in advice.records if "._domainkey." in r.name)
 
     def text() -> None:
-        click.echo(f"; new DKIM key for {advice.domain}: publish this record now, and remove "
-                   "the old one in a day or two")
+        click.echo(f"; new DKIM key for {advice.domain}: publish this record now; the "
+                   f"previous one stays listed by `zenmail dns` for {f.dkim_overlap_days} "
+                   "days, then zenmail retires it (remove it from the zone then)")
         click.echo(new.zone_line())
 
     emit(app, advice.to_dict(), text)

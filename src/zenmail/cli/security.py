@@ -35,7 +35,7 @@ def report_(app: App, tenant: str, since: str | None) -> None:
         b = rep.blocked
         click.echo(f"  refused or held: {b['spam']} spam, {b['virus']} viruses, "
                    f"{b['phishing']} phishing ({b['held']} held; {rep.held_now} in "
-                   "quarantine now)")
+                   f"quarantine now, {b['expired']} expired)")
         click.echo(f"  outbound: {b['outbound']} sent, {b['outbound_refused']} refused")
         click.echo("  most targeted:")
         table([(t["account"], t["messages"]) for t in rep.most_targeted],

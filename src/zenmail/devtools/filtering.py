@@ -44,9 +44,10 @@ class DnsServer:
     {("name.", "TXT"): ["v=spf1 -all"], ("name.", "A"): ["127.0.0.1"]}; NXDOMAIN otherwise.
     Records may be added while it runs (`add`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.records: dict[tuple[str, str], list[str]] = {}
-        self.port = 0
+        self.host = host
+        self.port = port
         self._servers: list[Any] = []
         self._lock = threading.Lock()
 
@@ -59,17 +60,32 @@ class DnsServer:
         from dnslib.server import DNSServer  # type: ignore[import-untyped]  # test-only
 
         from zenmail.stack.ports import free_ports
-        self.port = free_ports(1)[0]
+        if not self.port:
+            self.port = free_ports(1)[0]
         for tcp in (False, True):
-            srv = DNSServer(_Resolver(self), port=self.port, address="127.0.0.1", tcp=tcp,
+            srv = DNSServer(_Resolver(self), port=self.port, address=self.host, tcp=tcp,
                             logger=_Quiet())
             srv.start_thread()
             self._servers.append(srv)
         return self
 
+    @classmethod
+    def on_port_53(cls) -> DnsServer:
+        """One on port 53 of a loopback address of its own (127.53.x.y), started: what a
+        resolv.conf can name (Postfix's DNSBL client reads one; it has no port field)."""
+        import random
+
+        for _ in range(20):
+            host = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
+            try:
+                return cls(host, 53).start()
+            except OSError:  # taken by another test run
+                continue
+        raise OSError("no free loopback address for a DNS server on port 53")
+
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     def stop(self) -> None:
         for srv in self._servers:

@@ -113,9 +113,10 @@ def write(db: Database, maps_dir: Path) -> bool:
     return changed
 
 
-def refresh(db: Database, state_dir: Path, maps_dir: Path) -> None:
-    """Everything rspamd needs from the directory: the maps and a DKIM key per domain."""
+def refresh(db: Database, state_dir: Path, maps_dir: Path, algorithm: str = "rsa") -> None:
+    """Everything rspamd needs from the directory: the maps and a DKIM key per domain (a
+    new one of `algorithm`)."""
     write(db, maps_dir)
     with db.reading() as s:
         names = list(s.scalars(select(Domain.name)))
-    dkim.ensure(state_dir, names)
+    dkim.ensure(state_dir, names, algorithm=algorithm)

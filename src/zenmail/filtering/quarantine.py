@@ -4,7 +4,9 @@ rspamd's zenmail rules answer `quarantine` (a milter HOLD) for mail with a phish
 (templates/rspamd/rspamd.local.lua); Postfix keeps such a message whole in its hold queue,
 where nothing expires it. A tenant's administrator sees the held mail addressed to the
 tenant's domains, and releases it (delivered as it is, not scanned again) or deletes it.
-Nothing is dropped silently: every release and deletion is in the audit log.
+Held mail older than [filter] quarantine_days is deleted by the rspamd chore (`expire`).
+Nothing is dropped silently: every release, deletion and expiry is in the audit log, and
+expiries count in the tenant's security report ("expired").
 
 A message to several tenants is listed for each; only a global administrator may release
 or delete it, since the others would decide for another tenant too.
@@ -16,10 +18,11 @@ import json
 import re
 import subprocess
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -27,6 +30,7 @@ from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Domain, Tenant
 from zenmail.directory.views import View
 from zenmail.errors import InvalidInput, NotFound, PermissionDenied, StackError
+from zenmail.filtering.store import call
 
 _ID = re.compile(r"^[0-9A-Za-z]{6,20}$")
 
@@ -155,12 +159,12 @@ def _find(ctx: Ctx, q: Queue, queue_id: str) -> Held:
     raise NotFound(f"no held message {queue_id}; `zenmail quarantine list` shows them")
 
 
-def _audit(ctx: Ctx, action: str, held: Held) -> None:
+def _audit(ctx: Ctx, action: str, held: Held, note: str = "") -> None:
     owners = _domain_tenants(ctx)
     ids = sorted(t for t in _tenant_ids(held.recipients, owners) if t is not None)
     with ctx.unit() as s:
-        audit(s, ctx, action, f"{held.id} from {held.sender} to {', '.join(held.recipients)}",
-              ids[0] if len(ids) == 1 else None)
+        audit(s, ctx, action, f"{held.id} from {held.sender} to {', '.join(held.recipients)}"
+              + note, ids[0] if len(ids) == 1 else None)
 
 
 def release(ctx: Ctx, q: Queue, queue_id: str) -> Held:
@@ -177,3 +181,34 @@ def delete(ctx: Ctx, q: Queue, queue_id: str) -> Held:
     q.delete(queue_id)
     _audit(ctx, "quarantine.delete", held)
     return held
+
+
+def expire(ctx: Ctx, q: Queue, days: int, r: Any = None,
+           now: datetime | None = None) -> list[Held]:
+    """Delete the held messages that arrived more than `days` days before `now` (0: none),
+    each audited as `quarantine.expire` and, with Redis `r`, counted as "expired" in its
+    tenants' security report of today. `now` (a test's clock) decides the ages. Returns
+    what was deleted."""
+    if days <= 0:
+        return []
+    now = now or datetime.now(UTC)
+    cutoff = (now - timedelta(days=days)).timestamp()
+    owners = _domain_tenants(ctx)
+    gone = []
+    for row in q.held():
+        if int(str(row["arrival_time"])) >= cutoff:
+            continue
+        held = _view(q, row, owners)
+        try:
+            q.delete(held.id)
+        except StackError:
+            if any(str(x["queue_id"]) == held.id for x in q.held()):
+                raise
+            continue  # released or deleted by an administrator meanwhile
+        _audit(ctx, "quarantine.expire", held,
+               f", held since {held.arrived:%Y-%m-%d %H:%M} UTC (over {days} days)")
+        if r is not None:
+            for tenant in held.tenants:
+                call(r.hincrby, f"zm:st:{tenant}:{datetime.now(UTC):%Y%m%d}", "expired", 1)
+        gone.append(held)
+    return gone

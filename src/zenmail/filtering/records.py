@@ -9,10 +9,13 @@ RFC 6186/8314 SRV records, with the ports this stack's plan gives each listener.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import select
 
 from zenmail.config import Settings
 from zenmail.directory.context import Ctx, audit
@@ -48,9 +51,11 @@ class DnsAdvice:
 
 
 def records(domain: str, hostname: str, ports: dict[str, int], dkim_selector: str | None,
-            dkim_value: str | None) -> DnsAdvice:
+            dkim_value: str | None,
+            dkim_previous: Sequence[tuple[str, str]] = ()) -> DnsAdvice:
     """Every record `domain` needs, for a mail host `hostname` whose listeners are on
-    `ports` ({"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, ...})."""
+    `ports` ({"smtp": 25, "submission": 587, "submissions": 465, "imap": 143, ...});
+    `dkim_previous`: (selector, value) of keys rotated out but still published."""
     d, host = domain.rstrip(".") + ".", hostname.rstrip(".") + "."
     out = [
         Record(d, "MX", f"10 {host}", "mail for the domain goes to this host"),
@@ -59,6 +64,10 @@ def records(domain: str, hostname: str, ports: dict[str, int], dkim_selector: st
     if dkim_selector and dkim_value:
         out.append(Record(f"{dkim_selector}._domainkey.{d}", "TXT", dkim_value,
                           "DKIM: the key outbound mail is signed with"))
+    for selector, value in dkim_previous:
+        out.append(Record(f"{selector}._domainkey.{d}", "TXT", value,
+                          "DKIM: the previous key, kept published while mail signed with "
+                          "it may still arrive; zenmail retires it after the overlap"))
     out += [
         Record(f"_dmarc.{d}", "TXT",
                f"v=DMARC1; p=quarantine; adkim=r; aspf=r; rua=mailto:postmaster@{domain}",
@@ -99,28 +108,61 @@ def listener_ports(settings: Settings) -> dict[str, int]:
             for name, std in CLIENT_PORTS.items()}
 
 
+def _advice(state_dir: Path, hostname: str, ports: dict[str, int], name: str) -> DnsAdvice:
+    keys = dkim.published(state_dir, name)
+    current, previous = (keys[0], keys[1:]) if keys else (None, [])
+    return records(name, hostname, ports, current.selector if current else None,
+                   current.public_record() if current else None,
+                   [(k.selector, k.public_record()) for k in previous])
+
+
 def for_domain(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
-               domain: str) -> DnsAdvice:
+               domain: str, algorithm: str = "rsa") -> DnsAdvice:
     """The records of `domain` as `ctx` may see it (another tenant's domain: NotFound). Makes
-    the domain's DKIM key if it has none yet, so the record can be published at once."""
+    the domain's DKIM key if it has none yet, so the record can be published at once; lists
+    the previous key too while a rotation's overlap lasts."""
     with ctx.reading() as s:
         d = ctx.find(s, Domain, domain, lock=False)
         name = d.name
-    dkim.ensure(state_dir, [name], prune=False)
-    k = dkim.key(state_dir, name)
-    return records(name, hostname, ports, k.selector if k else None,
-                   k.public_record() if k else None)
+    dkim.ensure(state_dir, [name], prune=False, algorithm=algorithm)
+    return _advice(state_dir, hostname, ports, name)
 
 
 def rotate_dkim(ctx: Ctx, state_dir: Path, hostname: str, ports: dict[str, int],
-                domain: str) -> DnsAdvice:
+                domain: str, algorithm: str = "rsa", overlap_days: int = 7) -> DnsAdvice:
     """A new DKIM key for `domain` (as `ctx` may see it), audited; returns the records with
-    the new key. rspamd signs with it within seconds; keep the old record published until
-    mail signed with the old key has been delivered (a day or two)."""
+    the new key and the previous one, which stays published for `overlap_days` (mail
+    signed with it may still be on its way), then is retired (`rotate_due`)."""
     with ctx.reading() as s:
         d = ctx.find(s, Domain, domain, lock=False)
         name, tenant_id = d.name, d.tenant_id
-    new = dkim.rotate(state_dir, name)
+    new = dkim.rotate(state_dir, name, algorithm, overlap_days)
     with ctx.unit() as s:
-        audit(s, ctx, "domain.dkim_rotated", f"{name} selector {new.selector}", tenant_id)
-    return records(name, hostname, ports, new.selector, new.public_record())
+        audit(s, ctx, "domain.dkim_rotated",
+              f"{name} selector {new.selector} ({new.algorithm})", tenant_id)
+    return _advice(state_dir, hostname, ports, name)
+
+
+def rotate_due(ctx: Ctx, state_dir: Path, algorithm: str, rotate_days: int, overlap_days: int,
+               now: datetime | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+    """The scheduled part (the rspamd chore): a new key for each domain whose key is older
+    than `rotate_days` (0: never), and the previous keys whose overlap has passed retired.
+    Both audited. Returns (rotated domains, retired (domain, selector))."""
+    rotated = dkim.due(state_dir, rotate_days, now)
+    owners = _tenants_of(ctx) if rotated or dkim.retiring(state_dir) else {}
+    for name in rotated:
+        new = dkim.rotate(state_dir, name, algorithm, overlap_days, now)
+        with ctx.unit() as s:
+            audit(s, ctx, "domain.dkim_rotated", f"{name} selector {new.selector} "
+                  f"({new.algorithm}, scheduled every {rotate_days} days)", owners.get(name))
+    retired = dkim.retire(state_dir, now)
+    for name, selector in retired:
+        with ctx.unit() as s:
+            audit(s, ctx, "domain.dkim_retired", f"{name} selector {selector} (unpublish "
+                  f"{selector}._domainkey.{name})", owners.get(name))
+    return rotated, retired
+
+
+def _tenants_of(ctx: Ctx) -> dict[str, int]:
+    with ctx.reading() as s:
+        return {n: t for n, t in s.execute(select(Domain.name, Domain.tenant_id))}

@@ -20,7 +20,7 @@ from zenmail.errors import InvalidInput
 from zenmail.filtering import egress
 from zenmail.filtering.store import call
 
-KINDS = ("spam", "virus", "phishing", "held", "outbound", "outbound_refused")
+KINDS = ("spam", "virus", "phishing", "held", "expired", "outbound", "outbound_refused")
 MAX_DAYS = 400
 
 

@@ -1,6 +1,8 @@
 """The stack's Redis, as rspamd's zenmail rules fill it (templates/rspamd/rspamd.local.lua):
 
-    zm:st:<tenant>:<YYYYMMDD>   hash: spam, virus, phishing, held, outbound, outbound_refused
+    zm:st:<tenant>:<YYYYMMDD>   hash: spam, virus, phishing, held, outbound, outbound_refused;
+                                expired (held mail deleted after [filter] quarantine_days,
+                                by zenmail.filtering.quarantine.expire)
     zm:tg:<tenant>:<YYYYMMDD>   sorted set: recipients targeted by blocked or held mail
     zm:susp:<account>           "<unix time>|<tenant>|<reason>": sending suspended
     zm:events                   list of JSON events (sending_suspended, ...), newest first

@@ -150,13 +150,17 @@ class Dovecot(Service):
     def _prepare_learning(self) -> None:
         """Moving mail into Junk teaches rspamd spam, out of Junk into the inbox ham: Dovecot's
         imap_sieve runs these scripts, which pipe the message to rspamd's controller."""
-        controller = self.stack.endpoint("rspamd-controller").removeprefix("unix:")
+        spool = self.stack.endpoint("rspamd-learn").removeprefix("spool:")
         bin_dir = ensure_dir(self.sieve_dir / "bin")
         for kind in ("spam", "ham"):
+            # Into rspamd's learning spool (its controller socket is root's and rspamd's
+            # only): written in tmp/, renamed into new/ whole, taught by rspamd's chore.
             write_atomic(bin_dir / f"learn-{kind}",
-                         "#!/bin/sh\n# Rendered by zenmail: teach rspamd what the user "
-                         f"filed.\nexec rspamc -h {controller} -t 10 learn_{kind} "
-                         ">/dev/null\n", mode=0o755)
+                         "#!/bin/sh\n# Rendered by zenmail: hand what the user filed to "
+                         "rspamd's learning (stack/daemons/rspamd.py).\numask 007\n"
+                         f'tmp=$(mktemp "{spool}/tmp/XXXXXXXX") || exit 75\n'
+                         f'cat > "$tmp" && exec mv "$tmp" "{spool}/new/{kind}-${{tmp##*/}}"\n',
+                         mode=0o755)
             script = self.sieve_dir / f"learn-{kind}.sieve"
             changed = write_atomic(script, 'require ["vnd.dovecot.pipe", "copy"];\n'
                                    f'pipe :copy "learn-{kind}";\n')

@@ -23,6 +23,7 @@ from zenmail.directory import lookups
 from zenmail.errors import InvalidInput
 from zenmail.stack import health, probeaccount, proc
 from zenmail.stack.base import Service, run
+from zenmail.stack.daemons import postscreen
 from zenmail.stack.dbconf import daemons_url, from_url
 from zenmail.stack.files import ensure_dir, render, template, write_atomic
 from zenmail.stack.ports import Port, family, is_wildcard
@@ -186,12 +187,27 @@ class Postfix(Service):
             "mx_recipients_per_message": self.settings.limits.mx_recipients_per_message,
             "mx_recipients_per_minute": self.settings.limits.mx_recipients_per_minute,
             "submission_auths_per_minute": self.settings.limits.submission_auths_per_minute,
+            "mx_connections_per_minute": self.settings.limits.mx_connections_per_minute,
+            "mx_connections_at_once": self.settings.limits.mx_connections_at_once,
             "milter": _milter(self.settings, self.stack.endpoint),
+            "postscreen": postscreen.main_cf(self.settings, self.conf_dir),
         }
+        smtpd_options = render(template("postfix/mx-smtpd.cf"), values)
+        screened = postscreen.enabled(self.settings)
+        values["postscreen_services"] = postscreen.behind(
+            smtpd_options, postscreen.dnsblog_command(self.settings, directory, self.conf_dir)
+        ) if screened else ""
+
+        def mx(host: str) -> str:
+            if screened:
+                return postscreen.mx_listener(host, p["smtp"], self.syslog_name)
+            return (f"{host}{p['smtp']} inet n       -      n      -      -       smtpd\n"
+                    + smtpd_options)
+
         hosts = [""] if wildcard else [_listener_host(a) for a in p.listen]
         values["listeners"] = "".join(
             render(template("postfix/listeners.cf"),
-                   {**values, "host": host, "smtp_port": p["smtp"],
+                   {**values, "host": host, "mx": mx(host),
                     "submission_port": p["submission"], "submissions_port": p["submissions"]})
             for host in hosts)
         write_atomic(directory / "main.cf", render(template("postfix/main.cf"), values),

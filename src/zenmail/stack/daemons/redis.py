@@ -8,6 +8,7 @@ data, socket, pid and log live in directories that user owns.
 
 from __future__ import annotations
 
+import grp
 import os
 import socket
 import subprocess
@@ -20,7 +21,17 @@ from zenmail.stack.base import Service, run
 from zenmail.stack.files import ensure_dir, render, template, uid, write_atomic
 
 USER = "redis"
+CLIENT_GROUP = "_rspamd"  # rspamd keeps Bayes, counters and limits here
 MAXMEMORY = "256mb"
+
+
+def _client_group() -> str:
+    """The group allowed to reach the socket: rspamd's, where rspamd is installed."""
+    try:
+        grp.getgrnam(CLIENT_GROUP)
+        return CLIENT_GROUP
+    except KeyError:
+        return USER
 
 
 class Redis(Service):
@@ -48,7 +59,10 @@ class Redis(Service):
 
     def prepare(self) -> None:
         ensure_dir(self.layout.log)
-        ensure_dir(self.run_dir, 0o750, owner=USER, group=USER)
+        # The socket is open to all (unixsocketperm 777: Redis gives it its own group, which
+        # rspamd's user is not in); the directory is the lock: redis owns it, rspamd's
+        # group may pass through (root always may), nobody else gets to the socket.
+        ensure_dir(self.run_dir, 0o710, owner=USER, group=_client_group())
         ensure_dir(self.home / "data", 0o750, owner=USER, group=USER)
         self.logfile.touch(0o640)  # Redis writes its log as `redis`, into a root directory
         os.chown(self.logfile, uid(USER), -1)

@@ -21,16 +21,20 @@ from __future__ import annotations
 import grp
 import http.client
 import json
+import logging
 import os
 import socket
 from pathlib import Path
 from typing import Any
 
 from zenmail.db import Database
+from zenmail.directory.context import Actor, Ctx
 from zenmail.errors import StackError
-from zenmail.filtering import dkim, maps
+from zenmail.filtering import dkim, maps, quarantine, records, store
 from zenmail.stack.base import Service, run, spawn_detached
 from zenmail.stack.files import ensure_dir, ensure_secret, render, template, uid, write_atomic
+
+log = logging.getLogger(__name__)
 
 USER = "_rspamd"
 REDIS_GROUP = "redis"  # who may use the stack's Redis socket (stack/daemons/redis.py)
@@ -41,7 +45,7 @@ OVERRIDES = ("worker-proxy.inc", "worker-controller.inc", "worker-normal.inc",
              "worker-fuzzy.inc")
 LOCALS = ("options.inc", "logging.inc", "actions.conf", "redis.conf", "milter_headers.conf",
           "greylist.conf", "antivirus.conf", "fuzzy_check.conf", "dkim_signing.conf", "arc.conf",
-          "dkim.conf", "spf.conf", "antivirus_group.conf")
+          "dkim.conf", "spf.conf", "antivirus_group.conf", "dmarc.conf")
 
 
 class Rspamd(Service):
@@ -77,6 +81,13 @@ class Rspamd(Service):
         return self.run_dir / "controller.sock"
 
     @property
+    def learn_dir(self) -> Path:
+        """The learning spool: Dovecot's learn scripts (running as `mail`, which may not
+        reach the controller) drop what a user filed into or out of Junk into new/ as
+        `spam-*` or `ham-*`; the chore teaches rspamd and removes it."""
+        return self.home / "learn"
+
+    @property
     def password_file(self) -> Path:
         return self.layout.secrets / "rspamd-controller.key"
 
@@ -85,7 +96,8 @@ class Rspamd(Service):
 
     def provides(self) -> dict[str, str]:
         return {"milter": f"unix:{self.milter_socket}",
-                "rspamd-controller": f"unix:{self.controller_socket}"}
+                "rspamd-controller": f"unix:{self.controller_socket}",
+                "rspamd-learn": f"spool:{self.learn_dir}"}
 
     def _vars(self, confdir: Path) -> list[str]:
         # `--var=K=V` in one word: rspamadm takes nothing else (rspamd takes both).
@@ -104,18 +116,65 @@ class Rspamd(Service):
         self.logfile.touch(0o640)
         os.chown(self.logfile, uid(USER), -1)
         ensure_secret(self.password_file)
+        # root's and mail's alone: the learn scripts write, the chore reads and removes.
+        for sub in ("", "tmp", "new"):
+            ensure_dir(self.learn_dir / sub, 0o770, group="mail")
         self.refresh()
 
     def refresh(self) -> None:
         """Maps and DKIM keys from the directory (rspamd re-reads changed maps itself)."""
         db = Database(self.settings.db_url)
         try:
-            maps.refresh(db, self.layout.state, self.maps_dir)
+            maps.refresh(db, self.layout.state, self.maps_dir,
+                         self.settings.filter.dkim_algorithm)
         finally:
             db.dispose()
 
     def chore(self) -> None:
         self.refresh()
+        self.learn_filed()
+        self.expire_quarantine()
+        self.rotate_dkim()
+
+    def rotate_dkim(self) -> None:
+        """Scheduled DKIM rotation ([filter] dkim_rotate_days) and retirement of previous
+        keys after [filter] dkim_overlap_days (zenmail.filtering.records.rotate_due)."""
+        f = self.settings.filter
+        db = Database(self.settings.db_url)
+        try:
+            records.rotate_due(Ctx(db, Actor("supervisor:dkim")), self.layout.state,
+                               f.dkim_algorithm, f.dkim_rotate_days, f.dkim_overlap_days)
+        finally:
+            db.dispose()
+
+    def learn_filed(self) -> int:
+        """Teach rspamd what users filed (the learning spool); returns how many it took.
+        A message rspamd will not learn (already learned, too short) is dropped from the
+        spool; one it could not be asked about stays for the next chore."""
+        taught = 0
+        for path in sorted((self.learn_dir / "new").glob("*-*")):
+            kind = path.name.split("-", 1)[0]
+            if kind in ("spam", "ham"):
+                try:
+                    self.controller("POST", f"/learn{kind}", path.read_bytes())
+                    taught += 1
+                except StackError as exc:  # rspamd answered, and said no
+                    log.info("rspamd did not learn %s as %s: %s", path.name, kind, exc)
+            path.unlink(missing_ok=True)
+        return taught
+
+    def expire_quarantine(self) -> list[quarantine.Held]:
+        """Delete held mail older than [filter] quarantine_days (audited and counted)."""
+        days = self.settings.filter.quarantine_days
+        if not days:
+            return []
+        db = Database(self.settings.db_url)
+        try:
+            return quarantine.expire(Ctx(db, Actor("supervisor:quarantine")),
+                                     quarantine.Queue.of(self.layout.state), days,
+                                     store.connect(self.stack.endpoint("redis")))
+        finally:
+            db.dispose()
 
     def render(self, directory: Path) -> None:
         f = self.settings.filter

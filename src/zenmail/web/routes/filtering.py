@@ -25,7 +25,8 @@ def _queue(request: Request) -> quarantine.Queue:
 def domain_dns(ctx: CtxDep, request: Request, domain: str) -> dict[str, Any]:
     settings = request.app.state.settings
     return records.for_domain(ctx, settings.state_dir, settings.hostname,
-                              records.listener_ports(settings), domain).to_dict()
+                              records.listener_ports(settings), domain,
+                              settings.filter.dkim_algorithm).to_dict()
 
 
 @router.get("/quarantine", summary="Mail held for review (a tenant administrator: its own)")

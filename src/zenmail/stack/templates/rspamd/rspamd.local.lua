@@ -15,6 +15,11 @@ rspamd_config:register_symbol({
       local names = sym and sym[1] and sym[1].options or {}
       text = 'Message refused: it carries a virus (' .. table.concat(names, ', ') ..
         '); nothing was delivered'
+    elseif task:has_symbol('DMARC_POLICY_REJECT') then
+      local from = task:get_from('mime')
+      local domain = from and from[1] and from[1].domain or 'the sender domain'
+      text = 'Message refused: it fails the DMARC policy of ' .. domain ..
+        ' (p=reject: not sent by a server that domain authorises, nor DKIM-signed by it)'
     elseif task:has_symbol('GTUBE') then
       text = 'Message refused as spam (it carries the GTUBE test pattern)'
     else
