@@ -43,12 +43,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$restore_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-# rspamd's workers (user _rspamd) reach the stack's private Redis through its unix socket,
-# which only the redis group may use.
-if getent group redis >/dev/null && id _rspamd >/dev/null 2>&1 && ! id -nG _rspamd | grep -qw redis; then
-  adduser --quiet _rspamd redis
-fi
-
 # The stock Postfix, Dovecot and Redis stay stopped and disabled, whatever started them:
 # zenmail runs its own instances. (PostgreSQL is left alone: it may hold a production
 # directory.)

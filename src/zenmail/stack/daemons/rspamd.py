@@ -18,7 +18,6 @@ kept in [filter] cache_dir, shared by the stacks of the machine, so later starts
 
 from __future__ import annotations
 
-import grp
 import http.client
 import json
 import logging
@@ -37,7 +36,6 @@ from zenmail.stack.files import ensure_dir, ensure_secret, render, template, uid
 log = logging.getLogger(__name__)
 
 USER = "_rspamd"
-REDIS_GROUP = "redis"  # who may use the stack's Redis socket (stack/daemons/redis.py)
 STOCK_CONF = "/etc/rspamd/rspamd.conf"
 # Worker sections go to override.d (they must replace the stock bind sockets), the rest to
 # local.d (merged with the stock module settings).
@@ -105,7 +103,6 @@ class Rspamd(Service):
                 f"--var=DBDIR={self.db_dir}", f"--var=LOGDIR={self.layout.log}"]
 
     def prepare(self) -> None:
-        _check_redis_access()
         ensure_dir(self.layout.log)
         # Enterable by all, listable by none: each socket's own mode says who may use it
         # (the milter: postfix; the controller: mail, for learning).
@@ -268,20 +265,6 @@ class Rspamd(Service):
     def check_message(self, raw: bytes, **headers: str) -> dict[str, Any]:
         """rspamd's verdict on one message (/checkv2), as JSON."""
         return dict(json.loads(self.controller("POST", "/checkv2", raw, headers)))
-
-
-def _check_redis_access() -> None:
-    """Without it rspamd starts and scans, but every Redis call fails: no Bayes learning,
-    no egress limits, no counters for the security report — silently."""
-    try:
-        members = grp.getgrnam(REDIS_GROUP).gr_mem
-    except KeyError:
-        raise StackError(f"there is no {REDIS_GROUP!r} group: install redis-server "
-                         "(`make install` does)") from None
-    if USER not in members:
-        raise StackError(f"rspamd's user {USER} is not in the {REDIS_GROUP!r} group, so it "
-                         "cannot reach the stack's Redis socket; run `adduser _rspamd redis` "
-                         "(`make install` does it)")
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
