@@ -22,9 +22,11 @@ demo: install
 LINT = $(BIN)/ruff check src tests bench && $(BIN)/mypy src/zenmail && \
        $(BIN)/mypy --strict src/zenmail/directory src/zenmail/stack src/zenmail/config.py
 
+# Two workers, a test module each at a time (its stacks are module fixtures); the e2e
+# modules spend most of their time waiting on daemons, so they overlap well on 2 cores.
 test: install
 	$(LINT)
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit

@@ -11,7 +11,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from zenmail.errors import StackError
+from zenmail.stack.ports import free_ports
 
 
 def _bindir() -> Path:
@@ -30,19 +30,13 @@ def _bindir() -> Path:
     return Path(found[-1]).parent
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 class PgServer:
     """Start with `start()`, get databases with `create_database()`, stop with `stop()`."""
 
     def __init__(self) -> None:
         self.bindir = _bindir()
         self.dir = Path(tempfile.mkdtemp(prefix="zenmail-pg-"))
-        self.port = free_port()
+        self.port = free_ports(1)[0]
         self.user = "zenmail"
         self.password = uuid.uuid4().hex
         self._as_root = os.geteuid() == 0

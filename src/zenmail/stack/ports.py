@@ -10,10 +10,14 @@ choosing different bases: port = base + the listener's standard port (base 10000
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import socket
+import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from zenmail.config import Settings
@@ -126,15 +130,39 @@ def ensure_free(plan: PortPlan, names: Iterable[str]) -> None:
                         "ZENMAIL_PORTS_BASE=N") from exc
 
 
+# Test workers run side by side: between one worker picking a port and its daemon binding
+# it, the kernel could hand the same port to another. Ports handed out are noted here, with
+# a lock, and not handed out again for a while.
+HANDED_OUT = Path(tempfile.gettempdir()) / "zenmail-free-ports"
+HOLD_SECONDS = 1800.0
+
+
 def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
-    """`count` distinct ports the kernel reports free right now (for tests and benchmarks)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    """`count` distinct ports the kernel reports free right now and that no caller on this
+    machine was handed in the last half hour (for tests and benchmarks)."""
+    with open(HANDED_OUT, "a+") as book:
+        fcntl.flock(book, fcntl.LOCK_EX)
+        book.seek(0)
+        now = time.time()
+        held: dict[int, float] = {}
+        for line in book.read().splitlines():
+            port, _, when = line.partition(" ")
+            if port.isdigit() and now - float(when or 0) < HOLD_SECONDS:
+                held[int(port)] = float(when)
+        socks: list[socket.socket] = []  # all kept open while picking: no port twice
+        ports: list[int] = []
+        try:
+            while len(ports) < count:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.bind((host, 0))
+                socks.append(s)
+                if s.getsockname()[1] not in held:
+                    ports.append(s.getsockname()[1])
+        finally:
+            for s in socks:
+                s.close()
+        book.seek(0)
+        book.truncate()
+        book.writelines(f"{p} {w}\n" for p, w in held.items())
+        book.writelines(f"{p} {now}\n" for p in ports)
+        return ports
