@@ -4,7 +4,6 @@ what fails said in plain words."""
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -13,13 +12,13 @@ from tests.unit.cli_fixtures import invoke_in
 from zenmail.config import Settings
 from zenmail.devices import check
 from zenmail.directory import apppasswords, domains, tenants
+from zenmail.stack.ports import free_ports
 from zenmail.stack.registry import DAEMONS
 
 
 def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens once it is closed
+    # Nothing listens there, and the other test worker is never handed it either.
+    return free_ports(1)[0]
 
 
 def no_dav(settings: Settings) -> Settings:
