@@ -22,8 +22,9 @@ from zenmail.stack.supervisor import record
 from zenmail.watch import alerts, history
 
 
-@pytest.fixture
-def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+@pytest.fixture(name="hook")
+def hook_fixture() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A webhook receiver on loopback: (its URL, the JSON bodies it received)."""
     received: list[dict[str, Any]] = []
 
     class Handler(BaseHTTPRequestHandler):

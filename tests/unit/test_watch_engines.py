@@ -12,15 +12,13 @@ import os
 import socket
 import subprocess
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
+from tests.unit.test_watch_alerts import hook_fixture  # noqa: F401  (found by name)
 from zenmail.config import Settings
 from zenmail.db import Database
 from zenmail.devtools.redisserver import RedisServer
@@ -39,25 +37,6 @@ from zenmail.vault.catalogue import Index, SnapshotRow
 from zenmail.vault.snapshot import index_path
 from zenmail.watch import alerts, engines, history, metrics
 from zenmail.watch.models import ProbeResult
-
-
-@pytest.fixture
-def hook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/", received
-    server.shutdown()
 
 
 def _settings(tmp_path: Path, url: str, **values: Any) -> Settings:

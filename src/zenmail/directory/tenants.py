@@ -56,10 +56,17 @@ def add(ctx: Ctx, name: str, pool: str | int, max_accounts: int | None = None) -
         return info(s, tenant)
 
 
+def visible(ctx: Ctx, s: Session, name: str | None = None) -> list[Tenant]:
+    """The tenant `name` (NotFound if the caller may not see it), or every tenant the
+    caller may see, by name: what an engine's per-tenant listing starts from."""
+    if name:
+        return [ctx.find(s, Tenant, name)]
+    return list(s.scalars(ctx.scoped(select(Tenant).order_by(Tenant.name), Tenant.id)))
+
+
 def list_all(ctx: Ctx) -> list[TenantInfo]:
     with ctx.reading() as s:
-        stmt = ctx.scoped(select(Tenant).order_by(Tenant.name), Tenant.id)
-        rows = list(s.scalars(stmt))
+        rows = visible(ctx, s)
         used = usage.of_tenants(s, [t.id for t in rows])
         return [info(s, t, used.get(t.id, 0)) for t in rows]
 

@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
-
-from zenmail.directory import accounts
+from zenmail.directory import accounts, tenants
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Tenant
 from zenmail.directory.views import View
@@ -150,12 +148,8 @@ def show_policy(ctx: Ctx, tenant: str) -> PolicyInfo:
 def policies(ctx: Ctx, tenant: str | None = None) -> list[PolicyInfo]:
     """The policies the caller may see (every tenant's, or one), tenants without one too."""
     with ctx.reading() as s:
-        if tenant:
-            rows = [ctx.find(s, Tenant, tenant)]
-        else:
-            rows = list(s.scalars(ctx.scoped(select(Tenant).order_by(Tenant.name),
-                                              Tenant.id)))
-        return [_info(t, s.get(EcoPolicy, t.id)) for t in rows]
+        return [_info(t, s.get(EcoPolicy, t.id))
+                for t in tenants.visible(ctx, s, tenant)]
 
 
 def months_ago(today: date, months: int) -> date:

@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
-
 from zenmail.config import Settings
+from zenmail.directory import tenants
 from zenmail.directory.context import Ctx, audit
 from zenmail.directory.models import Tenant
 from zenmail.directory.views import View
@@ -77,12 +76,8 @@ def set_policy(ctx: Ctx, settings: Settings, tenant: str, keep: dict[str, int | 
 def policies(ctx: Ctx, settings: Settings, tenant: str | None = None) -> list[RetentionInfo]:
     """The retention of every tenant the caller may see (or one)."""
     with ctx.reading() as s:
-        if tenant:
-            rows = [ctx.find(s, Tenant, tenant)]
-        else:
-            rows = list(s.scalars(ctx.scoped(select(Tenant).order_by(Tenant.name),
-                                              Tenant.id)))
-        return [_info(settings, t, s.get(VaultRetention, t.id)) for t in rows]
+        return [_info(settings, t, s.get(VaultRetention, t.id))
+                for t in tenants.visible(ctx, s, tenant)]
 
 
 def keep_by_tenant(ctx: Ctx, settings: Settings) -> dict[str, dict[str, int]]:
