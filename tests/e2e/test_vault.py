@@ -292,6 +292,26 @@ def test_retention_prunes_but_never_a_message_of_a_kept_snapshot(vstack: MailSta
     assert "clean" in zenmail(st, "vault", "verify").stdout
 
 
+def test_snapshots_within_one_second_keep_their_order(vstack: MailStack) -> None:
+    """restic records a snapshot's time in whole seconds and orders by it; snapshots taken
+    within one second must still be told apart, or retention keeps an arbitrary one."""
+    st = vstack
+    user = st.account("quick")
+    taken = [json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)
+             for _ in range(3)]
+    times = [s["time"] for s in taken]
+    assert times == sorted(set(times)), times
+    restic_times = {s["short_id"]: s["time"] for s in Restic(st.settings).snapshots()}
+    assert [restic_times[s["id"][:8]] for s in taken] == sorted(
+        restic_times[s["id"][:8]] for s in taken)
+    env = {"ZENMAIL_VAULT_KEEP_HOURLY": "1", "ZENMAIL_VAULT_KEEP_DAILY": "0",
+           "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
+    zenmail(st, "vault", "prune", "--json", env=env)
+    listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account", user,
+                                                  "--json").stdout)]
+    assert listed[-1] == taken[-1]["id"]
+
+
 def test_an_unchanged_account_is_taken_from_the_earlier_snapshot(vstack: MailStack) -> None:
     """A snapshot stores again only the accounts that changed; the others come from the
     snapshot that holds them, for restores, retention (that one is kept) and erasure."""

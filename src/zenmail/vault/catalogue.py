@@ -11,10 +11,12 @@ what it lacks from the repository and drops what the repository forgot.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,13 @@ def _entry(row: sqlite3.Row | tuple[Any, ...]) -> Entry:
     d = dict(zip(_COLUMNS, row, strict=True))
     d["flags"] = json.loads(d["flags"])
     return Entry(**d)
+
+
+def restic_time(text: str) -> datetime:
+    """A time as restic's JSON gives it (nanoseconds, an offset or Z) in whole seconds, UTC:
+    the grain of `backup --time`, and the one form the index keeps, so its times sort."""
+    return datetime.fromisoformat(re.sub(r"\.\d+", "", text).replace("Z", "+00:00")
+                                  ).astimezone(UTC)
 
 
 class Index:
@@ -203,6 +212,11 @@ class Index:
             for table in ("entries", "members", "holders"):
                 db.execute(f"DELETE FROM {table} WHERE snapshot=?", (snapshot_id,))
             db.execute("DELETE FROM snapshots WHERE id=?", (snapshot_id,))
+
+    def latest_time(self) -> datetime | None:
+        """The time of the newest snapshot this index knows, if any."""
+        row = self.db.execute("SELECT max(time) FROM snapshots").fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
 
     def snapshot_ids(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT id FROM snapshots")]

@@ -15,15 +15,19 @@ hold the person, each restored once. Recorded in the audit log, without a word o
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import shutil
 from dataclasses import dataclass
-from datetime import datetime
 
 from zenmail.config import Settings
 from zenmail.vault import snapshot as snapshots
-from zenmail.vault.catalogue import CATALOGUE_PATH, DIRECTORY_PATH, HOLDERS_PATH, Index
+from zenmail.vault.catalogue import (
+    CATALOGUE_PATH,
+    DIRECTORY_PATH,
+    HOLDERS_PATH,
+    Index,
+    restic_time,
+)
 from zenmail.vault.restic import Restic
 
 
@@ -37,11 +41,6 @@ class Erased:
     def to_dict(self) -> dict[str, object]:
         return {"address": self.address, "forgotten": self.forgotten,
                 "rewritten": self.rewritten, "messages": self.messages}
-
-
-def _when(restic_time: str) -> datetime:
-    # restic's JSON time has nanoseconds and an offset; --time takes whole seconds.
-    return datetime.fromisoformat(re.sub(r"\.\d+", "", restic_time).replace("Z", "+00:00"))
 
 
 def from_vault(settings: Settings, address: str) -> Erased:
@@ -130,7 +129,8 @@ def _rebuild(settings: Settings, restic: Restic, snap: dict[str, object], addres
         tags = [str(t) for t in raw_tags] if isinstance(raw_tags, list) else []
         (work / "mail").mkdir(exist_ok=True)
         (work / "dav").mkdir(exist_ok=True)
-        short = restic.backup(work, ["mail", "dav", "zenmail"], tags, at=_when(str(snap["time"])))
+        short = restic.backup(work, ["mail", "dav", "zenmail"], tags,
+                              at=restic_time(str(snap["time"])))
         return restic.full_id(short)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -28,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from zenmail.config import Settings
@@ -44,6 +44,7 @@ from zenmail.vault.catalogue import (
     Index,
     SnapshotRow,
     parse_catalogue,
+    restic_time,
 )
 from zenmail.vault.maildir import stored_message
 from zenmail.vault.restic import Restic
@@ -142,11 +143,10 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
 
     with vault_lock(settings, "this snapshot"):
         restic.ensure()
-        # Whole seconds: what restic records (--time), so the index and restic agree.
-        at = datetime.now(UTC).replace(microsecond=0)
-        started = at.isoformat()
         index = open_index(settings)
         try:
+            at = _next_time(index)
+            started = at.isoformat()
             before = index.prints(scope.label)
             prints: dict[str, str | None] = {}
             reused: dict[str, str] = {}
@@ -199,6 +199,15 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
             # deleting it would then skip the Expunged folder.
             shutil.rmtree(stage_dir(settings, scope) / "mail", ignore_errors=True)
             lap("unlink")
+
+
+def _next_time(index: Index) -> datetime:
+    """Now, in whole seconds (restic's --time has no finer grain, and the index must agree
+    with restic), but always after the newest snapshot: restic orders snapshots by time, and
+    two in one second would leave retention to keep an arbitrary one of them."""
+    at = datetime.now(UTC).replace(microsecond=0)
+    latest = index.latest_time()
+    return max(at, latest + timedelta(seconds=1)) if latest else at
 
 
 def _stage(settings: Settings, stage: Path, members: list[Member],
@@ -338,7 +347,7 @@ def sync(settings: Settings, index: Index, restic: Restic) -> None:
         scope = next((t.partition("=")[2] for t in tags if t.startswith("scope=")), "?")
         members = [(a["address"], a["tenant"]) for a in directory["accounts"]]
         n, size = index.totals(holders)
-        index.add(SnapshotRow(sid, snap["time"], scope,
+        index.add(SnapshotRow(sid, restic_time(str(snap["time"])).isoformat(), scope,
                               sorted(t["name"] for t in directory["tenants"]), len(members),
                               len(entries) + n, sum(e.size for e in entries) + size),
                   members, entries, holders)
