@@ -61,6 +61,28 @@ def make_message(i: int, to: str, size: int, rng: random.Random) -> bytes:
             f"Content-Type: text/plain; charset=us-ascii\r\n\r\n{body}\r\n").encode()
 
 
+def bench_mailboxes(db: Database, *locals_: str) -> list[str]:
+    """The bench's directory: tenant "bench", DOMAIN, and one account per local part."""
+    db.migrate()
+    ctx = Ctx(db, Actor("bench"), Hasher(1024, 1))
+    tenants.add(ctx, "bench", "200G")
+    domains.add(ctx, "bench", DOMAIN)
+    boxes = [f"{local}@{DOMAIN}" for local in locals_]
+    for a in boxes:
+        accounts.add(ctx, a, password=PASSWORD, quota="50G")
+    return boxes
+
+
+def twin_batches(n: int, size: int, first: str, second: str,
+                 make: Callable[[int, str, int, random.Random], bytes]
+                 ) -> tuple[list[bytes], list[bytes]]:
+    """n messages to `first`, and the same bytes addressed to `second` (seed 42)."""
+    rng = random.Random(42)
+    print(f"generating {n} messages of ~{size // 1000} KB ...")
+    batch = [make(i, first, size, rng) for i in range(n)]
+    return batch, [m.replace(first.encode(), second.encode(), 1) for m in batch]
+
+
 class RssSampler(threading.Thread):
     """Peak resident memory of the stack's processes while the load runs."""
 
@@ -157,13 +179,7 @@ def main() -> int:
     state = settings.state_dir
     db = Database(settings.db_url)
     try:
-        db.migrate()
-        ctx = Ctx(db, Actor("bench"), Hasher(1024, 1))
-        tenants.add(ctx, "bench", "200G")
-        domains.add(ctx, "bench", DOMAIN)
-        via_postfix, via_lmtp = f"inbox@{DOMAIN}", f"lmtp@{DOMAIN}"
-        for a in (via_postfix, via_lmtp):
-            accounts.add(ctx, a, password=PASSWORD, quota="50G")
+        via_postfix, via_lmtp = bench_mailboxes(db, "inbox", "lmtp")
         t0 = time.monotonic()
         manager.up(settings, with_api=False, supervise=False)
         print(f"stack up in {time.monotonic() - t0:.1f} s ({state})")
@@ -176,11 +192,8 @@ def main() -> int:
 
         time.sleep(1.0)
         idle, idle_pss = stack_memory(masters())
-        rng = random.Random(42)
         n = args.messages
-        print(f"generating {n} messages of ~{args.size // 1000} KB ...")
-        batch_a = [make_message(i, via_postfix, args.size, rng) for i in range(n)]
-        batch_b = [m.replace(via_postfix.encode(), via_lmtp.encode(), 1) for m in batch_a]
+        batch_a, batch_b = twin_batches(n, args.size, via_postfix, via_lmtp, make_message)
 
         sampler = RssSampler(masters)
         sampler.start()

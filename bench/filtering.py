@@ -31,17 +31,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from delivery import PASSWORD, WORDS, send_parallel, wait_delivered  # noqa: E402
+from delivery import (  # noqa: E402
+    WORDS,
+    bench_mailboxes,
+    send_parallel,
+    twin_batches,
+    wait_delivered,
+)
 from zenmail.db import Database  # noqa: E402
 from zenmail.devtools.filtering import DnsServer, write_signatures  # noqa: E402
 from zenmail.devtools.stackdir import new_state  # noqa: E402
-from zenmail.directory import accounts, domains, tenants  # noqa: E402
-from zenmail.directory.context import Actor, Ctx  # noqa: E402
-from zenmail.directory.passwords import Hasher  # noqa: E402
 from zenmail.stack import manager  # noqa: E402
 from zenmail.stack.registry import Stack  # noqa: E402
-
-DOMAIN = "bench.test"
 
 
 def make_message(i: int, to: str, size: int, rng: random.Random) -> bytes:
@@ -89,18 +90,9 @@ def main() -> int:
     state = settings.state_dir
     db = Database(settings.db_url)
     try:
-        db.migrate()
-        ctx = Ctx(db, Actor("bench"), Hasher(1024, 1))
-        tenants.add(ctx, "bench", "200G")
-        domains.add(ctx, "bench", DOMAIN)
-        filtered_box, bare_box = f"filtered@{DOMAIN}", f"bare@{DOMAIN}"
-        for a in (filtered_box, bare_box):
-            accounts.add(ctx, a, password=PASSWORD, quota="50G")
-        rng = random.Random(42)
+        filtered_box, bare_box = bench_mailboxes(db, "filtered", "bare")
         n = args.messages
-        print(f"generating {n} messages of ~{args.size // 1000} KB ...")
-        batch_f = [make_message(i, filtered_box, args.size, rng) for i in range(n)]
-        batch_b = [m.replace(filtered_box.encode(), bare_box.encode(), 1) for m in batch_f]
+        batch_f, batch_b = twin_batches(n, args.size, filtered_box, bare_box, make_message)
 
         results = {}
         for label, box, batch, values in (("filtered (rspamd + clamd milter)", filtered_box,

@@ -166,14 +166,7 @@ def compress_folder(folder: str, directory: Path, algorithm: str, level: int,
             result.skipped += 1  # tiny messages: the frame costs more than it saves
             continue
         target.unlink(missing_ok=True)  # a leftover of a killed run
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o777)
-        try:
-            os.write(fd, packed)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chown(target, st.st_uid, st.st_gid)
-        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        maildir.write_like(target, packed, st)
         if shared is not None:
             linked[shared] = target  # until it is swapped in: the other names link to it
         staged.append((mail.path, target, st.st_size, len(packed), shared))

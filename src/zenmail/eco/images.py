@@ -241,14 +241,7 @@ def replace_message(mail: maildir.MailFile, new: bytes, algorithm: str, level: i
     tmp = folder_dir / "tmp" / name
     st = mail.path.stat()
     stored = maildir.compress(lf, algorithm, level) if algorithm not in ("none",) else lf
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, st.st_mode & 0o777)
-    try:
-        os.write(fd, stored)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chown(tmp, st.st_uid, st.st_gid)
-    os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+    maildir.write_like(tmp, stored, st)
     target = folder_dir / "cur" / name
     with FolderLock(folder_dir):
         if not mail.path.exists():

@@ -177,3 +177,17 @@ def compress(data: bytes, algorithm: str, level: int) -> bytes:
         import lzma
         return lzma.compress(data, preset=min(level, 9))
     return zstd.compress(data, min(level, 22))
+
+
+def write_like(path: Path, data: bytes, like: os.stat_result) -> None:
+    """A new file `path` (it must not exist) holding `data`, on disk before it is swapped
+    in, with the mode, owner and times of the message it replaces (Dovecot reads the
+    received date from the mtime)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, like.st_mode & 0o777)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chown(path, like.st_uid, like.st_gid)
+    os.utime(path, ns=(like.st_atime_ns, like.st_mtime_ns))

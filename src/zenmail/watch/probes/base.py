@@ -179,3 +179,25 @@ class Mailbox:
             self.client.logout()
         except Exception:  # already gone; nothing to clean up
             pass
+
+
+class DeliveryProbe(Probe):
+    """A probe that sends a message with a fresh token and waits for it in the probe
+    mailbox (opened first, so the arrival is seen the moment it lands); its latency runs
+    from the first SMTP byte to the message seen over IMAP."""
+
+    @abstractmethod
+    def send(self, tok: str) -> None:
+        """Hand the probe message carrying `tok` to the service."""
+
+    def measure(self) -> float:
+        t = self.target
+        box = Mailbox(t)
+        try:
+            tok = token()
+            start = time.monotonic()
+            self.send(tok)
+            box.wait_for(tok, start + t.timeout)
+            return time.monotonic() - start
+        finally:
+            box.close()

@@ -5,25 +5,16 @@ message read back over IMAP."""
 from __future__ import annotations
 
 import smtplib
-import time
 
-from zenmail.watch.probes.base import Mailbox, Probe, token
+from zenmail.watch.probes.base import DeliveryProbe
 
 
-class RoundTrip(Probe):
+class RoundTrip(DeliveryProbe):
     name = "roundtrip"
 
-    def measure(self) -> float:
+    def send(self, tok: str) -> None:
         t = self.target
-        box = Mailbox(t)
-        try:
-            tok = token()
-            start = time.monotonic()
-            with smtplib.SMTP(t.host, t.submission_port, timeout=t.timeout) as smtp:
-                smtp.starttls(context=t.tls())
-                smtp.login(t.address, t.password)
-                smtp.sendmail(t.address, [t.address], t.message(tok, self.name))
-            box.wait_for(tok, start + t.timeout)
-            return time.monotonic() - start
-        finally:
-            box.close()
+        with smtplib.SMTP(t.host, t.submission_port, timeout=t.timeout) as smtp:
+            smtp.starttls(context=t.tls())
+            smtp.login(t.address, t.password)
+            smtp.sendmail(t.address, [t.address], t.message(tok, self.name))
