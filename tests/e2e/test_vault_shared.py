@@ -19,8 +19,9 @@ import pytest
 from tests.e2e.conftest import MailStack, _start
 from tests.e2e.test_dav import answer_of, client, url
 from tests.e2e.test_vault import zenmail
+from tests.unit.test_api_fixtures import Server
 from zenmail.dav import local, storage
-from zenmail.directory import auditlog, domains, tenants
+from zenmail.directory import admins, auditlog, domains, tenants
 from zenmail.vault import snapshot as snapshots
 
 # A recurring meeting with one moved occurrence, in a time zone, and a plain booking: what
@@ -141,6 +142,29 @@ def test_shared_calendars_are_snapshotted_and_restored_byte_for_byte(
                 if e.action == "vault.restore_shared"]
     assert [e.target for e in restores] == ["umbrella", "umbrella", "umbrella/room-1"]
     assert restores[-1].after and restores[-1].after["snapshot"] == second["id"]
+
+    # A snapshot of everything holds every tenant's; through the API, the tenant's own
+    # administrator restores one calendar, another tenant's administrator finds nothing.
+    everything = json.loads(zenmail(st, "snapshot", "--all", "--json").stdout)
+    zenmail(st, "dav", "shared", "remove", "umbrella", "holidays")
+    for name, tenant in (("boss@umbrella.test", "umbrella"), ("boss@acme.test", "acme")):
+        admins.add(st.ctx, name, tenant)
+    server = Server(st.db, st.state).start()
+    try:
+        aim = {"snapshot": everything["id"], "calendar": "holidays"}
+        path = "/api/v1/tenants/umbrella/vault/restore-shared"
+        with server.client(admins.create_token(st.ctx, "boss@acme.test").token) as intruder:
+            r = intruder.post(path, json=aim)
+            assert r.status_code == 404 and r.json()["error"] == "not_found", r.text
+        assert not (storage.shared_dir(st.settings, "umbrella") / "holidays").exists()
+        with server.client(admins.create_token(st.ctx, "boss@umbrella.test").token) as own:
+            r = own.post(path, json=aim)
+            assert r.status_code == 200, r.text
+            assert r.json() == {"tenant": "umbrella", "calendars": ["holidays"],
+                                "created": ["holidays"], "items": 1}
+    finally:
+        server.stop()
+    assert over_caldav(st, user, "umbrella", "holidays") == holidays
 
     # An account snapshot does not carry them, and says so; nor does a calendar the
     # snapshot lacks come from nowhere.
