@@ -210,3 +210,20 @@ def test_export_then_import_carries_shared_calendars_users_read_over_caldav(
         assert answer_of(st2, "PROPFIND", "/_shared/wayne/room-1/", stranger)[0] in (403, 404)
     finally:
         fresh.close()
+
+
+def test_erasing_a_person_keeps_the_tenants_shared_calendars(vstack: MailStack,
+                                                             tmp_path: Path) -> None:
+    st = vstack
+    leaver = company(st, "cyberdyne", tmp_path)
+    stays = st.account("ben", domain="cyberdyne.test")
+    room = over_caldav(st, stays, "cyberdyne", "room-1")
+    zenmail(st, "snapshot", "--tenant", "cyberdyne")
+    # The snapshot is rebuilt without the person: the tenant's calendars go along.
+    done = json.loads(zenmail(st, "vault", "erase", leaver, "--yes", "--json").stdout)
+    assert done["rewritten"] == 1
+    [rebuilt] = json.loads(zenmail(st, "snapshot", "list", "--tenant", "cyberdyne",
+                                   "--json").stdout)
+    zenmail(st, "dav", "shared", "remove", "cyberdyne", "room-1")
+    zenmail(st, "restore", "shared", "cyberdyne", "--snapshot", rebuilt["id"])
+    assert over_caldav(st, stays, "cyberdyne", "room-1") == room
