@@ -184,15 +184,16 @@ def restore_account(app: App, address: str, snapshot_id: str, into: str | None) 
               help="Only this shared calendar (e.g. room-1).")
 @pass_app
 def restore_shared(app: App, tenant: str, snapshot_id: str, calendar: str | None) -> None:
-    """Put back a tenant's shared calendars as the snapshot holds them (events already
-    there are written again, not doubled; a removed calendar is made again)."""
+    """Put back a tenant's shared calendars as the snapshot holds them: the events missing
+    or changed since (never doubled), a removed calendar made again."""
     done = service.restore_shared(app.ctx(), app.settings(), tenant, snapshot_id, calendar)
     if app.as_json:
         _json(done.to_dict())
         return
     made = f"; made again: {', '.join(done.created)}" if done.created else ""
     click.echo(f"{len(done.calendars)} shared calendar(s) of {done.tenant} restored "
-               f"({', '.join(done.calendars)}): {done.items} event(s) written{made}")
+               f"({', '.join(done.calendars)}): {done.items} event(s) written, "
+               f"{done.unchanged} already there{made}")
 
 
 # ---------------------------------------------------------------- zenmail vault

@@ -212,8 +212,9 @@ def _dav_back(ctx: Ctx, settings: Settings, holder: str, key: str, target: str) 
 def restore_shared(ctx: Ctx, settings: Settings, tenant: str, snapshot: str,
                    calendar: str | None = None) -> vault_shared.Loaded:
     """A tenant's shared calendars (or the one named `calendar`) as a tenant or --all
-    snapshot holds them: each event back where its UID is, a removed calendar made again
-    with its display name; restoring twice writes the same items, no duplicate."""
+    snapshot holds them: each event missing or changed since back where its UID is, a
+    removed calendar made again with its display name; restoring twice writes nothing the
+    second time, no duplicate."""
     with ctx.reading() as s:
         t = ctx.find(s, Tenant, tenant)  # the wall, before anything is read
         name, tenant_id = t.name, t.id

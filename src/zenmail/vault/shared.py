@@ -13,9 +13,9 @@ per shared calendar per snapshot, and none for a tenant without any (no Radicale
 loaded). Keeping them out of holders.json keeps that file, and the retention, erasure and
 verification that follow it, about accounts only. An account snapshot does not carry them.
 
-Loading a file puts each event back where its UID is (restoring twice writes the same items,
-no duplicate), creating the calendar with its display name if it is gone; events added since
-stay.
+Loading a file puts back each event the calendar lacks or holds otherwise, where its UID is
+(restoring twice writes nothing the second time, no duplicate), creating the calendar with
+its display name if it is gone; events added since stay.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Loaded(View):
     calendars: list[str] = field(default_factory=list)   # put back (or already there)
     created: list[str] = field(default_factory=list)     # of those, made anew
     items: int = 0                                       # events written
+    unchanged: int = 0                                   # events there as they were
 
 
 def files_of(settings: Settings, tenant: str) -> list[tuple[str, bytes]]:
@@ -91,7 +92,9 @@ def names_in(folder: Path) -> list[str]:
 def load(ctx: Ctx, settings: Settings, folder: Path, tenant: str,
          only: str | None = None) -> Loaded:
     """Put the calendars of `folder` (files as `stage` writes them) back into `tenant`'s
-    shared calendars, or only the one named `only`."""
+    shared calendars, or only the one named `only`. Only the events the calendar lacks, or
+    holds otherwise, are written: bringing back one deleted event of a busy room costs one
+    write, not one per event."""
     from zenmail.dav import shared
     from zenmail.dav import transfer as dav_transfer
 
@@ -100,12 +103,34 @@ def load(ctx: Ctx, settings: Settings, folder: Path, tenant: str,
         name = shared.to_name(path.stem)
         if only is not None and name != only:
             continue
+        text = path.read_text(encoding="utf-8", errors="replace")
         if not (dav_storage.shared_dir(settings, tenant) / name).is_dir():
-            shared.add(ctx, settings, tenant, name,
-                       display_name(path.read_text(encoding="utf-8", errors="replace")))
+            shared.add(ctx, settings, tenant, name, display_name(text))
             done.created.append(name)
-        report = dav_transfer.import_file(ctx, settings, path, shared_calendar=(tenant, name))
         done.calendars.append(name)
-        done.items += report.written
+        todo, same = _not_there(settings, tenant, name, text, str(path))
+        done.unchanged += same
+        if todo:
+            part = folder / ".todo" / path.name  # a scratch folder of the caller's
+            part.parent.mkdir(exist_ok=True)
+            part.write_text("".join(todo), encoding="utf-8")  # one VCALENDAR per event
+            try:
+                done.items += dav_transfer.import_file(ctx, settings, part,
+                                                       shared_calendar=(tenant, name)).written
+            finally:
+                part.unlink()
     return done
 
+
+def _not_there(settings: Settings, tenant: str, name: str, text: str, what: str
+               ) -> tuple[list[str], int]:
+    """The events of `text` (one VCALENDAR each) that the shared calendar lacks or holds
+    otherwise, and how many it holds as `text` has them."""
+    from zenmail.dav import items, local, shared
+    from zenmail.dav.client import Collection
+
+    have = {items.uid_of(i.body): items.digest(i.body) for i in
+            local.client(settings).items(Collection(shared.path_of(tenant, name), "calendar"))}
+    wanted = items.split_calendar(text, what)
+    todo = [body for uid, body in wanted if have.get(uid) != items.digest(body)]
+    return todo, len(wanted) - len(todo)
