@@ -172,6 +172,8 @@ def BODIES(a: dict[str, Any], b: dict[str, Any]) -> dict[str, list[dict[str, Any
                          {"snapshot": "deadbeef", "folder": "INBOX", "to_folder": "X"},
                          {"snapshot": "deadbeef", "into": b["alice"]}],
         "MeRestore": [{"id": "deadbeef-0"}],
+        "SharedRestore": [{"snapshot": "deadbeef"}, {"snapshot": "deadbeef",
+                                                     "calendar": "room-1"}],
         "MigrationRunStart": [{"round": "presync"}, {"round": "final",
                                                      "account": a["alice"]},
                               {"round": "verify", "account": b["alice"]}],

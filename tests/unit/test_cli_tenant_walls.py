@@ -185,6 +185,9 @@ def AIMED(a: dict[str, Any], b: dict[str, Any], tmp: Path) -> dict[str, list[Cal
         "restore account": [([a["alice"], "--snapshot", "deadbeef"], None),
                             ([b["alice"], "--snapshot", "deadbeef", "--into", a["alice"]],
                              None)],
+        "restore shared": [([a["tenant"], "--snapshot", "deadbeef"], None),
+                           ([a["tenant"], "--snapshot", "deadbeef", "--calendar", "room-1"],
+                            None)],
         "vault verify": [(["--read-data-subset", "5%"], None)],
         "alerts list": [(["--limit", "5"], None)],  # the node's alerts: global only
         "trace": [(["--to", a["alice"]], None),

@@ -23,6 +23,7 @@ from zenmail.vault import erase as erasing
 from zenmail.vault import policy, retention, transfer
 from zenmail.vault import restore as restoring
 from zenmail.vault import scope as scoping
+from zenmail.vault import shared as vault_shared
 from zenmail.vault import snapshot as snapshots
 from zenmail.vault.catalogue import (
     CATALOGUE_PATH,
@@ -204,6 +205,56 @@ def _dav_back(ctx: Ctx, settings: Settings, holder: str, key: str, target: str) 
         from zenmail.dav import transfer as dav_transfer  # Radicale loads only when needed
 
         return dav_transfer.restore_files(ctx, settings, folder, address=target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def restore_shared(ctx: Ctx, settings: Settings, tenant: str, snapshot: str,
+                   calendar: str | None = None) -> vault_shared.Loaded:
+    """A tenant's shared calendars (or the one named `calendar`) as a tenant or --all
+    snapshot holds them: each event missing or changed since back where its UID is, a
+    removed calendar made again with its display name; restoring twice writes nothing the
+    second time, no duplicate."""
+    with ctx.reading() as s:
+        t = ctx.find(s, Tenant, tenant)  # the wall, before anything is read
+        name, tenant_id = t.name, t.id
+    only = None
+    if calendar is not None:
+        from zenmail.dav import shared as dav_shared  # Radicale loads only when needed
+
+        only = dav_shared.check_name(calendar)
+    _synced(settings)
+    index = snapshots.open_index(settings)
+    try:
+        row = index.resolve(snapshot)
+    finally:
+        index.close()
+    if name not in row.tenants:
+        raise NotFound(f"snapshot {row.short} does not hold tenant {name}; `zenmail snapshot "
+                       f"list --tenant {name}` shows the snapshots that do")
+    done = _shared_back(ctx, settings, row, name, only)
+    with ctx.unit() as s:
+        audit(s, ctx, "vault.restore_shared", f"{name}/{only}" if only else name, tenant_id,
+              after={"snapshot": row.id, **done.to_dict()})
+    return done
+
+
+def _shared_back(ctx: Ctx, settings: Settings, row: SnapshotRow, tenant: str,
+                 only: str | None) -> vault_shared.Loaded:
+    work = settings.mail_store / snapshots.STAGE / f"shared-{secrets.token_hex(6)}"
+    try:
+        Restic(settings).restore(row.id, work, [f"/dav/{vault_shared.SHARED}/{tenant}"])
+        folder = work / "dav" / vault_shared.SHARED / tenant
+        held = vault_shared.names_in(folder)
+        if not held:
+            raise NotFound(f"snapshot {row.short} holds no shared calendars of tenant "
+                           f"{tenant} (account snapshots do not carry them, nor snapshots "
+                           "taken before zenmail kept them); `zenmail snapshot list "
+                           f"--tenant {tenant}` shows the tenant's snapshots")
+        if only is not None and only not in held:
+            raise NotFound(f"snapshot {row.short} holds no shared calendar {only} of tenant "
+                           f"{tenant}; it holds {', '.join(held)}")
+        return vault_shared.load(ctx, settings, folder, tenant, only)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

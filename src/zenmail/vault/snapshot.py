@@ -35,7 +35,7 @@ from zenmail.config import Settings
 from zenmail.dav import storage as dav_storage
 from zenmail.errors import Conflict
 from zenmail.stack.files import Layout
-from zenmail.vault import maildir
+from zenmail.vault import maildir, shared
 from zenmail.vault.catalogue import (
     CATALOGUE_PATH,
     DIRECTORY_PATH,
@@ -130,7 +130,9 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
 
     An account whose Maildir has not changed since the scope's last snapshot (same
     fingerprint) is neither linked, read, catalogued nor handed to restic again: the new
-    snapshot names the snapshot that holds it (`/zenmail/holders.json`)."""
+    snapshot names the snapshot that holds it (`/zenmail/holders.json`). A tenant's or
+    everything's snapshot also stores the tenants' shared calendars, in full each time
+    (vault/shared.py says why)."""
     restic = Restic(settings)
     clock = time.perf_counter()
 
@@ -162,6 +164,8 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
                     changed.append(m)
             stage = stage_dir(settings, scope)
             entries, fresh = _stage(settings, stage, changed, index, progress)
+            if scope.kind != "account":  # the tenants' shared calendars, whole each time
+                shared.stage(settings, stage / "dav", scope.tenants)
             meta = stage / "zenmail"
             meta.mkdir(parents=True, exist_ok=True, mode=0o700)
             (meta / "catalogue.jsonl").write_text("".join(e.to_json() + "\n" for e in entries))

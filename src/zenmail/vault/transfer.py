@@ -15,7 +15,8 @@ An export is a tar archive (gzip-compressed if FILE ends in .gz/.tgz):
                                            INTERNALDATE as each file's mtime
     zenmail-export/mbox/ADDRESS/FOLDER.mbox  with --mbox: one mboxrd file per folder
     zenmail-export/dav/ADDRESS/NAME.ics|.vcf  each calendar and address book (zenmail.dav)
-    zenmail-export/dav/_shared/TENANT/NAME.ics  the tenants' shared calendars
+    zenmail-export/dav/_shared/TENANT/NAME.ics  the tenants' shared calendars (display
+                                           name as X-WR-CALNAME; vault/shared.py)
 
 The mail is captured as a snapshot captures it (hard links, so consistent while mail keeps
 arriving). Import recreates tenants, domains, accounts (same password hashes: users log in
@@ -49,6 +50,7 @@ from zenmail.errors import Conflict, InvalidInput, NotFound, QuotaExceeded
 from zenmail.sizes import format_size
 from zenmail.stack.files import gid, uid
 from zenmail.vault import maildir
+from zenmail.vault import shared as vault_shared
 from zenmail.vault.maildir import stored_message
 from zenmail.vault.restore import _doveadm, free_bytes
 from zenmail.vault.scope import Scope
@@ -148,7 +150,7 @@ def export(settings: Settings, scope: Scope, out: Path, with_mbox: bool = False,
                     progress("exporting", done + 1, len(scope.members))
             if scope.kind != "account":
                 for tenant in scope.tenants:
-                    for name, data in dav_transfer.shared_files_of(settings, tenant):
+                    for name, data in vault_shared.files_of(settings, tenant):
                         add_bytes(f"dav/{DAV_SHARED}/{tenant}/{name}", data)
             manifest = {"format": FORMAT, "scope": scope.label,
                         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -360,9 +362,9 @@ def _import_export(ctx: Ctx, settings: Settings, root: Path, only: str | None,
                                                 address=a["address"])
         if progress:
             progress("importing", done + 1, len(wanted))
-    if only is None and (root / "dav" / DAV_SHARED).is_dir():
-        for tenant_dir in sorted((root / "dav" / DAV_SHARED).iterdir()):
-            dav_items += dav_transfer.restore_files(ctx, settings, tenant_dir,
-                                                    tenant=tenant_dir.name)
+    if only is None:  # the tenants' shared calendars, with their display names
+        for t in d["tenants"]:
+            dav_items += vault_shared.load(ctx, settings, root / "dav" / DAV_SHARED / t["name"],
+                                           t["name"]).items
     return {"accounts": [a["address"] for a in wanted], "aliases": added,
             "dav_items": dav_items}

@@ -196,6 +196,13 @@ class VaultRestore(Body):
                              "another one.")
 
 
+class SharedRestore(Body):
+    snapshot: str = Field(max_length=64, description="A snapshot of the tenant (or of "
+                          "everything).")
+    calendar: str | None = Field(None, max_length=63, description="Only this shared "
+                                 "calendar; without, every one the snapshot holds.")
+
+
 class MeRestore(Body):
     id: str = Field(max_length=80, description="An id from `GET /me/deleted`.")
     to_folder: str | None = Field(None, max_length=1000)

@@ -15,7 +15,7 @@ from zenmail.vault import selfservice, service
 from zenmail.web.deps import CtxDep
 from zenmail.web.routes.apppasswords import SelfDep
 from zenmail.web.routes.common import ERRORS
-from zenmail.web.schemas import MeRestore, SnapshotCreate, VaultRestore
+from zenmail.web.schemas import MeRestore, SharedRestore, SnapshotCreate, VaultRestore
 
 router = APIRouter(tags=["vault"], responses=ERRORS)
 
@@ -74,6 +74,14 @@ def restore(ctx: CtxDep, request: Request, address: str, body: VaultRestore
                                       body.to_folder).to_dict()
     return service.restore_account(ctx, settings, address, body.snapshot,
                                    body.into).to_dict()
+
+
+@router.post("/tenants/{tenant}/vault/restore-shared",
+             summary="Restore a tenant's shared calendars (or one) as a snapshot holds them")
+def restore_shared(ctx: CtxDep, request: Request, tenant: str, body: SharedRestore
+                   ) -> dict[str, Any]:
+    return service.restore_shared(ctx, _settings(request), tenant, body.snapshot,
+                                  body.calendar).to_dict()
 
 
 # ---------------------------------------------------------------- the employee's own
