@@ -10,6 +10,7 @@ relative to the working directory are stored as they are (`/mail/...`, `/zenmail
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Callable
@@ -20,8 +21,10 @@ from typing import Any
 from zenmail.config import Settings
 from zenmail.errors import InvalidInput, StackError
 from zenmail.stack.files import Layout, ensure_secret
+from zenmail.vault import restic_key
 
 Progress = Callable[[float], None]
+log = logging.getLogger(__name__)
 
 
 def vault_key(settings: Settings) -> Path:
@@ -37,12 +40,18 @@ class Restic:
                              ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:",
                               "rclone:"))
         self.cache = state / "vault-cache"
+        self._key_hint: str | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTIC_", "AWS_"))}
         env.update(RESTIC_REPOSITORY=self.location,
                    RESTIC_PASSWORD_FILE=str(vault_key(self.settings)),
                    RESTIC_CACHE_DIR=str(self.cache))
+        if self.local:
+            # zenmail's cheaply stretched key (restic_key): restic tries it first.
+            self._key_hint = self._key_hint or restic_key.find(Path(self.location))
+            if self._key_hint:
+                env["RESTIC_KEY_HINT"] = self._key_hint
         v = self.settings.vault
         if v.s3_access_key_id:
             env.update(AWS_ACCESS_KEY_ID=v.s3_access_key_id,
@@ -73,14 +82,50 @@ class Restic:
         return self.run(["cat", "config"], "opening the vault", check=False).returncode == 0
 
     def ensure(self) -> None:
-        """Create the repository (and its password) the first time."""
+        """Create the repository (and its password) the first time; give a local one
+        zenmail's fast key (restic_key), also one made before zenmail had it."""
         ensure_secret(vault_key(self.settings))
-        if self.exists():
-            return
+        if not self.exists():
+            if self.local:
+                Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+            self.run(["init", "--repository-version", "2"], f"creating the vault at "
+                     f"{self.location}")
         if self.local:
-            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-        self.run(["init", "--repository-version", "2"], f"creating the vault at "
-                 f"{self.location}")
+            self._ensure_fast_key()
+
+    def _ensure_fast_key(self) -> None:
+        """zenmail's fast key in the repository, and restic opening it with that key (one
+        fast restic call when it does). A fast key restic does not open (damaged) is
+        replaced; if restic does not open the new one either, it is removed and restic goes
+        on with the original key, half a second per command, as before."""
+        repo = Path(self.location)
+        kid = restic_key.find(repo)
+        if kid is not None:
+            self._key_hint = kid
+            if self._opened_with(kid):
+                return
+            restic_key.remove(repo, kid)
+        self._key_hint = None
+        master = self.run(["cat", "masterkey"], "reading the vault's master key").stdout
+        kid = restic_key.write(repo, restic_key.key_file(
+            master, ensure_secret(vault_key(self.settings))))
+        self._key_hint = kid
+        if not self._opened_with(kid):
+            restic_key.remove(repo, kid)
+            self._key_hint = None
+            log.warning("restic does not open the vault with zenmail's fast key; it goes on "
+                        "with the original key (half a second per restic command)")
+
+    def _opened_with(self, key_id: str) -> bool:
+        """Whether restic, given the hint, opens the repository with key `key_id`."""
+        done = self.run(["--no-lock", "key", "list", "--json"], "listing the vault's keys",
+                        check=False)
+        try:
+            keys = json.loads(done.stdout or b"[]") or []
+            return any(k.get("current") and k.get("id") and key_id.startswith(str(k["id"]))
+                       for k in keys)
+        except (ValueError, AttributeError):
+            return False
 
     def require(self) -> None:
         if not vault_key(self.settings).exists() or not self.exists():
