@@ -13,7 +13,8 @@ of the messages exact copies of one in another mailbox (mail to several colleagu
   +1 %          after 1 % new mail spread over the accounts
   restore       find (by subject) + restore of one message into a "Restored" folder, for
                 --samples random messages: median and p95 latency of the two together and
-                of each (service.find, service.restore_message), Python start-up excluded
+                of each (service.find, service.restore_message, with the restore's
+                phases: lookup, checks, read, import, audit), Python start-up excluded
   tar+zstd      `tar -c | zstd -3 -T0` of the same store: time and size (target: restic's
                 stored bytes <= tar+zstd's), and each message compressed on its own (the
                 floor of a store that compresses message by message, as restic does):
@@ -202,6 +203,7 @@ def main() -> None:
         stored_after = repo_bytes(state / "vault")
 
         lat: dict[str, list[float]] = {"find": [], "restore": [], "total": []}
+        phases: dict[str, list[float]] = {}
         sample_rows = rng.sample(range(args.messages), args.samples)
         for i in sample_rows:
             user = users[i % len(users)]
@@ -211,8 +213,12 @@ def main() -> None:
             if hit is None:  # a copy of another message: no subject of its own
                 continue
             t2 = time.perf_counter()
-            done = service.restore_message(ctx, settings, user, hit.restore_id(), "Restored")
+            laps: dict[str, float] = {}
+            done = service.restore_message(ctx, settings, user, hit.restore_id(), "Restored",
+                                           timings=laps)
             t3 = time.perf_counter()
+            for k, v in laps.items():
+                phases.setdefault(k, []).append(v)
             assert done.restored == 1, done
             lat["find"].append(t2 - t1)
             lat["restore"].append(t3 - t2)
@@ -249,7 +255,9 @@ def main() -> None:
         if lat["total"]:
             print(f"find + restore one {_ms(lat['total'])} ({len(lat['total'])} messages)")
             print(f"  find             {_ms(lat['find'])}")
-            print(f"  restore          {_ms(lat['restore'])}")
+            print(f"  restore          {_ms(lat['restore'])} (median "
+                  + ", ".join(f"{k} {statistics.median(v) * 1000:.0f}"
+                              for k, v in phases.items()) + " ms)")
         print(f"tar + zstd         {tar_time:7.1f} s  size {tar_size / 1e6:,.0f} MB "
               f"-> restic stored {stored / tar_size * 100:.0f} % of tar+zstd "
               f"(target <= 100 %)")

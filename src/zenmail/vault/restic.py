@@ -13,7 +13,8 @@ import json
 import logging
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,8 +62,7 @@ class Restic:
     def run(self, args: list[str], what: str, *, timeout: float = 3600,
             cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         try:
-            done = subprocess.run(["restic", "--no-lock", *args] if args[0] in _NO_LOCK
-                                  else ["restic", *args], capture_output=True,
+            done = subprocess.run(_command(args), capture_output=True,
                                   env=self.env(), cwd=cwd, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
         except FileNotFoundError as exc:
@@ -182,6 +182,37 @@ class Restic:
         return self.run(["dump", snapshot, path], f"reading {path} from snapshot "
                         f"{snapshot[:8]}").stdout
 
+    @contextmanager
+    def dumping(self, snapshot: str, path: str, timeout: float = 3600
+                ) -> Iterator[Callable[[], bytes]]:
+        """`dump`, started at once in the background: the caller does other work while
+        restic reads, then calls what this yields for the bytes. A dump the caller did not
+        wait for is stopped on leaving."""
+        what = f"reading {path} from snapshot {snapshot[:8]}"
+        try:
+            p = subprocess.Popen(_command(["dump", snapshot, path]), env=self.env(),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        except FileNotFoundError as exc:
+            raise StackError("restic is not installed; run `make install`") from exc
+
+        def result() -> bytes:
+            try:
+                out, err = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise StackError(f"{what}: restic did not finish in {timeout:.0f} s") from exc
+            if p.returncode != 0:
+                raise StackError(f"{what} failed (restic exit {p.returncode}): "
+                                 f"{_last(err or out)}")
+            return out
+
+        try:
+            yield result
+        finally:
+            if p.returncode is None:
+                p.kill()
+                p.communicate()
+
     def ls(self, snapshot: str) -> dict[str, int]:
         """path -> size of every file the snapshot holds."""
         out = self.run(["ls", "--json", snapshot], f"listing snapshot {snapshot[:8]}")
@@ -228,6 +259,10 @@ class Restic:
 
 # Commands that only read: no lock, so a finder never waits for a running snapshot.
 _NO_LOCK = {"dump", "snapshots", "cat", "ls"}
+
+
+def _command(args: list[str]) -> list[str]:
+    return ["restic", "--no-lock", *args] if args[0] in _NO_LOCK else ["restic", *args]
 
 
 def _last(raw: bytes) -> str:

@@ -9,6 +9,9 @@ are the snapshot's, unchanged.
 Twice is once: a message whose SHA-256 the target folder already holds (as many times as
 the snapshot's folder did) is skipped. Nothing partial: the quota is checked for the whole
 restore before anything is imported.
+
+One message is a process race: `restic dump` (most of the time) starts first and reads
+while those two checks run; a message already there, or one over quota, stops it unread.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import os
 import secrets
 import shutil
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +35,7 @@ from zenmail.stack.files import gid, uid
 from zenmail.stack.registry import Stack
 from zenmail.vault import maildir
 from zenmail.vault.catalogue import Entry
+from zenmail.vault.laps import Laps
 from zenmail.vault.maildir import stored_message
 from zenmail.vault.restic import Restic
 from zenmail.vault.snapshot import STAGE, account_dir
@@ -90,9 +96,25 @@ def present(settings: Settings, account: str, folder: str, sizes: set[int]) -> C
 
 
 def restore(settings: Settings, entries: list[Entry], target: str,
-            to_folder: str | None = None) -> Restored:
+            to_folder: str | None = None, timings: dict[str, float] | None = None
+            ) -> Restored:
     """Restore `entries` (of one snapshot) into account `target`, each into `to_folder` or
-    its own folder."""
+    its own folder. `timings` (if given) gets the seconds of each phase: checks (duplicates
+    and quota), read (what restic takes beyond the checks, and the staging Maildir), import
+    (Dovecot's)."""
+    lap = Laps(timings)
+    with ExitStack() as stack:
+        one = None
+        if len(entries) == 1:
+            # restic's read is most of a one-message restore: it runs while the duplicate
+            # and quota checks do (a message already there stops it unread).
+            e = entries[0]
+            one = stack.enter_context(Restic(settings).dumping(e.snapshot, e.path))
+        return _restore(settings, entries, target, to_folder, one, lap)
+
+
+def _restore(settings: Settings, entries: list[Entry], target: str, to_folder: str | None,
+             one: Callable[[], bytes] | None, lap: Laps) -> Restored:
     result = Restored(target)
     by_folder: dict[str, list[Entry]] = defaultdict(list)
     for e in entries:
@@ -120,9 +142,11 @@ def restore(settings: Settings, entries: list[Entry], target: str,
                             f"{format_size(max(free, 0))} free; nothing was restored. Raise "
                             f"the quota (`zenmail account set-quota {target} SIZE`) or make "
                             "room, then try again")
+    lap("checks")
     work = settings.mail_store / STAGE / f"restore-{secrets.token_hex(6)}"
     try:
-        _fetch(settings, todo, work)
+        _fetch(settings, todo, work, one)
+        lap("read")
         src = f"maildir:{work / 'Maildir'}:INDEX=MEMORY"
         for folder in todo:
             # The staging Maildir is a storage of its own, whose hierarchy separator is
@@ -134,11 +158,14 @@ def restore(settings: Settings, entries: list[Entry], target: str,
         result.folders = sorted(todo)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        lap("import")
     return result
 
 
-def _fetch(settings: Settings, todo: dict[str, list[Entry]], work: Path) -> None:
-    """A Maildir at `work` holding the messages to restore, each file as it was."""
+def _fetch(settings: Settings, todo: dict[str, list[Entry]], work: Path,
+           one: Callable[[], bytes] | None = None) -> None:
+    """A Maildir at `work` holding the messages to restore, each file as it was (`one`:
+    the bytes of the only message, already being read)."""
     restic = Restic(settings)
     entries = [e for g in todo.values() for e in g]
     snapshots = {e.snapshot for e in entries}
@@ -146,7 +173,7 @@ def _fetch(settings: Settings, todo: dict[str, list[Entry]], work: Path) -> None
     unpacked = work / "from-snapshot"
     if len(entries) == 1:
         e = entries[0]
-        raw = {e.path: restic.dump(e.snapshot, e.path)}
+        raw = {e.path: one() if one is not None else restic.dump(e.snapshot, e.path)}
     else:
         for sid in snapshots:
             dirs = sorted({e.path.rsplit("/", 1)[0] for e in entries if e.snapshot == sid})
