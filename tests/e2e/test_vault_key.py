@@ -32,7 +32,7 @@ def vault() -> Iterator[Settings]:
 
 
 def keys(restic: Restic) -> list[dict[str, Any]]:
-    done = restic.run(["--no-lock", "key", "list", "--json"], "listing keys")
+    done = restic.run(["key", "list", "--json"], "listing keys")
     return list(json.loads(done.stdout))
 
 

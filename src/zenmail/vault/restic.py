@@ -94,21 +94,21 @@ class Restic:
             self._ensure_fast_key()
 
     def _ensure_fast_key(self) -> None:
-        """zenmail's fast key in the repository, and restic opening it with that key (one
-        fast restic call when it does). A fast key restic does not open (damaged) is
-        replaced; if restic does not open the new one either, it is removed and restic goes
-        on with the original key, half a second per command, as before."""
+        """zenmail's fast key in the repository, opening with the password (checked here,
+        without a restic call). One that does not open (damaged) is replaced; a new one is
+        checked by restic itself, and removed if restic does not open the repository with
+        it (restic then goes on with the original key, half a second per command)."""
         repo = Path(self.location)
+        password = ensure_secret(vault_key(self.settings))
         kid = restic_key.find(repo)
         if kid is not None:
-            self._key_hint = kid
-            if self._opened_with(kid):
+            if restic_key.opens(repo, kid, password):
+                self._key_hint = kid
                 return
             restic_key.remove(repo, kid)
         self._key_hint = None
         master = self.run(["cat", "masterkey"], "reading the vault's master key").stdout
-        kid = restic_key.write(repo, restic_key.key_file(
-            master, ensure_secret(vault_key(self.settings))))
+        kid = restic_key.write(repo, restic_key.key_file(master, password))
         self._key_hint = kid
         if not self._opened_with(kid):
             restic_key.remove(repo, kid)
@@ -117,9 +117,9 @@ class Restic:
                         "with the original key (half a second per restic command)")
 
     def _opened_with(self, key_id: str) -> bool:
-        """Whether restic, given the hint, opens the repository with key `key_id`."""
-        done = self.run(["--no-lock", "key", "list", "--json"], "listing the vault's keys",
-                        check=False)
+        """Whether restic, given the hint, opens the repository with key `key_id` (`key
+        list` marks the key it opened with; it takes a lock, --no-lock or not)."""
+        done = self.run(["key", "list", "--json"], "listing the vault's keys", check=False)
         try:
             keys = json.loads(done.stdout or b"[]") or []
             return any(k.get("current") and k.get("id") and key_id.startswith(str(k["id"]))

@@ -18,9 +18,10 @@ The master key it wraps is the repository's own (`restic cat masterkey`, read wi
 original key), so both keys open the same data, and the original key stays. restic is
 pointed at this one by RESTIC_KEY_HINT; a key that does not open (wrong MAC: damaged) makes
 restic try the others, at the old cost. A key file restic cannot even parse stops it, as a
-garbled key of its own would; `Restic.ensure` (every snapshot) checks that restic opens the
-vault with zenmail's key and replaces one it does not. Local repositories only: zenmail
-writes the file into keys/.
+garbled key of its own would. So `Restic.ensure` (every snapshot) checks zenmail's key as
+restic would (`opens`: no restic call, which would take a lock) and replaces one that does
+not open; a new one is checked by restic itself (`key list` names the key it opened with).
+Local repositories only: zenmail writes the file into keys/.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import secrets
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.poly1305 import Poly1305
 
@@ -94,6 +96,25 @@ def write(repository: Path, data: bytes) -> str:
     return name
 
 
+def opens(repository: Path, key_id: str, password: str) -> bool:
+    """Whether key file `key_id` is zenmail's, well formed, and opens with `password`: its
+    MAC holds and it wraps a master key (what restic checks, without a restic call)."""
+    try:
+        key = json.loads((repository / "keys" / key_id).read_bytes())
+        salt = base64.b64decode(key["salt"], validate=True)
+        data = base64.b64decode(key["data"], validate=True)
+        n, r, p = int(key["N"]), int(key["r"]), int(key["p"])
+        if (key.get("hostname") != HOSTNAME or key.get("kdf") != "scrypt"
+                or len(salt) != SALT_BYTES or len(data) < 33 or n * r * p > N * R * P):
+            return False  # not zenmail's, or not cheap (then it is not worth keeping)
+        stretched = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=64,
+                                   maxmem=64 * 1024 * 1024)
+        master = json.loads(_unseal(stretched, data))
+        return isinstance(master, dict) and bool(master.get("encrypt")) and "mac" in master
+    except (OSError, ValueError, KeyError, TypeError, InvalidSignature):
+        return False
+
+
 def remove(repository: Path, key_id: str) -> None:
     (repository / "keys" / key_id).unlink(missing_ok=True)
 
@@ -101,12 +122,22 @@ def remove(repository: Path, key_id: str) -> None:
 def _seal(stretched: bytes, plain: bytes) -> bytes:
     """restic's authenticated encryption: IV || AES-256-CTR || Poly1305-AES over the
     ciphertext (the 64 stretched bytes: encryption key, MAC k, MAC r)."""
-    enc_key, mac_k, mac_r = stretched[:32], stretched[32:48], stretched[48:64]
     iv = secrets.token_bytes(16)
-    ctr = Cipher(algorithms.AES(enc_key), modes.CTR(iv)).encryptor()
+    ctr = Cipher(algorithms.AES(stretched[:32]), modes.CTR(iv)).encryptor()
     body = ctr.update(plain) + ctr.finalize()
-    # Poly1305-AES: the one-time key is r and AES_k(IV); Poly1305 clamps r itself, as
-    # restic's masking does.
-    ecb = Cipher(algorithms.AES(mac_k), modes.ECB()).encryptor()
-    s = ecb.update(iv) + ecb.finalize()
-    return iv + body + Poly1305.generate_tag(mac_r + s, body)
+    return iv + body + Poly1305.generate_tag(_mac_key(stretched, iv), body)
+
+
+def _unseal(stretched: bytes, sealed: bytes) -> bytes:
+    """The plaintext of `_seal`'s output; InvalidSignature if its MAC does not hold."""
+    iv, body, tag = sealed[:16], sealed[16:-16], sealed[-16:]
+    Poly1305.verify_tag(_mac_key(stretched, iv), body, tag)
+    ctr = Cipher(algorithms.AES(stretched[:32]), modes.CTR(iv)).decryptor()
+    return ctr.update(body) + ctr.finalize()
+
+
+def _mac_key(stretched: bytes, iv: bytes) -> bytes:
+    """Poly1305-AES's one-time key for this IV: r, then AES_k(IV) (Poly1305 clamps r
+    itself, as restic's masking does)."""
+    ecb = Cipher(algorithms.AES(stretched[32:48]), modes.ECB()).encryptor()
+    return stretched[48:64] + ecb.update(iv) + ecb.finalize()
