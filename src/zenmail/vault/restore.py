@@ -10,8 +10,10 @@ Twice is once: a message whose SHA-256 the target folder already holds (as many 
 the snapshot's folder did) is skipped. Nothing partial: the quota is checked for the whole
 restore before anything is imported.
 
-One message is a process race: `restic dump` (most of the time) starts first and reads
-while those two checks run; a message already there, or one over quota, stops it unread.
+One message takes the short way: `restic dump` (most of its time) starts at once and reads
+while the duplicate check runs (a message already there stops it unread), and Dovecot's
+import, which refuses a message over quota by itself, is the quota check (the free space is
+asked only to say so).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from zenmail.config import Settings
 from zenmail.eco import maildir as eco_maildir
-from zenmail.errors import NotFound, QuotaExceeded
+from zenmail.errors import NotFound, QuotaExceeded, StackError
 from zenmail.sizes import format_size
 from zenmail.stack.base import run
 from zenmail.stack.daemons.dovecot import Dovecot
@@ -99,15 +101,15 @@ def restore(settings: Settings, entries: list[Entry], target: str,
             to_folder: str | None = None, timings: dict[str, float] | None = None
             ) -> Restored:
     """Restore `entries` (of one snapshot) into account `target`, each into `to_folder` or
-    its own folder. `timings` (if given) gets the seconds of each phase: checks (duplicates
-    and quota), read (what restic takes beyond the checks, and the staging Maildir), import
-    (Dovecot's)."""
+    its own folder. `timings` (if given) gets the seconds of each phase: checks (duplicates,
+    and the quota for several messages), read (what restic takes beyond the checks, and the
+    staging Maildir), import (Dovecot's)."""
     lap = Laps(timings)
     with ExitStack() as stack:
         one = None
         if len(entries) == 1:
             # restic's read is most of a one-message restore: it runs while the duplicate
-            # and quota checks do (a message already there stops it unread).
+            # check does (a message already there stops it unread).
             e = entries[0]
             one = stack.enter_context(Restic(settings).dumping(e.snapshot, e.path))
         return _restore(settings, entries, target, to_folder, one, lap)
@@ -131,17 +133,13 @@ def _restore(settings: Settings, entries: list[Entry], target: str, to_folder: s
                 pick.append(e)
         if pick:
             todo[folder] = pick
-    need = sum(e.vsize for g in todo.values() for e in g)
     if not todo:
         return result
-    free = free_bytes(settings, target)
-    if free is not None and need > free:
-        count = sum(len(g) for g in todo.values())
-        raise QuotaExceeded(f"restoring {count} message(s) into {target} needs "
-                            f"{format_size(need)} but its quota has only "
-                            f"{format_size(max(free, 0))} free; nothing was restored. Raise "
-                            f"the quota (`zenmail account set-quota {target} SIZE`) or make "
-                            "room, then try again")
+    if one is None:
+        # Several messages: nothing partial, so the whole restore is weighed first. One
+        # message is all or nothing anyway, and Dovecot refuses it over quota (quota_grace
+        # = 0): its import is the check, and the free space is asked only if it fails.
+        _check_quota(settings, target, todo)
     lap("checks")
     work = settings.mail_store / STAGE / f"restore-{secrets.token_hex(6)}"
     try:
@@ -151,8 +149,13 @@ def _restore(settings: Settings, entries: list[Entry], target: str, to_folder: s
         for folder in todo:
             # The staging Maildir is a storage of its own, whose hierarchy separator is
             # Maildir++'s "."; Dovecot maps it to the account's "/" on import.
-            _doveadm(settings, "import", "-u", target, "-s", src, "", "mailbox",
-                     folder.replace("/", "."))
+            try:
+                _doveadm(settings, "import", "-u", target, "-s", src, "", "mailbox",
+                         folder.replace("/", "."))
+            except StackError:
+                if one is not None:
+                    _check_quota(settings, target, todo)  # says so, if that was why
+                raise
         result.restored = sum(len(g) for g in todo.values())
         result.bytes = sum(e.size for g in todo.values() for e in g)
         result.folders = sorted(todo)
@@ -160,6 +163,19 @@ def _restore(settings: Settings, entries: list[Entry], target: str, to_folder: s
         shutil.rmtree(work, ignore_errors=True)
         lap("import")
     return result
+
+
+def _check_quota(settings: Settings, target: str, todo: dict[str, list[Entry]]) -> None:
+    """QuotaExceeded if the account's quota has no room for all of `todo`."""
+    need = sum(e.vsize for g in todo.values() for e in g)
+    free = free_bytes(settings, target)
+    if free is not None and need > free:
+        count = sum(len(g) for g in todo.values())
+        raise QuotaExceeded(f"restoring {count} message(s) into {target} needs "
+                            f"{format_size(need)} but its quota has only "
+                            f"{format_size(max(free, 0))} free; nothing was restored. Raise "
+                            f"the quota (`zenmail account set-quota {target} SIZE`) or make "
+                            "room, then try again")
 
 
 def _fetch(settings: Settings, todo: dict[str, list[Entry]], work: Path,
