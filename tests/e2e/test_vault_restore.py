@@ -49,6 +49,15 @@ def test_one_message_over_quota_is_refused_and_nothing_restored(rstack: MailStac
     assert "quota" in done.stderr and "nothing was restored" in done.stderr
     assert "set-quota" in done.stderr
     assert [r for r in state_of(st, user, "INBOX") if r[0] == big[0]] == []
+    # Into a new folder: refused the same, and the folder is not left behind, empty.
+    done = zenmail(st, "restore", "message", user, row["restore_id"], "--to-folder", "Back",
+                   ok=False)
+    assert done.code == 2 and "nothing was restored" in done.stderr
+    m = st.imap(user)
+    try:
+        assert not any(b'"Back"' in line or line.endswith(b" Back") for line in m.list()[1])
+    finally:
+        m.logout()
 
     # With room again it comes back, byte for byte with its flag and date; twice is once.
     zenmail(st, "account", "set-quota", user, "10M")

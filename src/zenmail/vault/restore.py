@@ -13,7 +13,8 @@ restore before anything is imported.
 One message takes the short way: `restic dump` (most of its time) starts at once and reads
 while the duplicate check runs (a message already there stops it unread), and Dovecot's
 import, which refuses a message over quota by itself, is the quota check (the free space is
-asked only to say so).
+asked only to say so; into a new folder it is asked first, or a refused import would leave
+that folder behind, empty).
 """
 
 from __future__ import annotations
@@ -78,10 +79,15 @@ def free_bytes(settings: Settings, account: str) -> int | None:
     return None
 
 
+def folder_dir(settings: Settings, account: str, folder: str) -> Path:
+    """The folder's directory in the account's Maildir (whether it exists or not)."""
+    return account_dir(settings, account) / "Maildir" / maildir.dir_of(folder)
+
+
 def present(settings: Settings, account: str, folder: str, sizes: set[int]) -> Counter[str]:
     """SHA-256 of the folder's messages whose size is one of `sizes` (the only candidates
     for a duplicate), with their counts."""
-    d = account_dir(settings, account) / "Maildir" / maildir.dir_of(folder)
+    d = folder_dir(settings, account, folder)
     out: Counter[str] = Counter()
     for sub in ("cur", "new"):
         try:
@@ -135,10 +141,11 @@ def _restore(settings: Settings, entries: list[Entry], target: str, to_folder: s
             todo[folder] = pick
     if not todo:
         return result
-    if one is None:
+    if one is None or not all(folder_dir(settings, target, f).is_dir() for f in todo):
         # Several messages: nothing partial, so the whole restore is weighed first. One
         # message is all or nothing anyway, and Dovecot refuses it over quota (quota_grace
-        # = 0): its import is the check, and the free space is asked only if it fails.
+        # = 0): its import is the check, and the free space is asked only if it fails —
+        # unless it goes to a new folder, which a refused import would leave behind, empty.
         _check_quota(settings, target, todo)
     lap("checks")
     work = settings.mail_store / STAGE / f"restore-{secrets.token_hex(6)}"
