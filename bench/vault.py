@@ -12,7 +12,9 @@ of the messages exact copies of one in another mailbox (mail to several colleagu
   no change     the same again (target: <= 5 % of the full snapshot's time)
   +1 %          after 1 % new mail spread over the accounts
   restore       find (by subject) + restore of one message into a "Restored" folder, for
-                --samples random messages: median and p95 latency, Python start-up excluded
+                --samples random messages: median and p95 latency of the two together and
+                of each (service.find, service.restore_message, with the restore's
+                phases: lookup, checks, read, import, audit), Python start-up excluded
   tar+zstd      `tar -c | zstd -3 -T0` of the same store: time and size (target: restic's
                 stored bytes <= tar+zstd's), and each message compressed on its own (the
                 floor of a store that compresses message by message, as restic does):
@@ -146,6 +148,13 @@ def snap(label: str, ctx: Ctx, settings: Settings) -> tuple[float, dict[str, flo
     return dt, phases
 
 
+def _ms(seconds: list[float]) -> str:
+    """Median and p95 of latencies, in milliseconds."""
+    lat = sorted(seconds)
+    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+    return f"{statistics.median(lat) * 1000:7.0f} ms median, {p95 * 1000:.0f} ms p95"
+
+
 def repo_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -193,7 +202,8 @@ def main() -> None:
         more, _ = snap(f"snapshot after +1 % ({extra} messages)", ctx, settings)
         stored_after = repo_bytes(state / "vault")
 
-        lat = []
+        lat: dict[str, list[float]] = {"find": [], "restore": [], "total": []}
+        phases: dict[str, list[float]] = {}
         sample_rows = rng.sample(range(args.messages), args.samples)
         for i in sample_rows:
             user = users[i % len(users)]
@@ -202,9 +212,17 @@ def main() -> None:
             hit = next((e for e in found if e.subject.endswith(f"#{i}")), None)
             if hit is None:  # a copy of another message: no subject of its own
                 continue
-            done = service.restore_message(ctx, settings, user, hit.restore_id(), "Restored")
-            lat.append(time.perf_counter() - t1)
+            t2 = time.perf_counter()
+            laps: dict[str, float] = {}
+            done = service.restore_message(ctx, settings, user, hit.restore_id(), "Restored",
+                                           timings=laps)
+            t3 = time.perf_counter()
+            for k, v in laps.items():
+                phases.setdefault(k, []).append(v)
             assert done.restored == 1, done
+            lat["find"].append(t2 - t1)
+            lat["restore"].append(t3 - t2)
+            lat["total"].append(t3 - t1)
 
         print("tar + zstd -3 -T0 of the same store:", flush=True)
         out = state / "store.tar.zst"
@@ -234,11 +252,12 @@ def main() -> None:
               + ", ".join(f"{k} {v:.2f} s" for k, v in same_phases.items()) + ")")
         print(f"after +1 % mail    {more:7.1f} s  (+{size2 / 1e6:.1f} MB, repository "
               f"+{(stored_after - stored) / 1e6:.1f} MB)")
-        if lat:
-            lat.sort()
-            p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
-            print(f"find + restore one {statistics.median(lat) * 1000:7.0f} ms median, "
-                  f"{p95 * 1000:.0f} ms p95 ({len(lat)} messages)")
+        if lat["total"]:
+            print(f"find + restore one {_ms(lat['total'])} ({len(lat['total'])} messages)")
+            print(f"  find             {_ms(lat['find'])}")
+            print(f"  restore          {_ms(lat['restore'])} (median "
+                  + ", ".join(f"{k} {statistics.median(v) * 1000:.0f}"
+                              for k, v in phases.items()) + " ms)")
         print(f"tar + zstd         {tar_time:7.1f} s  size {tar_size / 1e6:,.0f} MB "
               f"-> restic stored {stored / tar_size * 100:.0f} % of tar+zstd "
               f"(target <= 100 %)")

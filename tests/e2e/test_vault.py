@@ -8,6 +8,7 @@ The `zenmail` command runs as a subprocess, as an administrator would run it.
 from __future__ import annotations
 
 import base64
+import ctypes
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -205,6 +207,25 @@ def test_short_quota_restores_and_imports_nothing(vstack: MailStack, tmp_path: P
     assert state_of(st, tight, "INBOX") == []
 
 
+@contextmanager
+def init_role() -> Iterator[None]:
+    """This process as the reaper of the orphans its children leave (PR_SET_CHILD_SUBREAPER),
+    as init is on a real host. Here PID 1 leaves them as zombies for a long while, and a
+    killed restic's lock then names a process that still "exists": `restic unlock` keeps
+    it, and every later exclusive restic command (prune, forget) fails on it. (restic
+    opens the vault in milliseconds with zenmail's key, so the kill now comes after it
+    took its lock.)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    try:
+        yield
+    finally:
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
 def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack) -> None:
     st = vstack
     user = st.account("heavy")
@@ -215,18 +236,26 @@ def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack)
         m.append("INBOX", None, None, b"Subject: noise\r\n\r\n"
                  + base64.b64encode(os.urandom(1_000_000)))
     m.logout()
-    p = subprocess.Popen([sys.executable, "-m", "zenmail", "--state", str(st.state),
-                          "snapshot", "--all"], start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with init_role():
+        p = subprocess.Popen([sys.executable, "-m", "zenmail", "--state", str(st.state),
+                              "snapshot", "--all"], start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def restic_running() -> bool:
-        out = subprocess.run(["pgrep", "-s", str(p.pid), "-x", "restic"],
-                             capture_output=True)
-        return out.returncode == 0 or p.poll() is not None
+        def restic_pids() -> list[int]:
+            out = subprocess.run(["pgrep", "-s", str(p.pid), "-x", "restic"],
+                                 capture_output=True, text=True)
+            return [int(x) for x in out.stdout.split()]
 
-    wait_for(restic_running, "restic to start the snapshot")
-    os.killpg(p.pid, signal.SIGKILL)
-    p.wait()
+        wait_for(lambda: restic_pids() or p.poll() is not None,
+                 "restic to start the snapshot")
+        killed = restic_pids()
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        for pid in {*killed, *restic_pids()}:  # orphaned by the kill: ours to reap
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
     listed = json.loads(zenmail(st, "snapshot", "list", "--json").stdout)
     assert first["id"] in [s["id"] for s in listed]
     verify = zenmail(st, "vault", "verify")

@@ -10,9 +10,11 @@ relative to the working directory are stored as they are (`/mail/...`, `/zenmail
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,10 @@ from typing import Any
 from zenmail.config import Settings
 from zenmail.errors import InvalidInput, StackError
 from zenmail.stack.files import Layout, ensure_secret
+from zenmail.vault import restic_key
 
 Progress = Callable[[float], None]
+log = logging.getLogger(__name__)
 
 
 def vault_key(settings: Settings) -> Path:
@@ -37,12 +41,18 @@ class Restic:
                              ("s3:", "sftp:", "rest:", "b2:", "azure:", "gs:", "swift:",
                               "rclone:"))
         self.cache = state / "vault-cache"
+        self._key_hint: str | None = None
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESTIC_", "AWS_"))}
         env.update(RESTIC_REPOSITORY=self.location,
                    RESTIC_PASSWORD_FILE=str(vault_key(self.settings)),
                    RESTIC_CACHE_DIR=str(self.cache))
+        if self.local:
+            # zenmail's cheaply stretched key (restic_key): restic tries it first.
+            self._key_hint = self._key_hint or restic_key.find(Path(self.location))
+            if self._key_hint:
+                env["RESTIC_KEY_HINT"] = self._key_hint
         v = self.settings.vault
         if v.s3_access_key_id:
             env.update(AWS_ACCESS_KEY_ID=v.s3_access_key_id,
@@ -52,8 +62,7 @@ class Restic:
     def run(self, args: list[str], what: str, *, timeout: float = 3600,
             cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         try:
-            done = subprocess.run(["restic", "--no-lock", *args] if args[0] in _NO_LOCK
-                                  else ["restic", *args], capture_output=True,
+            done = subprocess.run(_command(args), capture_output=True,
                                   env=self.env(), cwd=cwd, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
         except FileNotFoundError as exc:
@@ -73,14 +82,50 @@ class Restic:
         return self.run(["cat", "config"], "opening the vault", check=False).returncode == 0
 
     def ensure(self) -> None:
-        """Create the repository (and its password) the first time."""
+        """Create the repository (and its password) the first time; give a local one
+        zenmail's fast key (restic_key), also one made before zenmail had it."""
         ensure_secret(vault_key(self.settings))
-        if self.exists():
-            return
+        if not self.exists():
+            if self.local:
+                Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+            self.run(["init", "--repository-version", "2"], f"creating the vault at "
+                     f"{self.location}")
         if self.local:
-            Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-        self.run(["init", "--repository-version", "2"], f"creating the vault at "
-                 f"{self.location}")
+            self._ensure_fast_key()
+
+    def _ensure_fast_key(self) -> None:
+        """zenmail's fast key in the repository, opening with the password (checked here,
+        without a restic call). One that does not open (damaged) is replaced; a new one is
+        checked by restic itself, and removed if restic does not open the repository with
+        it (restic then goes on with the original key, half a second per command)."""
+        repo = Path(self.location)
+        password = ensure_secret(vault_key(self.settings))
+        kid = restic_key.find(repo)
+        if kid is not None:
+            if restic_key.opens(repo, kid, password):
+                self._key_hint = kid
+                return
+            restic_key.remove(repo, kid)
+        self._key_hint = None
+        master = self.run(["cat", "masterkey"], "reading the vault's master key").stdout
+        kid = restic_key.write(repo, restic_key.key_file(master, password))
+        self._key_hint = kid
+        if not self._opened_with(kid):
+            restic_key.remove(repo, kid)
+            self._key_hint = None
+            log.warning("restic does not open the vault with zenmail's fast key; it goes on "
+                        "with the original key (half a second per restic command)")
+
+    def _opened_with(self, key_id: str) -> bool:
+        """Whether restic, given the hint, opens the repository with key `key_id` (`key
+        list` marks the key it opened with; it takes a lock, --no-lock or not)."""
+        done = self.run(["key", "list", "--json"], "listing the vault's keys", check=False)
+        try:
+            keys = json.loads(done.stdout or b"[]") or []
+            return any(k.get("current") and k.get("id") and key_id.startswith(str(k["id"]))
+                       for k in keys)
+        except (ValueError, AttributeError):
+            return False
 
     def require(self) -> None:
         if not vault_key(self.settings).exists() or not self.exists():
@@ -137,6 +182,37 @@ class Restic:
         return self.run(["dump", snapshot, path], f"reading {path} from snapshot "
                         f"{snapshot[:8]}").stdout
 
+    @contextmanager
+    def dumping(self, snapshot: str, path: str, timeout: float = 3600
+                ) -> Iterator[Callable[[], bytes]]:
+        """`dump`, started at once in the background: the caller does other work while
+        restic reads, then calls what this yields for the bytes. A dump the caller did not
+        wait for is stopped on leaving."""
+        what = f"reading {path} from snapshot {snapshot[:8]}"
+        try:
+            p = subprocess.Popen(_command(["dump", snapshot, path]), env=self.env(),
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        except FileNotFoundError as exc:
+            raise StackError("restic is not installed; run `make install`") from exc
+
+        def result() -> bytes:
+            try:
+                out, err = p.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired as exc:
+                raise StackError(f"{what}: restic did not finish in {timeout:.0f} s") from exc
+            if p.returncode != 0:
+                raise StackError(f"{what} failed (restic exit {p.returncode}): "
+                                 f"{_last(err or out)}")
+            return out
+
+        try:
+            yield result
+        finally:
+            if p.returncode is None:
+                p.kill()
+                p.communicate()
+
     def ls(self, snapshot: str) -> dict[str, int]:
         """path -> size of every file the snapshot holds."""
         out = self.run(["ls", "--json", snapshot], f"listing snapshot {snapshot[:8]}")
@@ -183,6 +259,10 @@ class Restic:
 
 # Commands that only read: no lock, so a finder never waits for a running snapshot.
 _NO_LOCK = {"dump", "snapshots", "cat", "ls"}
+
+
+def _command(args: list[str]) -> list[str]:
+    return ["restic", "--no-lock", *args] if args[0] in _NO_LOCK else ["restic", *args]
 
 
 def _last(raw: bytes) -> str:

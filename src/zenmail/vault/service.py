@@ -32,6 +32,7 @@ from zenmail.vault.catalogue import (
     SnapshotRow,
     parse_catalogue,
 )
+from zenmail.vault.laps import Laps
 from zenmail.vault.restic import Restic
 
 
@@ -120,15 +121,22 @@ def _audited(ctx: Ctx, action: str, target: str, tenant_id: int,
 
 
 def restore_message(ctx: Ctx, settings: Settings, address: str, restore_id: str,
-                    to_folder: str | None = None) -> restoring.Restored:
+                    to_folder: str | None = None, timings: dict[str, float] | None = None
+                    ) -> restoring.Restored:
+    """`timings` (if given) gets the seconds of each phase: lookup (the account and the
+    message in the index), those of restore.restore, audit."""
+    lap = Laps(timings)
     account, tenant_id = _account(ctx, address)
     index = snapshots.open_index(settings)
     try:
         entry = index.entry(restore_id, account)
     finally:
         index.close()
-    done = restoring.restore(settings, [entry], account, to_folder)
+    lap("lookup")
+    done = restoring.restore(settings, [entry], account, to_folder, timings)
+    lap = Laps(timings)
     _audited(ctx, "vault.restore_message", account, tenant_id, done, restore_id=restore_id)
+    lap("audit")
     return done
 
 
