@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python bench/filtering.py
 	$(BIN)/python bench/probe.py
 	$(BIN)/python bench/vault.py
+	$(BIN)/python bench/vault_size.py --no-19
 	$(BIN)/python bench/dav.py
 	$(BIN)/python bench/eco.py
 	$(BIN)/python bench/migration.py
