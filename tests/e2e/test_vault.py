@@ -210,11 +210,9 @@ def test_short_quota_restores_and_imports_nothing(vstack: MailStack, tmp_path: P
 @contextmanager
 def init_role() -> Iterator[None]:
     """This process as the reaper of the orphans its children leave (PR_SET_CHILD_SUBREAPER),
-    as init is on a real host. Here PID 1 leaves them as zombies for a long while, and a
-    killed restic's lock then names a process that still "exists": `restic unlock` keeps
-    it, and every later exclusive restic command (prune, forget) fails on it. (restic
-    opens the vault in milliseconds with zenmail's key, so the kill now comes after it
-    took its lock.)"""
+    as init is on a real host. Here PID 1 leaves them as zombies for a long while (zenmail
+    clears a zombie restic's lock too: test_a_crashed_restics_lock_does_not_stop_…; this
+    test is about the snapshots and the repository, as on a real host)."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     try:
@@ -266,6 +264,52 @@ def test_killed_snapshot_leaves_earlier_ones_and_verify_clean(vstack: MailStack)
     found = json.loads(zenmail(st, "restore", "find", user, "--subject", "noise",
                                "--json").stdout)
     assert len(found) == 12 and {f["snapshot"] for f in found} == {after["short_id"]}
+
+
+def _crashed_restic(st: MailStack) -> subprocess.Popen[bytes]:
+    """A restic that took its repository lock, then died by SIGKILL (a reboot, the OOM
+    killer): left unreaped, as a zombie, as under a PID 1 that reaps nothing."""
+    restic = Restic(st.settings)
+    locks = Path(restic.location) / "locks"
+    before = set(os.listdir(locks))
+    p = subprocess.Popen(["restic", "backup", "--stdin", "--stdin-filename", "crash",
+                          "--host", "zenmail"], env=restic.env(), stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: set(os.listdir(locks)) - before, "the crashing restic's lock")
+    p.kill()
+    return p
+
+
+def test_a_crashed_restics_lock_does_not_stop_retention_or_snapshots(vstack: MailStack
+                                                                     ) -> None:
+    """restic keeps the lock of a restic that died; its exclusive commands (forget, prune)
+    then refuse until someone runs `restic unlock`, and that keeps a lock whose process is a
+    zombie. zenmail clears the locks of dead restics and goes on."""
+    st = vstack
+    user = st.account("crashed")
+
+    def changed_then_snapshot(n: int) -> str:
+        m = st.imap(user)
+        m.append("INBOX", None, None, f"Subject: change {n}\r\n\r\nbody\r\n".encode())
+        m.logout()
+        return str(json.loads(zenmail(st, "snapshot", "--account", user, "--json").stdout)["id"])
+
+    ids = [changed_then_snapshot(n) for n in range(2)]
+    env = {"ZENMAIL_VAULT_KEEP_HOURLY": "1", "ZENMAIL_VAULT_KEEP_DAILY": "0",
+           "ZENMAIL_VAULT_KEEP_MONTHLY": "0"}
+    zombie = _crashed_restic(st)
+    try:
+        assert json.loads(zenmail(st, "vault", "prune", "--json", env=env).stdout)["removed"] >= 1
+    finally:
+        zombie.wait()  # reaped now: its lock (if still there) is merely stale
+    dead = _crashed_restic(st)
+    dead.wait()
+    third = changed_then_snapshot(2)
+    zenmail(st, "vault", "prune", "--json", env=env)
+    listed = [s["id"] for s in json.loads(zenmail(st, "snapshot", "list", "--account", user,
+                                                  "--json").stdout)]
+    assert ids[0] not in listed and listed[-1] == third
+    assert not os.listdir(Path(Restic(st.settings).location) / "locks")
 
 
 def test_delivery_during_snapshot_is_in_it_or_the_next(vstack: MailStack) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,14 +62,17 @@ class Restic:
 
     def run(self, args: list[str], what: str, *, timeout: float = 3600,
             cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-        try:
-            done = subprocess.run(_command(args), capture_output=True,
-                                  env=self.env(), cwd=cwd, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-        except FileNotFoundError as exc:
-            raise StackError("restic is not installed; run `make install`") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise StackError(f"{what}: restic did not finish in {timeout:.0f} s") from exc
+        for attempt in (1, 2):
+            try:
+                done = subprocess.run(_command(args), capture_output=True,
+                                      env=self.env(), cwd=cwd, timeout=timeout,
+                                      stdin=subprocess.DEVNULL)
+            except FileNotFoundError as exc:
+                raise StackError("restic is not installed; run `make install`") from exc
+            except subprocess.TimeoutExpired as exc:
+                raise StackError(f"{what}: restic did not finish in {timeout:.0f} s") from exc
+            if not (attempt == 1 and _LOCKED in done.stderr and self.clear_dead_locks()):
+                break
         if check and done.returncode != 0:
             raise StackError(f"{what} failed (restic exit {done.returncode}): "
                              f"{_last(done.stderr or done.stdout)}")
@@ -146,21 +150,25 @@ class Restic:
         cmd = ["restic", "--compression", self.settings.vault.compression, "backup", "--json",
                "--ignore-ctime", "--host", "zenmail", *when,
                *[a for t in tags for a in ("--tag", t)], *paths]
-        p = subprocess.Popen(cmd, cwd=cwd, env=self.env(), stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        assert p.stdout is not None and p.stderr is not None
-        summary: dict[str, Any] = {}
-        for line in p.stdout:
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            if msg.get("message_type") == "status" and progress:
-                progress(float(msg.get("percent_done", 0.0)))
-            elif msg.get("message_type") == "summary":
-                summary = msg
-        err = p.stderr.read()
-        if p.wait() != 0 or "snapshot_id" not in summary:
+        for attempt in (1, 2):
+            p = subprocess.Popen(cmd, cwd=cwd, env=self.env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            assert p.stdout is not None and p.stderr is not None
+            summary: dict[str, Any] = {}
+            for line in p.stdout:
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if msg.get("message_type") == "status" and progress:
+                    progress(float(msg.get("percent_done", 0.0)))
+                elif msg.get("message_type") == "summary":
+                    summary = msg
+            err = p.stderr.read()
+            if p.wait() == 0 or not (attempt == 1 and _LOCKED in err
+                                     and self.clear_dead_locks()):
+                break
+        if p.returncode != 0 or "snapshot_id" not in summary:
             raise StackError(f"snapshot failed (restic exit {p.returncode}): {_last(err)}")
         return str(summary["snapshot_id"])
 
@@ -245,6 +253,41 @@ class Restic:
         """Remove locks left by a restic that was killed (stale ones only)."""
         self.run(["unlock"], "removing stale locks", check=False)
 
+    def clear_dead_locks(self) -> bool:
+        """Remove the locks of restics that died; True if there was one. restic keeps a dead
+        restic's lock until `restic unlock` (a snapshot cut by a reboot would stop every
+        later prune), and `unlock` keeps the lock of a killed restic that is a zombie on
+        this host (restic sees its PID as alive; under a PID 1 that reaps nothing, as in
+        some containers, it stays so). Locks of live restics, or of other hosts, stay."""
+        before = self._locks()
+        self.unlock()
+        dead, alive = [], 0
+        for lock_id in self._locks():
+            done = self.run(["cat", "lock", lock_id], "reading a lock", check=False)
+            try:
+                lock = json.loads(done.stdout)
+                zombie = (lock.get("hostname") == socket.gethostname()
+                          and _is_zombie(int(lock.get("pid", 0))))
+            except (ValueError, TypeError, AttributeError):
+                zombie = False
+            if zombie:
+                dead.append(lock_id)
+            else:
+                alive += 1
+        if dead and self.local:
+            for lock_id in dead:
+                (Path(self.location) / "locks" / lock_id).unlink(missing_ok=True)
+        elif dead and not alive:  # restic removes a remote lock only with all the others
+            self.run(["unlock", "--remove-all"], "removing dead locks", check=False)
+        cleared = len(before - self._locks())
+        if cleared:
+            log.warning("removed %d lock(s) of restic processes that died", cleared)
+        return cleared > 0
+
+    def _locks(self) -> set[str]:
+        done = self.run(["list", "locks"], "listing locks", check=False)
+        return set(done.stdout.decode(errors="replace").split()) if done.returncode == 0 else set()
+
     def check(self, read_data_subset: str | None) -> tuple[bool, str]:
         args = ["check"] + ([f"--read-data-subset={read_data_subset}"]
                             if read_data_subset else [])
@@ -258,7 +301,18 @@ class Restic:
 
 
 # Commands that only read: no lock, so a finder never waits for a running snapshot.
-_NO_LOCK = {"dump", "snapshots", "cat", "ls"}
+_NO_LOCK = {"dump", "snapshots", "cat", "ls", "list"}
+# What restic says when another restic holds the repository's lock.
+_LOCKED = b"already locked"
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether `pid` is a process of this host that died and was not reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return pid > 0 and stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def _command(args: list[str]) -> list[str]:
