@@ -4,8 +4,9 @@ Radicale loads this module by name and calls `Auth._login_ext_with_groups` for e
 with credentials. The account's address becomes the Radicale user (its principal /<address>/)
 and its tenant a group, which the rights plugin (zenmail.dav.rights) uses for shared
 calendars. The watch's probe account (zenmail.stack.probeaccount), which lives outside the
-directory, is let in by its key, with no tenant: it reaches its own principal only, where
-the CalDAV probe writes and deletes one event a round. Wrong passwords count towards the
+directory, is let in by its key (the stack, which stands above this module, writes its
+address and key file into the configuration), with no tenant: it reaches its own principal
+only, where the CalDAV probe writes and deletes one event a round. Wrong passwords count towards the
 same lockouts as IMAP and SMTP logins (zenmail.security.lockout): a locked-out login is
 refused here too. If Redis is unreachable the check fails open, as the policy server does
 for Dovecot.
@@ -15,6 +16,8 @@ Options, in Radicale's configuration (rendered by stack/daemons/radicale.py):
     [auth]
     type = zenmail.dav.auth
     zenmail_settings = STATE/run/settings.json   # the settings `zenmail up` saved
+    zenmail_probe = zenmail-probe@probe.HOST     # the watch's probe account
+    zenmail_probe_key = STATE/secrets/probe.key  # its password (root only)
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from zenmail.dav.login import Verifier
 from zenmail.db import Database
 from zenmail.errors import ZenmailError
 from zenmail.security.lockout import Guard, RedisStore, record_lock
-from zenmail.stack import probeaccount
 
 log = logging.getLogger("radicale")
 
@@ -49,7 +51,8 @@ class Auth(auth.BaseAuth):
             folder / "collection-root" / address))
         self._key = secrets.token_bytes(32)  # keys the digests of wrong passwords
         self._guard = Guard(RedisStore(self._settings.redis_endpoint), self._settings.lockout)
-        self._probe = probeaccount.address(self._settings)
+        self._probe = configuration.get("auth", "zenmail_probe").lower()
+        self._probe_key_file = Path(configuration.get("auth", "zenmail_probe_key"))
         self._probe_key: str | None = None  # read at the probe's first login (root only)
 
     def _login_ext_with_groups(self, login: str, password: str,
@@ -76,7 +79,7 @@ class Auth(auth.BaseAuth):
     def _probe_matches(self, password: str) -> bool:
         if self._probe_key is None:
             try:
-                self._probe_key = probeaccount.password(self._settings)
+                self._probe_key = self._probe_key_file.read_text().strip()
             except OSError as exc:
                 log.error("zenmail: the probe account's key is unreadable: %s", exc)
                 return False

@@ -13,6 +13,8 @@ it, so re-rendering the configuration does not change a generation each time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from zenmail.config import Settings
 from zenmail.directory.passwords import Hasher
 from zenmail.stack.files import Layout, ensure_secret, write_atomic
@@ -29,8 +31,14 @@ def address(settings: Settings) -> str:
     return f"{LOCAL_PART}@{domain(settings)}"
 
 
+def key_file(settings: Settings) -> Path:
+    """Where the password lies (root only). Radicale's auth plugin is given this path in
+    its configuration: it stands below the stack (zenmail.dav.auth)."""
+    return Layout.of(settings.state_dir).secrets / "probe.key"
+
+
 def password(settings: Settings) -> str:
-    return ensure_secret(Layout.of(settings.state_dir).secrets / "probe.key")
+    return ensure_secret(key_file(settings))
 
 
 def password_hash(settings: Settings) -> str:

@@ -54,6 +54,8 @@ class Radicale(Service):
         # so `up` restarts Radicale with it.
         digest = hashlib.sha256("\0".join([
             s.db_url, s.redis_endpoint, s.lockout.model_dump_json()]).encode()).hexdigest()[:16]
+        probeaccount.password(s)  # made once, before the auth plugin reads it
+        probe_key = probeaccount.key_file(s)
         port = self.plan["dav"]
         hosts = ", ".join(f"[{h}]:{port}" if ":" in h else f"{h}:{port}"
                           for h in self.plan.hosts("dav"))
@@ -62,6 +64,7 @@ class Radicale(Service):
             "tls_digest": fingerprint(self.settings),
             "max_resource_size": values["server"]["max_resource_size"],
             "settings_file": self.layout.settings_snapshot,
+            "probe": probeaccount.address(s), "probe_key": probe_key,
             "storage": values["storage"]["filesystem_folder"],
             "predefined": values["storage"]["predefined_collections"]})
         write_atomic(directory / "radicale.conf", conf, mode=0o600)
