@@ -148,11 +148,16 @@ def snap(label: str, ctx: Ctx, settings: Settings) -> tuple[float, dict[str, flo
     return dt, phases
 
 
+def median_p95(xs: list[float]) -> tuple[float, float]:
+    """Median and 95th percentile (nearest rank) of latencies."""
+    lat = sorted(xs)
+    return statistics.median(lat), lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+
+
 def _ms(seconds: list[float]) -> str:
     """Median and p95 of latencies, in milliseconds."""
-    lat = sorted(seconds)
-    p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
-    return f"{statistics.median(lat) * 1000:7.0f} ms median, {p95 * 1000:.0f} ms p95"
+    median, p95 = median_p95(seconds)
+    return f"{median * 1000:7.0f} ms median, {p95 * 1000:.0f} ms p95"
 
 
 def repo_bytes(path: Path) -> int:

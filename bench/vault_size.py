@@ -54,7 +54,7 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from vault import DOMAIN, prepare_dirs, write_messages  # noqa: E402
+from vault import DOMAIN, median_p95, prepare_dirs, write_messages  # noqa: E402
 
 MB = 1e6
 T = TypeVar("T")
@@ -288,11 +288,6 @@ def pct(a: float, b: float) -> str:
     return f"{a / b * 100:.0f} %" if b else "-"
 
 
-def quantiles(xs: list[float]) -> tuple[float, float]:
-    xs = sorted(xs)
-    return statistics.median(xs), xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--messages", type=int, default=100_000)
@@ -472,11 +467,11 @@ def main() -> None:
             t, got = s3z.read_compressed(rel)
             assert got == want, f"layout 3 with zstd gave other bytes for {rel}"
             lat3z.append(t)
-        m1, p1 = quantiles(lat1)
-        m3, p3 = quantiles(lat3)
+        m1, p1 = median_p95(lat1)
+        m3, p3 = median_p95(lat3)
         chunk = statistics.median(p for p, _ in blobs3.values())
         folder_mb = s3z.repo.stored() / len(folders) / MB
-        m3z, p3z = quantiles(lat3z)
+        m3z, p3z = median_p95(lat3z)
         row(("4 restore one: 1 restic dump", m1, None,
                      f"median; p95 {p1 * 1000:.0f} ms"))
         row(("4 restore one: 3 restic cat blob", m3, None,

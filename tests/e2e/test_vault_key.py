@@ -8,7 +8,7 @@ import base64
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,20 @@ def stored(restic: Restic, tmp: Path) -> str:
     return restic.full_id(restic.backup(tmp, ["m.eml"], ["zenmail"]))
 
 
+def tampered(restic: Restic, change: Callable[[dict[str, Any]], None]) -> tuple[str, Path]:
+    """zenmail's key file in the vault, rewritten with `change` applied to its JSON: its
+    id and path."""
+    repo = Path(restic.location)
+    key_id = restic_key.find(repo)
+    assert key_id is not None
+    path = repo / "keys" / key_id
+    key = json.loads(path.read_bytes())
+    change(key)
+    os.chmod(path, 0o600)
+    path.write_bytes(json.dumps(key).encode())
+    return key_id, path
+
+
 def test_restic_opens_the_vault_with_zenmails_cheap_key(vault: Settings,
                                                          tmp_path: Path) -> None:
     restic = Restic(vault)
@@ -71,15 +85,13 @@ def test_a_damaged_or_missing_fast_key_costs_time_never_access(vault: Settings,
     restic.ensure()
     repo = Path(restic.location)
     sid = stored(restic, tmp_path / "src")
-    damaged = restic_key.find(repo)
-    assert damaged is not None
-    path = repo / "keys" / damaged
-    key = json.loads(path.read_bytes())
-    data = bytearray(base64.b64decode(key["data"]))
-    data[-1] ^= 0xFF  # its MAC no longer matches: restic cannot open it
-    key["data"] = base64.b64encode(bytes(data)).decode()
-    os.chmod(path, 0o600)
-    path.write_bytes(json.dumps(key).encode())
+
+    def break_mac(key: dict[str, Any]) -> None:
+        data = bytearray(base64.b64decode(key["data"]))
+        data[-1] ^= 0xFF  # its MAC no longer matches: restic cannot open it
+        key["data"] = base64.b64encode(bytes(data)).decode()
+
+    damaged, path = tampered(restic, break_mac)
 
     fresh = Restic(vault)
     assert fresh.dump(sid, "/m.eml") == MESSAGE   # through the original key
@@ -108,13 +120,7 @@ def test_a_fast_key_restic_cannot_even_read_is_replaced(vault: Settings,
     restic.ensure()
     repo = Path(restic.location)
     sid = stored(restic, tmp_path / "src")
-    garbled = restic_key.find(repo)
-    assert garbled is not None
-    path = repo / "keys" / garbled
-    key = json.loads(path.read_bytes())
-    key["salt"] = "*not base64*"
-    os.chmod(path, 0o600)
-    path.write_bytes(json.dumps(key).encode())
+    garbled, path = tampered(restic, lambda key: key.update(salt="*not base64*"))
     Restic(vault).ensure()
     mended = restic_key.find(repo)
     assert mended is not None and mended != garbled and not path.exists()

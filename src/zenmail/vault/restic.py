@@ -88,22 +88,21 @@ class Restic:
     def ensure(self) -> None:
         """Create the repository (and its password) the first time; give a local one
         zenmail's fast key (restic_key), also one made before zenmail had it."""
-        ensure_secret(vault_key(self.settings))
+        password = ensure_secret(vault_key(self.settings))
         if not self.exists():
             if self.local:
                 Path(self.location).parent.mkdir(parents=True, exist_ok=True)
             self.run(["init", "--repository-version", "2"], f"creating the vault at "
                      f"{self.location}")
         if self.local:
-            self._ensure_fast_key()
+            self._ensure_fast_key(password)
 
-    def _ensure_fast_key(self) -> None:
+    def _ensure_fast_key(self, password: str) -> None:
         """zenmail's fast key in the repository, opening with the password (checked here,
         without a restic call). One that does not open (damaged) is replaced; a new one is
         checked by restic itself, and removed if restic does not open the repository with
         it (restic then goes on with the original key, half a second per command)."""
         repo = Path(self.location)
-        password = ensure_secret(vault_key(self.settings))
         kid = restic_key.find(repo)
         if kid is not None:
             if restic_key.opens(repo, kid, password):

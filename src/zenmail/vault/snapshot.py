@@ -46,6 +46,7 @@ from zenmail.vault.catalogue import (
     parse_catalogue,
     restic_time,
 )
+from zenmail.vault.laps import Laps
 from zenmail.vault.maildir import stored_message
 from zenmail.vault.restic import Restic
 from zenmail.vault.scope import Member, Scope
@@ -134,15 +135,7 @@ def take(settings: Settings, scope: Scope, progress: Progress | None = None,
     everything's snapshot also stores the tenants' shared calendars, in full each time
     (vault/shared.py says why)."""
     restic = Restic(settings)
-    clock = time.perf_counter()
-
-    def lap(phase: str) -> None:
-        nonlocal clock
-        if timings is not None:
-            now = time.perf_counter()
-            timings[phase] = timings.get(phase, 0.0) + now - clock
-            clock = now
-
+    lap = Laps(timings)
     with vault_lock(settings, "this snapshot"):
         restic.ensure()
         index = open_index(settings)
