@@ -10,6 +10,8 @@ import json
 import re
 import secrets
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -201,20 +203,27 @@ def restore_account(ctx: Ctx, settings: Settings, address: str, snapshot: str,
     return done
 
 
+@contextmanager
+def _unpacked(settings: Settings, snapshot: str, path: str) -> Iterator[Path]:
+    """The folder `path` (under /) of a snapshot, unpacked into a scratch directory that
+    goes on leaving (it may not exist: the snapshot did not hold it)."""
+    work = settings.mail_store / snapshots.STAGE / f"unpacked-{secrets.token_hex(6)}"
+    try:
+        Restic(settings).restore(snapshot, work, [path])
+        yield work / path.lstrip("/")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def _dav_back(ctx: Ctx, settings: Settings, holder: str, key: str, target: str) -> int:
     """The account's calendars and contacts as the snapshot holds them, into `target` (one
     item per UID: restoring twice writes the same items again, no duplicate)."""
-    work = settings.mail_store / snapshots.STAGE / f"dav-{secrets.token_hex(6)}"
-    try:
-        Restic(settings).restore(holder, work, [f"/dav/{key}"])
-        folder = work / "dav" / key
+    with _unpacked(settings, holder, f"/dav/{key}") as folder:
         if not folder.is_dir():
             return 0
         from zenmail.dav import transfer as dav_transfer  # Radicale loads only when needed
 
         return dav_transfer.restore_files(ctx, settings, folder, address=target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def restore_shared(ctx: Ctx, settings: Settings, tenant: str, snapshot: str,
@@ -249,10 +258,7 @@ def restore_shared(ctx: Ctx, settings: Settings, tenant: str, snapshot: str,
 
 def _shared_back(ctx: Ctx, settings: Settings, row: SnapshotRow, tenant: str,
                  only: str | None) -> vault_shared.Loaded:
-    work = settings.mail_store / snapshots.STAGE / f"shared-{secrets.token_hex(6)}"
-    try:
-        Restic(settings).restore(row.id, work, [f"/dav/{vault_shared.SHARED}/{tenant}"])
-        folder = work / "dav" / vault_shared.SHARED / tenant
+    with _unpacked(settings, row.id, f"/dav/{vault_shared.SHARED}/{tenant}") as folder:
         held = vault_shared.names_in(folder)
         if not held:
             raise NotFound(f"snapshot {row.short} holds no shared calendars of tenant "
@@ -263,8 +269,6 @@ def _shared_back(ctx: Ctx, settings: Settings, row: SnapshotRow, tenant: str,
             raise NotFound(f"snapshot {row.short} holds no shared calendar {only} of tenant "
                            f"{tenant}; it holds {', '.join(held)}")
         return vault_shared.load(ctx, settings, folder, tenant, only)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def _aliases_back(ctx: Ctx, key: str, directory: dict[str, Any]) -> list[str]:
